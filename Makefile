@@ -1,0 +1,57 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO       ?= go
+BUF      := $(GO) tool buf
+# Test timeout per package; the slowest packages start real Postgres clusters.
+TEST_FLAGS ?= -race -timeout 10m
+
+.PHONY: test check fmt-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
+
+## test: everything CI checks: formatting, vet, the protobuf checks and all tests with the race detector.
+test: check go-test
+
+check: fmt-check vet proto-check
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+go-test:
+	$(GO) test $(TEST_FLAGS) ./...
+
+## proto: regenerate the Go code of every .proto file (pinned tools, run through `go tool`).
+proto:
+	$(BUF) generate
+
+proto-check: proto-lint proto-fresh proto-breaking
+
+proto-lint:
+	$(BUF) lint
+
+## proto-fresh: fails when the committed generated code differs from what `make proto` writes.
+proto-fresh: proto
+	@if [ -n "$$(git status --porcelain -- '*.pb.go')" ]; then \
+		echo "generated protobuf code is stale; run 'make proto' and commit:"; \
+		git status --porcelain -- '*.pb.go'; git diff --stat -- '*.pb.go'; exit 1; fi
+
+## proto-breaking: no breaking change to a published schema. On a branch, compared with main;
+## on main itself, compared with the previous commit.
+proto-breaking:
+	@branch=$$(git rev-parse --abbrev-ref HEAD); \
+	if [ "$$branch" != main ] && git rev-parse -q --verify main >/dev/null; then against=main; else against=HEAD~1; fi; \
+	if ! git cat-file -e "$$against:buf.yaml" 2>/dev/null; then \
+		echo "proto-breaking: $$against has no buf.yaml; nothing to compare with"; exit 0; fi; \
+	echo "proto-breaking: comparing with $$against"; \
+	$(BUF) breaking --against ".git#ref=$$(git rev-parse $$against)"
+
+build:
+	$(GO) build -o bin/alpes ./cmd/alpes
+
+## dev: the whole system on this machine (see README).
+dev:
+	$(GO) run ./cmd/alpes dev

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/alpes/alpes/internal/buildinfo"
+)
+
+// cli is the command line of alpes. Kong gives every flag an ALPES_<FLAG>
+// environment variable (kong.DefaultEnvars) and shows it in --help.
+type cli struct {
+	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info"`
+	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
+
+	Dev     devCmd     `cmd:"" help:"Run alpes on this machine: a throwaway Postgres with a migrated database per service."`
+	Migrate migrateCmd `cmd:"" help:"Migrate a service's database: up (the default), down one step, or status."`
+	Version versionCmd `cmd:"" help:"Print the version of this build."`
+}
+
+// env is what every command gets: where to write and how to log.
+type env struct {
+	stdout io.Writer
+	log    *slog.Logger
+}
+
+func run(ctx context.Context, args []string) error {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("alpes"),
+		kong.Description("Reliable data replication between microservices: transactional outbox and Postgres CDC over Apache Pulsar."),
+		kong.DefaultEnvars("ALPES"),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		return err
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		return err
+	}
+	e := env{stdout: os.Stdout, log: newLogger(os.Stderr, c.LogLevel, c.LogFormat)}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	return kctx.Run(e)
+}
+
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run(e env) error {
+	_, err := fmt.Fprintln(e.stdout, buildinfo.String())
+	return err
+}

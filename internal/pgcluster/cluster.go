@@ -1,0 +1,280 @@
+// Package pgcluster starts and stops throwaway PostgreSQL clusters from the
+// local Postgres binaries: a fresh initdb in a private directory, a private
+// port on 127.0.0.1 and a private socket directory, with wal_level=logical so
+// logical replication works. The test harness (internal/pgtest) and
+// `alpes dev` both stand on it.
+//
+// Postgres refuses to run as root. When the calling process is root, every
+// Postgres program is started as the "postgres" OS user (the same thing
+// `runuser -u postgres --` does, done with the process credentials so no shell
+// is involved) and the cluster directory is handed to that user.
+package pgcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Superuser is the name of the bootstrap superuser of every cluster.
+const Superuser = "postgres"
+
+// Options configures a cluster. The zero value starts a fast, non-durable
+// cluster in a new temporary directory on a free port.
+type Options struct {
+	// BinDir holds initdb and postgres. Empty means discover them (see FindBinDir).
+	BinDir string
+	// Dir is where the data directory, socket directory and server log go.
+	// Empty means a new temporary directory, removed by Stop.
+	Dir string
+	// Port is the TCP port on 127.0.0.1. Zero picks a free one.
+	Port int
+	// Durable keeps fsync and synchronous commit on. Off (the default) trades
+	// crash safety of the whole cluster for speed; use it only where durability
+	// is not what is being tested.
+	Durable bool
+	// Settings are extra postgresql.conf settings, applied last.
+	Settings map[string]string
+	// Logger receives progress messages. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Cluster is a running throwaway Postgres cluster. Its methods are safe for
+// concurrent use.
+type Cluster struct {
+	binDir    string
+	dir       string
+	ownsDir   bool
+	dataDir   string
+	socketDir string
+	logPath   string
+	port      int
+	cred      *syscall.Credential
+	log       *slog.Logger
+
+	stopOnce sync.Once
+	stopErr  error
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the postmaster process has been reaped
+	waitErr  error         // valid once exited is closed
+}
+
+// ErrNoBinaries means the Postgres server binaries could not be found.
+var ErrNoBinaries = errors.New("postgres server binaries (initdb, postgres) not found")
+
+// Start creates and starts a cluster and waits until it accepts connections.
+// The caller must call Stop. If the calling process dies without calling Stop,
+// the postmaster receives SIGQUIT (immediate shutdown) from the kernel.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	binDir := opts.BinDir
+	if binDir == "" {
+		var err error
+		if binDir, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	c := &Cluster{binDir: binDir, dir: opts.Dir, log: opts.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.dir == "" {
+		dir, err := os.MkdirTemp("", "alpes-pg-")
+		if err != nil {
+			return nil, fmt.Errorf("creating cluster directory: %w", err)
+		}
+		c.dir, c.ownsDir = dir, true
+	}
+	c.dataDir = filepath.Join(c.dir, "data")
+	c.socketDir = filepath.Join(c.dir, "sock")
+	c.logPath = filepath.Join(c.dir, "postgres.log")
+
+	if err := c.prepareDir(); err != nil {
+		c.removeDir()
+		return nil, err
+	}
+	if err := c.initdb(ctx); err != nil {
+		c.removeDir()
+		return nil, err
+	}
+	// A free port can be taken by someone else between our probe and the
+	// postmaster's bind; retry a few times with a new port when that happens.
+	for attempt := 0; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			var err error
+			if port, err = freePort(); err != nil {
+				c.removeDir()
+				return nil, err
+			}
+		}
+		c.port = port
+		err := c.start(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		if opts.Port == 0 && attempt < 3 && strings.Contains(c.logTail(), "could not bind") {
+			continue
+		}
+		c.removeDir()
+		return nil, err
+	}
+}
+
+// FindBinDir locates the directory holding the Postgres server binaries: the
+// directory of `initdb` on PATH (symlinks resolved), else the newest
+// /usr/lib/postgresql/<version>/bin, the Debian layout.
+func FindBinDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		dir := filepath.Dir(p)
+		if isExecutable(filepath.Join(dir, "postgres")) {
+			return dir, nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	best, bestVersion := "", -1
+	for _, m := range matches {
+		v, err := strconv.Atoi(filepath.Base(filepath.Dir(m)))
+		if err != nil || !isExecutable(filepath.Join(m, "initdb")) || !isExecutable(filepath.Join(m, "postgres")) {
+			continue
+		}
+		if v > bestVersion {
+			best, bestVersion = m, v
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("%w: looked for initdb on PATH and in /usr/lib/postgresql/*/bin", ErrNoBinaries)
+	}
+	return best, nil
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+// Port is the TCP port the cluster listens on, on 127.0.0.1.
+func (c *Cluster) Port() int { return c.port }
+
+// SocketDir is the directory of the cluster's Unix socket.
+func (c *Cluster) SocketDir() string { return c.socketDir }
+
+// DataDir is the cluster's data directory.
+func (c *Cluster) DataDir() string { return c.dataDir }
+
+// BinDir is the directory of the Postgres binaries the cluster runs.
+func (c *Cluster) BinDir() string { return c.binDir }
+
+// DSN is a connection string for user on database over TCP on loopback.
+// Authentication is trust: the cluster listens on 127.0.0.1 only.
+func (c *Cluster) DSN(user, database string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, c.port, database)
+}
+
+// AdminDSN is a connection string for the bootstrap superuser on database.
+func (c *Cluster) AdminDSN(database string) string { return c.DSN(Superuser, database) }
+
+// Stop shuts the cluster down (fast shutdown: clients are disconnected) and
+// removes its directory if Start created it. It is safe to call more than once.
+func (c *Cluster) Stop() error {
+	c.stopOnce.Do(func() {
+		c.stopErr = c.shutdown(syscall.SIGINT, 30*time.Second)
+		c.removeDir()
+	})
+	return c.stopErr
+}
+
+func (c *Cluster) shutdown(sig syscall.Signal, grace time.Duration) error {
+	if c.cmd == nil {
+		return nil
+	}
+	select {
+	case <-c.exited:
+		return nil // already gone
+	default:
+	}
+	if err := c.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signalling postgres: %w", err)
+	}
+	select {
+	case <-c.exited:
+		return nil
+	case <-time.After(grace):
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+	return fmt.Errorf("postgres did not stop within %s; killed", grace)
+}
+
+func (c *Cluster) removeDir() {
+	if c.ownsDir {
+		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// logTail returns the last lines of the server log, for error messages.
+func (c *Cluster) logTail() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitReady polls until the server accepts a connection, the process exits
+// or ctx ends.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for {
+		conn, err := pgx.Connect(ctx, c.AdminDSN("postgres"))
+		if err == nil {
+			return conn.Close(ctx)
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("postgres exited during startup (%v); log:\n%s", c.waitErr, c.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for postgres to accept connections: %w; last error: %v; log:\n%s", ctx.Err(), err, c.logTail())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 200*time.Millisecond)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// output runs a command to completion and wraps its output into the error.
+func output(cmd *exec.Cmd) error {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", filepath.Base(cmd.Path), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -1,0 +1,22 @@
+-- Roles are cluster-wide, so they are created only when absent and never
+-- dropped by a down migration: another database of the cluster may use them.
+-- Creating a REPLICATION role needs a superuser; a deployment that migrates
+-- as a lesser role creates these roles beforehand (deploy/ shows how).
+-- Passwords are set outside migrations, from the deployment's secrets.
+
+-- +goose Up
+-- The reporting service's own login: reads and writes its tables, nothing more.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    CREATE ROLE alpes_reporting LOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL; -- created before, by this or another database's migration
+END
+$$;
+-- +goose StatementEnd
+
+GRANT USAGE ON SCHEMA public TO alpes_reporting;
+
+-- +goose Down
+REVOKE USAGE ON SCHEMA public FROM alpes_reporting;
