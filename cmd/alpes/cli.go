@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/alecthomas/kong"
 
@@ -29,7 +28,8 @@ type env struct {
 	log    *slog.Logger
 }
 
-func run(ctx context.Context, args []string) error {
+// run parses args and runs the chosen command until it ends or ctx does.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("alpes"),
@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string) error {
 		kong.DefaultEnvars("ALPES"),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Writers(stdout, stderr),
 	)
 	if err != nil {
 		return err
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	e := env{stdout: os.Stdout, log: newLogger(os.Stderr, c.LogLevel, c.LogFormat)}
+	e := env{stdout: stdout, log: newLogger(stderr, c.LogLevel, c.LogFormat)}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	return kctx.Run(e)
 }
