@@ -1433,7 +1433,10 @@ type MessageMetadata struct {
 	DeliverAtTime          *int64                 `protobuf:"varint,19,opt,name=deliver_at_time,json=deliverAtTime" json:"deliver_at_time,omitempty"`
 	HighestSequenceId      *uint64                `protobuf:"varint,24,opt,name=highest_sequence_id,json=highestSequenceId,def=0" json:"highest_sequence_id,omitempty"`
 	NullValue              *bool                  `protobuf:"varint,25,opt,name=null_value,json=nullValue,def=0" json:"null_value,omitempty"`
+	Uuid                   *string                `protobuf:"bytes,26,opt,name=uuid" json:"uuid,omitempty"`
 	NumChunksFromMsg       *int32                 `protobuf:"varint,27,opt,name=num_chunks_from_msg,json=numChunksFromMsg" json:"num_chunks_from_msg,omitempty"`
+	TotalChunkMsgSize      *int32                 `protobuf:"varint,28,opt,name=total_chunk_msg_size,json=totalChunkMsgSize" json:"total_chunk_msg_size,omitempty"`
+	ChunkId                *int32                 `protobuf:"varint,29,opt,name=chunk_id,json=chunkId" json:"chunk_id,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1584,9 +1587,30 @@ func (x *MessageMetadata) GetNullValue() bool {
 	return Default_MessageMetadata_NullValue
 }
 
+func (x *MessageMetadata) GetUuid() string {
+	if x != nil && x.Uuid != nil {
+		return *x.Uuid
+	}
+	return ""
+}
+
 func (x *MessageMetadata) GetNumChunksFromMsg() int32 {
 	if x != nil && x.NumChunksFromMsg != nil {
 		return *x.NumChunksFromMsg
+	}
+	return 0
+}
+
+func (x *MessageMetadata) GetTotalChunkMsgSize() int32 {
+	if x != nil && x.TotalChunkMsgSize != nil {
+		return *x.TotalChunkMsgSize
+	}
+	return 0
+}
+
+func (x *MessageMetadata) GetChunkId() int32 {
+	if x != nil && x.ChunkId != nil {
+		return *x.ChunkId
 	}
 	return 0
 }
@@ -4782,7 +4806,7 @@ const file_pulsar_wire_v1_wire_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x02(\tR\x05value\"2\n" +
 	"\bIntRange\x12\x14\n" +
 	"\x05start\x18\x01 \x02(\x05R\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x02(\x05R\x03end\"\xe6\x05\n" +
+	"\x03end\x18\x02 \x02(\x05R\x03end\"\xc6\x06\n" +
 	"\x0fMessageMetadata\x12#\n" +
 	"\rproducer_name\x18\x01 \x02(\tR\fproducerName\x12\x1f\n" +
 	"\vsequence_id\x18\x02 \x02(\x04R\n" +
@@ -4803,8 +4827,11 @@ const file_pulsar_wire_v1_wire_proto_rawDesc = "" +
 	"\x0fdeliver_at_time\x18\x13 \x01(\x03R\rdeliverAtTime\x121\n" +
 	"\x13highest_sequence_id\x18\x18 \x01(\x04:\x010R\x11highestSequenceId\x12$\n" +
 	"\n" +
-	"null_value\x18\x19 \x01(\b:\x05falseR\tnullValue\x12-\n" +
-	"\x13num_chunks_from_msg\x18\x1b \x01(\x05R\x10numChunksFromMsg\"\x93\x03\n" +
+	"null_value\x18\x19 \x01(\b:\x05falseR\tnullValue\x12\x12\n" +
+	"\x04uuid\x18\x1a \x01(\tR\x04uuid\x12-\n" +
+	"\x13num_chunks_from_msg\x18\x1b \x01(\x05R\x10numChunksFromMsg\x12/\n" +
+	"\x14total_chunk_msg_size\x18\x1c \x01(\x05R\x11totalChunkMsgSize\x12\x19\n" +
+	"\bchunk_id\x18\x1d \x01(\x05R\achunkId\"\x93\x03\n" +
 	"\x15SingleMessageMetadata\x128\n" +
 	"\n" +
 	"properties\x18\x01 \x03(\v2\x18.pulsar.wire.v1.KeyValueR\n" +

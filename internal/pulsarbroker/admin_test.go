@@ -1,0 +1,221 @@
+package pulsarbroker_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+)
+
+// admin calls the admin API and decodes a JSON answer into out (if not
+// nil), returning the status code.
+func (e *env) admin(t *testing.T, method, path, body string, out any) int {
+	t.Helper()
+	if e.adminURL == "" {
+		t.Skip("no admin URL (set ALPES_PULSAR_ADMIN_URL)")
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, e.adminURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: decoding %q: %v", method, path, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// adminPath turns persistent://t/ns/x into /admin/v2/persistent/t/ns/x.
+func adminPath(topic string) string {
+	return "/admin/v2/" + strings.Replace(topic, "://", "/", 1)
+}
+
+type subStats struct {
+	MsgBacklog      int64 `json:"msgBacklog"`
+	UnackedMessages int64 `json:"unackedMessages"`
+	Consumers       []struct {
+		ConsumerName    string `json:"consumerName"`
+		UnackedMessages int64  `json:"unackedMessages"`
+	} `json:"consumers"`
+}
+
+type topicStats struct {
+	MsgInCounter  int64               `json:"msgInCounter"`
+	Publishers    []json.RawMessage   `json:"publishers"`
+	Subscriptions map[string]subStats `json:"subscriptions"`
+}
+
+func TestAdminHealth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if code := e.admin(t, "GET", "/admin/v2/brokers/health", "", nil); code != http.StatusOK {
+		t.Fatalf("health: %d", code)
+	}
+}
+
+func TestAdminTopicLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tp := topic(t)
+	path := adminPath(tp)
+	if code := e.admin(t, "PUT", path, "", nil); code != http.StatusNoContent {
+		t.Fatalf("create: %d", code)
+	}
+	if code := e.admin(t, "PUT", path, "", nil); code != http.StatusConflict {
+		t.Fatalf("create again: %d, want 409", code)
+	}
+	var names []string
+	e.admin(t, "GET", "/admin/v2/persistent/public/default", "", &names)
+	if !slices.Contains(names, tp) {
+		t.Fatalf("list %v lacks %s", names, tp)
+	}
+	if code := e.admin(t, "DELETE", path, "", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	if code := e.admin(t, "DELETE", path, "", nil); code != http.StatusNotFound {
+		t.Fatalf("delete again: %d, want 404", code)
+	}
+	if code := e.admin(t, "GET", path+"/stats", "", nil); code != http.StatusNotFound {
+		t.Fatalf("stats of a deleted topic: %d, want 404", code)
+	}
+}
+
+func TestPartitionedTopic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tp := topic(t)
+	if code := e.admin(t, "PUT", adminPath(tp)+"/partitions", "3", nil); code != http.StatusNoContent {
+		t.Fatalf("create partitioned: %d", code)
+	}
+	var meta struct{ Partitions int }
+	e.admin(t, "GET", adminPath(tp)+"/partitions", "", &meta)
+	if meta.Partitions != 3 {
+		t.Fatalf("partitions %d, want 3", meta.Partitions)
+	}
+	c := e.client(t)
+	parts, err := c.TopicPartitions(tp)
+	if err != nil || len(parts) != 3 {
+		t.Fatalf("client sees partitions %v, %v", parts, err)
+	}
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.Shared})
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
+	const n = 30
+	for i := range n {
+		send(t, p, &pulsar.ProducerMessage{Key: fmt.Sprint("k", i), Payload: []byte(itoa(i))})
+	}
+	seen := map[string]bool{}
+	partitions := map[string]bool{}
+	for len(seen) < n {
+		m := receive(t, cs)
+		seen[string(m.Payload())] = true
+		partitions[m.Topic()] = true
+		cs.Ack(m)
+	}
+	if len(partitions) < 2 {
+		t.Fatalf("30 keys all went to %v", partitions)
+	}
+	var st topicStats
+	if code := e.admin(t, "GET", adminPath(tp)+"/partitioned-stats", "", &st); code != http.StatusOK || st.MsgInCounter != n {
+		t.Fatalf("partitioned stats (%d): %+v", code, st)
+	}
+}
+
+func TestTopicStatsBacklogAndUnacked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(t)
+	tp := topic(t)
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.Shared,
+		Name: "worker-1", AckWithResponse: true})
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
+	send(t, p, payloads("m-", 5)...)
+	for range 2 {
+		if err := cs.Ack(receive(t, cs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st topicStats
+	e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+	s := st.Subscriptions["s"]
+	if s.MsgBacklog != 3 || len(s.Consumers) != 1 || s.Consumers[0].ConsumerName != "worker-1" || len(st.Publishers) != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The three unacknowledged messages were pushed to the consumer's queue.
+	if s.UnackedMessages != 3 || s.Consumers[0].UnackedMessages != 3 {
+		t.Fatalf("unacked: subscription %d, consumer %d, want 3", s.UnackedMessages, s.Consumers[0].UnackedMessages)
+	}
+}
+
+func TestNamespaceDeduplicationPolicy(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Deduplication = false
+	e := startBroker(t, cfg)
+	if code := e.admin(t, "POST", "/admin/v2/namespaces/public/default/deduplication", "true", nil); code != http.StatusNoContent {
+		t.Fatalf("enable dedup: %d", code)
+	}
+	var on bool
+	e.admin(t, "GET", "/admin/v2/namespaces/public/default/deduplication", "", &on)
+	if !on {
+		t.Fatal("policy not stored")
+	}
+	c := e.client(t)
+	tp := topic(t)
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s"})
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, Name: "p", DisableBatching: true})
+	send(t, p, withSeq("a", 1), withSeq("dup", 1), withSeq("b", 2))
+	for _, want := range []string{"a", "b"} {
+		if got := string(receive(t, cs).Payload()); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	expectNothing(t, cs, 100*time.Millisecond)
+}
+
+func TestAdminTokenAuthentication(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.AuthToken = "s3cret"
+	e := startBroker(t, cfg)
+	if code := e.admin(t, "GET", "/admin/v2/persistent/public/default", "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("without token: %d, want 401", code)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.adminURL+"/admin/v2/persistent/public/default", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with token: %d", resp.StatusCode)
+	}
+}
+
+func TestDeleteTopicWithConnectedClients(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(t)
+	tp := topic(t)
+	subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s"})
+	if code := e.admin(t, "DELETE", adminPath(tp), "", nil); code != http.StatusPreconditionFailed {
+		t.Fatalf("delete with a consumer: %d, want 412", code)
+	}
+	if code := e.admin(t, "DELETE", adminPath(tp)+"?force=true", "", nil); code != http.StatusNoContent {
+		t.Fatalf("forced delete: %d", code)
+	}
+}

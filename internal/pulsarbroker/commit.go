@@ -1,0 +1,140 @@
+package pulsarbroker
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
+)
+
+// cursorSaveInterval is how often durable subscriptions' cursors are
+// saved. Acknowledgements newer than the last save are redelivered after a
+// crash: delivery is at least once, as with Pulsar.
+const cursorSaveInterval = 100 * time.Millisecond
+
+// committer is the group commit of a broker: SEND receipts wait in one
+// queue, in order, while the commit loop syncs every store written since
+// its last round with a single fsync each, then makes the entries readable
+// and sends the receipts. Receipts that need no sync (duplicates) queue
+// too, so that a connection's receipts keep their order.
+type committer struct {
+	mu     sync.Mutex
+	queue  []commitItem
+	signal chan struct{}
+}
+
+// commitItem is a frame to send once entry id of topic t (if any) is
+// durable.
+type commitItem struct {
+	t    *topic // nil for a frame that waits only for its turn
+	id   int64
+	conn *conn
+	cmd  *wirev1.BaseCommand
+}
+
+func (c *committer) enqueue(item commitItem) {
+	c.mu.Lock()
+	c.queue = append(c.queue, item)
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// commitLoop runs the group commit and the periodic cursor saves until the
+// broker closes; on a clean close it commits what is queued and saves the
+// cursors one last time.
+func (b *Broker) commitLoop() {
+	saves := time.NewTicker(cursorSaveInterval)
+	defer saves.Stop()
+	for {
+		select {
+		case <-b.commits.signal:
+			b.commitRound()
+		case <-saves.C:
+			b.saveCursors()
+		case <-b.done:
+			if !b.crashed.Load() {
+				b.commitRound()
+				b.saveCursors()
+			}
+			return
+		}
+	}
+}
+
+func (b *Broker) commitRound() {
+	b.commits.mu.Lock()
+	items := b.commits.queue
+	b.commits.queue = nil
+	b.commits.mu.Unlock()
+	if len(items) == 0 {
+		return
+	}
+	var synced []*topic
+	for _, it := range items {
+		if it.t == nil || slices.Contains(synced, it.t) {
+			continue
+		}
+		synced = append(synced, it.t)
+		if err := it.t.store.sync(); err != nil {
+			// The entries may not be on disk: no receipts. Closing the
+			// connections makes the clients resend; deduplication drops
+			// what did reach the disk.
+			b.log.Error("syncing topic log", "topic", it.t.name.String(), "err", err)
+			for _, other := range items {
+				if other.t == it.t {
+					other.conn.close()
+				}
+			}
+		}
+	}
+	for _, it := range items {
+		if it.t != nil {
+			it.t.mu.Lock()
+			it.t.madeDurable(it.id)
+			it.t.mu.Unlock()
+		}
+		it.conn.send(it.cmd, nil)
+	}
+}
+
+// saveCursors writes the cursors of every durable topic whose durable
+// subscriptions changed since the last save.
+func (b *Broker) saveCursors() {
+	for _, t := range b.allTopics() {
+		t.mu.Lock()
+		if !t.cursorsDirty || !t.store.durable() || t.deleted {
+			t.mu.Unlock()
+			continue
+		}
+		t.cursorsDirty = false
+		states := t.cursorStates()
+		t.mu.Unlock()
+		if err := t.store.saveCursors(states); err != nil {
+			b.log.Error("saving cursors", "topic", t.name.String(), "err", err)
+			t.mu.Lock()
+			t.cursorsDirty = true
+			t.mu.Unlock()
+		}
+	}
+}
+
+// cursorStates snapshots the durable subscriptions. Caller holds t.mu.
+func (t *topic) cursorStates() []cursorState {
+	var out []cursorState
+	for _, s := range t.subs {
+		if !s.durable {
+			continue
+		}
+		cs := cursorState{Name: s.name, Type: int32(s.subType), MarkDelete: s.markDelete}
+		for id := range s.acked {
+			cs.Acked = append(cs.Acked, id)
+		}
+		slices.Sort(cs.Acked)
+		out = append(out, cs)
+	}
+	return out
+}

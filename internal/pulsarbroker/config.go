@@ -1,0 +1,88 @@
+package pulsarbroker
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/alpes/alpes/internal/pulsarwire"
+)
+
+// Config configures a broker. Start this from DefaultConfig: an empty
+// string or zero number takes the default documented on its field, but a
+// bool is taken as given, and Deduplication defaults to true.
+type Config struct {
+	// ServiceAddr is the host:port of the binary protocol listener.
+	// Default "127.0.0.1:6650"; port 0 picks a free port (see Broker.Addr).
+	ServiceAddr string
+	// AdminAddr is the host:port of the admin HTTP API.
+	// Default "127.0.0.1:8080"; port 0 picks a free port.
+	AdminAddr string
+	// AdvertisedHost is the host put in the broker URL that LOOKUP returns.
+	// Default: the host of ServiceAddr, or 127.0.0.1 when that host is
+	// unspecified (0.0.0.0 or ::).
+	AdvertisedHost string
+	// DataDir, when not empty, makes the broker durable in that directory:
+	// topics, their entries, durable subscriptions' cursors, schemas,
+	// deduplication state, partitioned topics and namespace policies
+	// survive a restart or a crash. Empty keeps everything in memory. Only
+	// one broker may use a directory at a time (not enforced).
+	DataDir string
+	// Deduplication turns broker-side deduplication on for every namespace
+	// that has no policy of its own. Default (DefaultConfig) true, where
+	// real Pulsar's default is false: alpes's relay relies on it.
+	Deduplication bool
+	// AuthToken, when not empty, makes the broker require token
+	// authentication: CONNECT must carry method "token" and this token, and
+	// admin requests the header "Authorization: Bearer <token>".
+	AuthToken string
+	// MaxMessageSize is the largest message (metadata plus payload) the
+	// broker accepts and announces in CONNECTED. Default 5 MiB.
+	MaxMessageSize int
+	// Logger receives the broker's logs. Default: discard.
+	Logger *slog.Logger
+
+	// keepAliveInterval is how often the broker pings each client; a
+	// client silent for twice as long is disconnected. Default 30s, as in
+	// Pulsar. Unexported: tests shorten it.
+	keepAliveInterval time.Duration
+}
+
+// DefaultConfig returns the configuration of `alpes broker` without flags:
+// real Pulsar's ports on loopback, in memory, deduplication on, no
+// authentication, 5 MiB messages, no logs.
+func DefaultConfig() Config {
+	c := Config{Deduplication: true}
+	c, _ = c.withDefaults()
+	return c
+}
+
+// withDefaults returns c with every empty field set to its default.
+func (c Config) withDefaults() (Config, error) {
+	if c.ServiceAddr == "" {
+		c.ServiceAddr = "127.0.0.1:6650"
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = "127.0.0.1:8080"
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = pulsarwire.DefaultMaxMessageSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.keepAliveInterval == 0 {
+		c.keepAliveInterval = 30 * time.Second
+	}
+	if c.MaxMessageSize < 1024 || c.MaxMessageSize > 1<<30 {
+		return c, fmt.Errorf("max message size %d is outside [1 KiB, 1 GiB]", c.MaxMessageSize)
+	}
+	for _, addr := range []string{c.ServiceAddr, c.AdminAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return c, fmt.Errorf("parsing listen address %q: %w", addr, err)
+		}
+	}
+	return c, nil
+}

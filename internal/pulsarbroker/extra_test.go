@@ -1,0 +1,85 @@
+package pulsarbroker_test
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+)
+
+func TestPatternConsumer(t *testing.T) {
+	t.Parallel()
+	c := newEnv(t).client(t)
+	prefix := topic(t)
+	p1 := producer(t, c, pulsar.ProducerOptions{Topic: prefix + "-a"})
+	p2 := producer(t, c, pulsar.ProducerOptions{Topic: prefix + "-b"})
+	short := strings.TrimPrefix(prefix, "persistent://public/default/")
+	cs := subscribe(t, c, pulsar.ConsumerOptions{
+		TopicsPattern:               "persistent://public/default/" + regexp.QuoteMeta(short) + "-.*",
+		SubscriptionName:            "s",
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
+	})
+	send(t, p1, payloads("a", 1)...)
+	send(t, p2, payloads("b", 1)...)
+	got := map[string]bool{}
+	for range 2 {
+		got[string(receive(t, cs).Payload())] = true
+	}
+	if !got["a0"] || !got["b0"] {
+		t.Fatalf("pattern consumer got %v", got)
+	}
+}
+
+func TestKeySharedStickyRanges(t *testing.T) {
+	t.Parallel()
+	c := newEnv(t).client(t)
+	tp := topic(t)
+	sticky := func(start, end int) pulsar.ConsumerOptions {
+		return pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.KeyShared,
+			KeySharedPolicy: &pulsar.KeySharedPolicy{Mode: pulsar.KeySharedPolicyModeSticky,
+				HashRanges: []int{start, end}}}
+	}
+	low := subscribe(t, c, sticky(0, 32767))
+	high := subscribe(t, c, sticky(32768, 65535))
+	if _, err := c.Subscribe(sticky(100, 200)); err == nil {
+		t.Fatal("overlapping sticky range accepted")
+	}
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
+	for i := range 20 {
+		send(t, p, &pulsar.ProducerMessage{Key: "key-" + itoa(i), Payload: []byte(itoa(i))})
+	}
+	n := 0
+	owner := map[string]string{}
+	for _, cs := range []pulsar.Consumer{low, high} {
+		for {
+			m, err := receiveWithin(t, cs)
+			if err != nil {
+				break
+			}
+			if o, ok := owner[m.Key()]; ok && o != cs.Name() {
+				t.Fatalf("key %s went to two consumers", m.Key())
+			}
+			owner[m.Key()] = cs.Name()
+			n++
+		}
+	}
+	if n != 20 {
+		t.Fatalf("received %d messages, want 20", n)
+	}
+}
+
+func TestChunkedMessages(t *testing.T) {
+	t.Parallel()
+	c := newEnv(t).client(t)
+	tp := topic(t)
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s"})
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true, EnableChunking: true,
+		ChunkMaxMessageSize: 100 << 10})
+	big := bytes.Repeat([]byte("0123456789"), 100_000) // 1 MB in 10 chunks
+	send(t, p, &pulsar.ProducerMessage{Payload: big})
+	if got := receive(t, cs).Payload(); !bytes.Equal(got, big) {
+		t.Fatalf("reassembled %d bytes, want %d", len(got), len(big))
+	}
+}

@@ -1,0 +1,273 @@
+package pulsarbroker
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/alpes/alpes/internal/pulsarwire"
+	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
+)
+
+// producer is a producer attached to a topic through a connection. Its
+// fields are immutable after creation.
+type producer struct {
+	id        uint64 // the client's id, unique per connection
+	conn      *conn
+	topic     *topic
+	name      string
+	exclusive bool
+	since     time.Time
+}
+
+func (c *conn) handleProducer(req *wirev1.CommandProducer) {
+	reqID := req.GetRequestId()
+	name, err := parseTopicName(req.GetTopic())
+	if err != nil {
+		c.send(errorCommand(reqID, wirev1.ServerError_InvalidTopicName, err.Error()), nil)
+		return
+	}
+	t, err := c.b.topic(name, true)
+	if err != nil {
+		c.send(errorCommand(reqID, topicErrorCode(err), err.Error()), nil)
+		return
+	}
+	if existing := c.producerByID(req.GetProducerId()); existing != nil {
+		// A retried PRODUCER for a producer that already exists.
+		t.mu.Lock()
+		resp := t.producerSuccess(reqID, existing.name, nil)
+		t.mu.Unlock()
+		c.send(resp, nil)
+		return
+	}
+	resp, err := t.addProducer(c, req)
+	if err != nil {
+		c.send(errorCommand(reqID, producerErrorCode(err), err.Error()), nil)
+		return
+	}
+	c.send(resp, nil)
+}
+
+var (
+	errProducerBusy = errors.New("producer busy")
+	errIncompatible = errors.New("incompatible schema")
+)
+
+func topicErrorCode(err error) wirev1.ServerError {
+	switch {
+	case errors.Is(err, errTopicNotFound):
+		return wirev1.ServerError_TopicNotFound
+	case errors.Is(err, errBrokerClosed):
+		return wirev1.ServerError_ServiceNotReady
+	default:
+		return wirev1.ServerError_NotAllowedError
+	}
+}
+
+func producerErrorCode(err error) wirev1.ServerError {
+	switch {
+	case errors.Is(err, errProducerBusy):
+		return wirev1.ServerError_ProducerBusy
+	case errors.Is(err, errIncompatible):
+		return wirev1.ServerError_IncompatibleSchema
+	default:
+		return topicErrorCode(err)
+	}
+}
+
+// addProducer attaches a producer to t, naming it when the client did not,
+// and returns the PRODUCER_SUCCESS to send.
+func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseCommand, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.deleted {
+		return nil, errTopicNotFound
+	}
+	name := req.GetProducerName()
+	if name == "" {
+		name = "alpes-" + strconv.FormatUint(t.b.nextProducerName.Add(1)-1, 10)
+	}
+	if _, busy := t.producers[name]; busy {
+		return nil, fmt.Errorf("%w: a producer named %q is already connected to %s", errProducerBusy, name, t.name)
+	}
+	exclusive := req.GetProducerAccessMode() != wirev1.ProducerAccessMode_Shared
+	for _, other := range t.producers {
+		if exclusive || other.exclusive {
+			return nil, fmt.Errorf("%w: %s has an exclusive producer or other producers", errProducerBusy, t.name)
+		}
+	}
+	var version []byte
+	if s := req.GetSchema(); s != nil {
+		var err error
+		if version, err = t.schemaVersion(s); err != nil {
+			return nil, err
+		}
+	}
+	p := &producer{id: req.GetProducerId(), conn: c, topic: t, name: name, exclusive: exclusive, since: time.Now()}
+	t.producers[name] = p
+	c.mu.Lock()
+	c.producers[p.id] = p
+	c.mu.Unlock()
+	return t.producerSuccess(req.GetRequestId(), name, version), nil
+}
+
+// producerSuccess builds PRODUCER_SUCCESS with the last sequence id the
+// topic persisted for that producer name (-1 without deduplication, as in
+// Pulsar). Caller holds t.mu.
+func (t *topic) producerSuccess(reqID uint64, name string, schemaVersion []byte) *wirev1.BaseCommand {
+	last := int64(-1)
+	if seq, ok := t.dedup[name]; ok && t.b.deduplicationEnabled(t.name.namespaceName()) {
+		last = seq
+	}
+	return &wirev1.BaseCommand{
+		Type: wirev1.BaseCommand_PRODUCER_SUCCESS.Enum(),
+		ProducerSuccess: &wirev1.CommandProducerSuccess{
+			RequestId:      proto.Uint64(reqID),
+			ProducerName:   proto.String(name),
+			LastSequenceId: proto.Int64(last),
+			SchemaVersion:  schemaVersion,
+			ProducerReady:  proto.Bool(true),
+		},
+	}
+}
+
+// removeProducer detaches p from its topic and its connection.
+func (t *topic) removeProducer(p *producer) {
+	t.mu.Lock()
+	if t.producers[p.name] == p {
+		delete(t.producers, p.name)
+	}
+	t.mu.Unlock()
+	p.conn.mu.Lock()
+	if p.conn.producers[p.id] == p {
+		delete(p.conn.producers, p.id)
+	}
+	p.conn.mu.Unlock()
+}
+
+func (c *conn) handleCloseProducer(req *wirev1.CommandCloseProducer) {
+	if p := c.producerByID(req.GetProducerId()); p != nil {
+		p.topic.removeProducer(p)
+	}
+	c.send(successCommand(req.GetRequestId()), nil)
+}
+
+// handleSend stores one entry and answers with its receipt. It returns
+// false, closing the connection, for a SEND without a message or from an
+// unknown producer; the client then reconnects and resends what is pending.
+func (c *conn) handleSend(req *wirev1.CommandSend, msg *pulsarwire.Message) bool {
+	if msg == nil {
+		c.log.Warn("SEND without a message")
+		return false
+	}
+	p := c.producerByID(req.GetProducerId())
+	if p == nil {
+		c.log.Warn("SEND from an unknown producer", "producer_id", req.GetProducerId())
+		return false
+	}
+	sendError := func(code wirev1.ServerError, err error) bool {
+		c.send(&wirev1.BaseCommand{
+			Type: wirev1.BaseCommand_SEND_ERROR.Enum(),
+			SendError: &wirev1.CommandSendError{
+				ProducerId: proto.Uint64(req.GetProducerId()),
+				SequenceId: proto.Uint64(req.GetSequenceId()),
+				Error:      code.Enum(),
+				Message:    proto.String(err.Error()),
+			},
+		}, nil)
+		return true
+	}
+	if err := msg.VerifyChecksum(); err != nil {
+		return sendError(wirev1.ServerError_ChecksumError, err)
+	}
+	if len(msg.Raw) > c.b.cfg.MaxMessageSize+4 {
+		return sendError(wirev1.ServerError_NotAllowedError, fmt.Errorf("message of %d bytes exceeds the limit", len(msg.Raw)))
+	}
+	md, err := msg.DecodeMetadata()
+	if err != nil {
+		return sendError(wirev1.ServerError_UnknownError, err)
+	}
+	if !msg.HasChecksum {
+		// Replayed frames always carry a checksum; compute the one that
+		// the client did not send.
+		msg.HasChecksum, msg.Checksum = true, pulsarwire.Checksum(msg.Raw)
+	}
+	p.topic.publish(p, req, msg, md)
+	return true
+}
+
+// publish appends the entry unless deduplication finds it a duplicate,
+// and queues the receipt behind the group commit. Deduplication follows
+// Pulsar: per producer name, a sequence id at or below the last persisted
+// one is a duplicate, receipted with ledger and entry -1; at or below the
+// last pushed but not yet persisted one, it is refused with an error that
+// makes the client reconnect and resend.
+func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Message, md *wirev1.MessageMetadata) {
+	seq := max(req.GetSequenceId(), req.GetHighestSequenceId())
+	receipt := &wirev1.CommandSendReceipt{
+		ProducerId: proto.Uint64(req.GetProducerId()),
+		SequenceId: proto.Uint64(req.GetSequenceId()),
+	}
+	if req.HighestSequenceId != nil {
+		receipt.HighestSequenceId = proto.Uint64(req.GetHighestSequenceId())
+	}
+	sendError := func(code wirev1.ServerError, text string) {
+		p.conn.send(&wirev1.BaseCommand{Type: wirev1.BaseCommand_SEND_ERROR.Enum(), SendError: &wirev1.CommandSendError{
+			ProducerId: receipt.ProducerId, SequenceId: receipt.SequenceId, Error: code.Enum(), Message: proto.String(text),
+		}}, nil)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.deleted {
+		// The producer raced with the topic's deletion: the error makes
+		// the client reconnect, to a new topic.
+		sendError(wirev1.ServerError_TopicNotFound, "topic deleted")
+		return
+	}
+	name := md.GetProducerName()
+	e := newEntry(msg, md)
+	e.seq = seq
+	// The chunks of a chunked message share its sequence id: only the
+	// last chunk is checked and advances the sequence, as in Pulsar.
+	if !e.innerChunk && t.b.deduplicationEnabled(t.name.namespaceName()) {
+		if pushed, ok := t.pushed[name]; ok && int64(seq) <= pushed {
+			if int64(seq) > t.dedupOf(name) {
+				sendError(wirev1.ServerError_PersistenceError, "sequence id not yet persisted: resend")
+				return
+			}
+			receipt.MessageId = &wirev1.MessageIdData{LedgerId: proto.Uint64(^uint64(0)), EntryId: proto.Uint64(^uint64(0))}
+			t.b.commits.enqueue(commitItem{conn: p.conn, cmd: receiptCommand(receipt)})
+			return
+		}
+	}
+	if err := t.append(e); err != nil {
+		t.b.log.Error("storing entry", "topic", t.name.String(), "err", err)
+		sendError(wirev1.ServerError_PersistenceError, "storing entry failed")
+		return
+	}
+	receipt.MessageId = t.messageID(e.id)
+	t.b.commits.enqueue(commitItem{t: t, id: e.id, conn: p.conn, cmd: receiptCommand(receipt)})
+}
+
+func receiptCommand(r *wirev1.CommandSendReceipt) *wirev1.BaseCommand {
+	return &wirev1.BaseCommand{Type: wirev1.BaseCommand_SEND_RECEIPT.Enum(), SendReceipt: r}
+}
+
+func newEntry(msg *pulsarwire.Message, md *wirev1.MessageMetadata) *entry {
+	key := md.GetPartitionKey()
+	if ok := md.GetOrderingKey(); len(ok) > 0 {
+		key = string(ok)
+	}
+	return &entry{
+		msg:         msg,
+		producer:    md.GetProducerName(),
+		publishTime: md.GetPublishTime(),
+		numMessages: max(md.GetNumMessagesInBatch(), 1),
+		batched:     md.NumMessagesInBatch != nil,
+		keySlot:     keySlot(key),
+		innerChunk:  md.GetNumChunksFromMsg() > 1 && md.GetChunkId() != md.GetNumChunksFromMsg()-1,
+	}
+}

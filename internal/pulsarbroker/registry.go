@@ -1,0 +1,196 @@
+package pulsarbroker
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
+)
+
+// Errors of the topic registry.
+var (
+	errTopicNotFound    = errors.New("topic not found")
+	errBrokerClosed     = errors.New("broker is closing")
+	errPartitionedTopic = errors.New("topic is partitioned: use its partitions")
+	errTopicExists      = errors.New("topic already exists")
+	errTopicBusy        = errors.New("topic has connected producers or consumers")
+)
+
+// partitions returns the number of partitions of a partitioned topic, or 0
+// for a non-partitioned or unknown one (the answer real Pulsar gives, so the
+// client then auto-creates a non-partitioned topic).
+func (b *Broker) partitions(name topicName) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.partitioned[name.String()]
+}
+
+// topic returns the named topic, creating it when create is set (topic
+// auto-creation, as Pulsar does by default for non-partitioned topics).
+func (b *Broker) topic(name topicName, create bool) (*topic, error) {
+	key := name.String()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errBrokerClosed
+	}
+	if t, ok := b.topics[key]; ok {
+		return t, nil
+	}
+	if _, ok := b.partitioned[key]; ok {
+		return nil, errPartitionedTopic
+	}
+	if base := name.base(); base != name {
+		if n, ok := b.partitioned[base.String()]; ok && name.partition() >= n {
+			return nil, fmt.Errorf("%w: partition %d of a topic with %d partitions", errTopicNotFound, name.partition(), n)
+		}
+	}
+	if !create {
+		return nil, errTopicNotFound
+	}
+	store, err := b.openStore(name)
+	if err != nil {
+		return nil, err
+	}
+	t := newTopic(b, name, store)
+	b.topics[key] = t
+	return t, nil
+}
+
+// deduplicationEnabled reports whether deduplication is on for a namespace:
+// its own policy if it has one, else the broker's default.
+func (b *Broker) deduplicationEnabled(namespace string) bool {
+	b.policyMu.RLock()
+	defer b.policyMu.RUnlock()
+	if on, ok := b.dedupPolicy[namespace]; ok {
+		return on
+	}
+	return b.cfg.Deduplication
+}
+
+// createTopic creates a non-partitioned topic.
+func (b *Broker) createTopic(name topicName) error {
+	b.mu.Lock()
+	_, exists := b.topics[name.String()]
+	_, partitioned := b.partitioned[name.String()]
+	b.mu.Unlock()
+	if exists || partitioned {
+		return fmt.Errorf("%w: %s", errTopicExists, name)
+	}
+	_, err := b.topic(name, true)
+	return err
+}
+
+// deleteTopic deletes a topic with its data and subscriptions. Without
+// force it refuses while producers or consumers are connected; with force
+// it disconnects them (clients reconnect, recreating an empty topic).
+func (b *Broker) deleteTopic(name topicName, force bool) error {
+	b.mu.Lock()
+	t, ok := b.topics[name.String()]
+	if !ok {
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %s", errTopicNotFound, name)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !force && t.connectedLocked() {
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %s", errTopicBusy, name)
+	}
+	delete(b.topics, name.String())
+	b.mu.Unlock()
+	t.closeLocked()
+	if err := t.store.remove(); err != nil {
+		b.log.Error("removing topic data", "topic", name.String(), "err", err)
+	}
+	return nil
+}
+
+// connectedLocked reports whether producers or consumers are attached.
+// Caller holds t.mu.
+func (t *topic) connectedLocked() bool {
+	if len(t.producers) > 0 {
+		return true
+	}
+	for _, s := range t.subs {
+		if len(s.consumers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// closeLocked marks t deleted and disconnects its producers and consumers.
+// Caller holds t.mu.
+func (t *topic) closeLocked() {
+	t.deleted = true
+	for name, p := range t.producers {
+		delete(t.producers, name)
+		p.conn.mu.Lock()
+		if p.conn.producers[p.id] == p {
+			delete(p.conn.producers, p.id)
+		}
+		p.conn.mu.Unlock()
+		p.conn.send(&wirev1.BaseCommand{
+			Type:          wirev1.BaseCommand_CLOSE_PRODUCER.Enum(),
+			CloseProducer: &wirev1.CommandCloseProducer{ProducerId: proto.Uint64(p.id), RequestId: proto.Uint64(0)},
+		}, nil)
+	}
+	for _, s := range t.subs {
+		for _, c := range append([]*consumer(nil), s.consumers...) {
+			t.detachLocked(c)
+			c.conn.send(closeConsumerCommand(c.id), nil)
+		}
+	}
+	t.subs = map[string]*subscription{}
+}
+
+// setPartitions creates a partitioned topic with n partitions or, with
+// update, raises the number of partitions of an existing one.
+func (b *Broker) setPartitions(name topicName, n int, update bool) error {
+	if n < 1 {
+		return fmt.Errorf("%w: a partitioned topic needs at least one partition", errBadRequest)
+	}
+	key := name.String()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur, exists := b.partitioned[key]
+	switch {
+	case update && !exists:
+		return fmt.Errorf("%w: %s is not a partitioned topic", errTopicNotFound, name)
+	case update && n < cur:
+		return fmt.Errorf("%w: partitions can only be added (%d now)", errBadRequest, cur)
+	case !update && exists:
+		return fmt.Errorf("%w: %s", errTopicExists, name)
+	}
+	if _, plain := b.topics[key]; plain {
+		return fmt.Errorf("%w: %s exists as a non-partitioned topic", errTopicExists, name)
+	}
+	b.partitioned[key] = n
+	return b.saveMetadataLocked()
+}
+
+// deletePartitioned deletes a partitioned topic and its partitions.
+func (b *Broker) deletePartitioned(name topicName, force bool) error {
+	n := b.partitions(name)
+	if n == 0 {
+		return fmt.Errorf("%w: %s is not a partitioned topic", errTopicNotFound, name)
+	}
+	for i := range n {
+		if err := b.deleteTopic(name.partitionName(i), force); err != nil && !errors.Is(err, errTopicNotFound) {
+			return err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.partitioned, name.String())
+	return b.saveMetadataLocked()
+}
+
+func sortedStrings(s []string) []string {
+	sort.Strings(s)
+	return s
+}
