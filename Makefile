@@ -33,11 +33,14 @@ proto-check: proto-lint proto-fresh proto-breaking
 proto-lint:
 	$(BUF) lint
 
-## proto-fresh: fails when the committed generated code differs from what `make proto` writes.
-proto-fresh: proto
-	@if [ -n "$$(git status --porcelain -- '*.pb.go')" ]; then \
-		echo "generated protobuf code is stale; run 'make proto' and commit:"; \
-		git status --porcelain -- '*.pb.go'; git diff --stat -- '*.pb.go'; exit 1; fi
+## proto-fresh: fails when a generated file differs from what `make proto` would write.
+proto-fresh:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUF) generate -o "$$tmp"; stale=0; \
+	for f in $$(cd "$$tmp" && find . -name '*.pb.go'); do \
+		if ! cmp -s "$$tmp/$$f" "$$f"; then echo "stale or missing: $${f#./}"; stale=1; fi; \
+	done; \
+	if [ $$stale = 1 ]; then echo "generated protobuf code is stale; run 'make proto' and commit"; exit 1; fi
 
 ## proto-breaking: no breaking change to a published schema. On a branch, compared with main;
 ## on main itself, compared with the previous commit.

@@ -1,0 +1,148 @@
+// Package relay is the relay daemon: for each source database it streams the
+// outbox through logical replication and publishes every row to Pulsar,
+// confirming a position to Postgres only once the broker has receipted every
+// message before it. Broker-side deduplication, stable producer names and
+// sequence ids derived from the stream position make whatever a restarted
+// relay sends again disappear (see sequence.go). Several relays may serve one
+// source: a Postgres advisory lock picks the one that streams.
+//
+// Run serves every source and the HTTP endpoints (/v1/lag, /healthz,
+// /readyz, /metrics) until its context ends.
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+)
+
+// Config configures a relay process.
+type Config struct {
+	// Sources are the databases to stream, at least one.
+	Sources []SourceConfig
+	// PulsarURL is the broker's service URL, e.g. pulsar://127.0.0.1:6650.
+	PulsarURL string
+	// PulsarToken, when set, authenticates to the broker with a token.
+	PulsarToken string
+	// PulsarTLSTrustCerts is a CA bundle file for pulsar+ssl:// URLs.
+	PulsarTLSTrustCerts string
+	// HTTPAddr is where /v1/lag, /healthz, /readyz and /metrics are served;
+	// empty serves nothing.
+	HTTPAddr string
+	// HTTPToken, when set, makes /v1/lag and /metrics require
+	// "Authorization: Bearer <HTTPToken>".
+	HTTPToken string
+	Logger    *slog.Logger
+
+	// newClient creates the Pulsar client; tests replace it.
+	newClient func(pulsar.ClientOptions) (pulsar.Client, error)
+}
+
+// SourceConfig is one database the relay streams.
+type SourceConfig struct {
+	// Name identifies the source in producer names, logs and the lag report,
+	// e.g. "orders". It must never change for a given database: the broker
+	// keeps its deduplication state under names derived from it.
+	Name string
+	// DSN connects to the database as a role with REPLICATION (alpes_relay).
+	DSN string
+	// Publication is the publication of the outbox. Default alpes_outbox.
+	Publication string
+	// Slot is the permanent logical replication slot. Default alpes_relay_<Name>.
+	Slot string
+	// StartFresh allows creating the slot although the outbox holds rows a new
+	// slot would not stream (see pgsource.SlotOptions).
+	StartFresh bool
+	// MaxInFlight bounds messages sent and awaiting receipts. Default 10000.
+	MaxInFlight int
+	// MaxPayloadBytes is the largest payload published; larger rows are
+	// quarantined. Default 5 MiB less 64 KiB for metadata.
+	MaxPayloadBytes int
+	// QuarantineTopic receives rows that cannot be published as they are.
+	// Default persistent://alpes/relay/quarantine.v1.
+	QuarantineTopic string
+	// ValidatePayload, when set, checks a row's payload against its type; a
+	// row that fails is quarantined.
+	ValidatePayload func(messageType string, payload []byte) error
+	// StatusInterval is how often a standby status goes to Postgres. Default 1s.
+	StatusInterval time.Duration
+	// HeartbeatInterval is how long a source may be idle before the relay
+	// writes a heartbeat into its WAL, so the slot keeps advancing. Default 10s.
+	HeartbeatInterval time.Duration
+	// LockPollInterval is how often a waiting relay tries to take over the
+	// source. Default 1s.
+	LockPollInterval time.Duration
+}
+
+// Defaults.
+const (
+	DefaultPublication     = "alpes_outbox"
+	DefaultQuarantineTopic = "persistent://alpes/relay/quarantine.v1"
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Sources) == 0 {
+		return c, errors.New("no sources: give at least one --source NAME=DSN")
+	}
+	if c.PulsarURL == "" {
+		return c, errors.New("no Pulsar URL")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.newClient == nil {
+		c.newClient = pulsar.NewClient
+	}
+	seen := map[string]bool{}
+	sources := make([]SourceConfig, len(c.Sources))
+	for i, s := range c.Sources {
+		s, err := s.withDefaults()
+		if err != nil {
+			return c, err
+		}
+		if seen[s.Name] {
+			return c, fmt.Errorf("source %q given twice", s.Name)
+		}
+		seen[s.Name] = true
+		sources[i] = s
+	}
+	c.Sources = sources
+	return c, nil
+}
+
+func (s SourceConfig) withDefaults() (SourceConfig, error) {
+	if s.Name == "" || s.DSN == "" {
+		return s, fmt.Errorf("source %q: a name and a DSN are required", s.Name)
+	}
+	if !sourceName.MatchString(s.Name) {
+		return s, fmt.Errorf("source name %q: use lowercase letters, digits and underscores", s.Name)
+	}
+	if s.Publication == "" {
+		s.Publication = DefaultPublication
+	}
+	if s.Slot == "" {
+		s.Slot = "alpes_relay_" + s.Name
+	}
+	if s.MaxInFlight <= 0 {
+		s.MaxInFlight = 10_000
+	}
+	if s.MaxPayloadBytes <= 0 {
+		s.MaxPayloadBytes = 5<<20 - 64<<10
+	}
+	if s.QuarantineTopic == "" {
+		s.QuarantineTopic = DefaultQuarantineTopic
+	}
+	if s.StatusInterval <= 0 {
+		s.StatusInterval = time.Second
+	}
+	if s.HeartbeatInterval <= 0 {
+		s.HeartbeatInterval = 10 * time.Second
+	}
+	if s.LockPollInterval <= 0 {
+		s.LockPollInterval = time.Second
+	}
+	return s, nil
+}

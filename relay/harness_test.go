@@ -1,0 +1,286 @@
+package relay_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/relay"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// testTopic is where the tests' outbox rows go.
+const testTopic = "persistent://alpes/test/events.v1"
+
+// waitTimeout bounds every wait on the pipeline.
+const waitTimeout = 60 * time.Second
+
+func startBroker(t *testing.T) *pulsarbroker.Broker {
+	t.Helper()
+	cfg := pulsarbroker.DefaultConfig()
+	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	b, err := pulsarbroker.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// runningRelay is a relay running in the test's process.
+type runningRelay struct {
+	*relay.Relay
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run has returned
+	err    error         // what Run returned, once done is closed
+	http   *httptest.Server
+}
+
+// stop ends the relay as a crash would, from the broker's and Postgres's
+// point of view: nothing is flushed or confirmed on the way out.
+func (r *runningRelay) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(waitTimeout):
+		t.Fatal("relay did not stop")
+		return nil
+	}
+}
+
+func startRelay(t *testing.T, brokerURL string, sources ...relay.SourceConfig) *runningRelay {
+	t.Helper()
+	r, err := relay.New(relay.Config{
+		Sources:   sources,
+		PulsarURL: brokerURL,
+		Logger:    testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rr := &runningRelay{Relay: r, cancel: cancel, done: make(chan struct{}), http: httptest.NewServer(r.Handler())}
+	go func() {
+		rr.err = r.Run(ctx)
+		close(rr.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-rr.done
+		rr.http.Close()
+	})
+	return rr
+}
+
+// startStreamingRelay starts a relay and waits until it streams every source.
+func startStreamingRelay(t *testing.T, brokerURL string, sources ...relay.SourceConfig) *runningRelay {
+	t.Helper()
+	r := startRelay(t, brokerURL, sources...)
+	r.waitState(t, relay.StateStreaming)
+	return r
+}
+
+// waitState waits until every source is in state.
+func (r *runningRelay) waitState(t *testing.T, state string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		all := true
+		for _, l := range r.Lag() {
+			all = all && l.State == state
+		}
+		if all {
+			return
+		}
+		select {
+		case <-r.done:
+			t.Fatalf("relay stopped while waiting for %s: %v; lag: %+v", state, r.err, r.Lag())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay not %s after %s: %+v", state, waitTimeout, r.Lag())
+		}
+	}
+}
+
+func source(db *pgtest.DB) relay.SourceConfig {
+	return relay.SourceConfig{Name: "orders", DSN: db.DSNAs(migrations.RelayRole), Slot: db.Name}
+}
+
+// testLogger logs warnings and worse into the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// insertEvents inserts n outbox rows for aggregate key in one transaction
+// per row, each payload "<key>/<i>" so consumers can check per-key order.
+func insertEvents(ctx context.Context, t *testing.T, pool *pgxpool.Pool, key string, from, n int) []string {
+	t.Helper()
+	ids := make([]string, 0, n)
+	for i := from; i < from+n; i++ {
+		id := newUUID()
+		_, err := pool.Exec(ctx,
+			`INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, $3, 'alpes.test.v1.Probe', $4)`,
+			id, testTopic, key, []byte(fmt.Sprintf("%s/%d", key, i)))
+		if err != nil {
+			t.Errorf("inserting event %d for %s: %v", i, key, err)
+			return ids
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// received is what a test consumer saw.
+type received struct {
+	mu       sync.Mutex
+	byID     map[string]int // event id → deliveries
+	payloads map[string][]string
+	msgs     []pulsar.Message
+}
+
+// consume subscribes to topic from the earliest message and records every
+// message until the test ends.
+func consume(t *testing.T, brokerURL, topic string) *received {
+	t.Helper()
+	client, err := pulsar.NewClient(pulsar.ClientOptions{
+		URL:    brokerURL,
+		Logger: pulsarlog.NewLoggerWithSlog(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := client.Subscribe(pulsar.ConsumerOptions{
+		Topic:                       topic,
+		SubscriptionName:            "test",
+		Type:                        pulsar.Exclusive,
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &received{byID: map[string]int{}, payloads: map[string][]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := consumer.Receive(ctx)
+			if err != nil {
+				return
+			}
+			consumer.Ack(msg)
+			rec.mu.Lock()
+			rec.byID[msg.Properties()[relay.PropEventID]]++
+			rec.payloads[msg.Key()] = append(rec.payloads[msg.Key()], string(msg.Payload()))
+			rec.msgs = append(rec.msgs, msg)
+			rec.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		consumer.Close()
+		client.Close()
+	})
+	return rec
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling external state, not synchronising goroutines
+	}
+}
+
+// count returns the number of distinct event ids and of deliveries.
+func (r *received) count() (distinct, total int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.byID {
+		total += n
+	}
+	return len(r.byID), total
+}
+
+// assertExactlyOnce checks that every id arrived exactly once and nothing else did.
+func (r *received) assertExactlyOnce(t *testing.T, ids []string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+		if n := r.byID[id]; n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+	for id, n := range r.byID {
+		if !want[id] {
+			t.Errorf("unexpected event %s delivered %d times", id, n)
+		}
+	}
+}
+
+// assertPerKeyOrder checks each key's payloads arrived as <key>/0, <key>/1, ….
+func (r *received) assertPerKeyOrder(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, payloads := range r.payloads {
+		for i, p := range payloads {
+			if want := fmt.Sprintf("%s/%d", key, i); p != want {
+				t.Errorf("key %s: message %d is %q, want %q", key, i, p, want)
+				break
+			}
+		}
+	}
+}
+
+func lagOf(t *testing.T, r *runningRelay, source string) relay.SourceLag {
+	t.Helper()
+	for _, l := range r.Lag() {
+		if l.Source == source {
+			return l
+		}
+	}
+	t.Fatalf("no lag for source %s", source)
+	return relay.SourceLag{}
+}
+
+// newUUID returns a random (version 4) UUID in canonical form.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,152 @@
+package pgsource
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// OutboxTable is the name of the table the relay streams.
+const OutboxTable = "outbox"
+
+// ErrMalformedRow marks an outbox row the relay cannot publish as it is.
+var ErrMalformedRow = errors.New("malformed outbox row")
+
+// relations decodes pgoutput tuples by column name, so that a relation
+// message announcing a changed outbox (ALTER TABLE mid-stream) simply replaces
+// the column layout used for the rows that follow it.
+type relations struct {
+	types  *pgtype.Map
+	byID   map[uint32]*relation
+	outbox string // schema-qualified name of the streamed table, "public.outbox"
+}
+
+type relation struct {
+	name    string
+	columns []*pglogrepl.RelationMessageColumn
+}
+
+func newRelations() *relations {
+	return &relations{types: pgtype.NewMap(), byID: map[uint32]*relation{}}
+}
+
+func (r *relations) add(m *pglogrepl.RelationMessage) {
+	r.byID[m.RelationID] = &relation{name: m.Namespace + "." + m.RelationName, columns: m.Columns}
+}
+
+// isOutbox reports whether an insert into relation id is an outbox insert.
+// Only the outbox is in the publication, so any table named outbox is ours.
+func (r *relations) isOutbox(id uint32) (bool, error) {
+	rel, ok := r.byID[id]
+	if !ok {
+		return false, fmt.Errorf("insert for relation %d before its relation message", id)
+	}
+	_, table := splitQualified(rel.name)
+	return table == OutboxTable, nil
+}
+
+func splitQualified(name string) (schema, table string) {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '.' {
+			return name[:i], name[i+1:]
+		}
+	}
+	return "", name
+}
+
+// decodeRow turns an outbox insert into a Row. Columns it does not know (added
+// by a later migration) are ignored; a missing or unreadable required column
+// makes the row malformed rather than stopping the stream.
+func (r *relations) decodeRow(id uint32, tuple *pglogrepl.TupleData) *Row {
+	rel := r.byID[id]
+	row := &Row{}
+	var headers []byte // jsonb, decoded into row.Headers below
+	seen := 0
+	var errs []error
+	for i, col := range tuple.Columns {
+		if i >= len(rel.columns) {
+			errs = append(errs, fmt.Errorf("tuple has %d columns, relation %d", len(tuple.Columns), len(rel.columns)))
+			break
+		}
+		meta := rel.columns[i]
+		dst, required := row.field(meta.Name, &headers)
+		if dst == nil {
+			continue
+		}
+		if required {
+			seen++
+		}
+		if col.DataType == pglogrepl.TupleDataTypeNull {
+			if required {
+				errs = append(errs, fmt.Errorf("column %s is null", meta.Name))
+			}
+			continue
+		}
+		format := int16(pgtype.TextFormatCode)
+		if col.DataType == pglogrepl.TupleDataTypeBinary {
+			format = pgtype.BinaryFormatCode
+		}
+		if err := r.types.Scan(meta.DataType, format, col.Data, dst); err != nil {
+			errs = append(errs, fmt.Errorf("column %s: %w", meta.Name, err))
+		}
+	}
+	if seen < requiredColumns {
+		errs = append(errs, fmt.Errorf("outbox has %d of the %d required columns", seen, requiredColumns))
+	}
+	if headers != nil {
+		var m map[string]any
+		if err := json.Unmarshal(headers, &m); err != nil {
+			errs = append(errs, fmt.Errorf("column headers: %w", err))
+		}
+		row.Headers = stringValues(m)
+	}
+	if len(errs) > 0 {
+		row.Err = fmt.Errorf("%w: %w", ErrMalformedRow, errors.Join(errs...))
+	}
+	return row
+}
+
+// requiredColumns counts the columns every outbox row must carry.
+const requiredColumns = 5 // id, topic, aggregate_id, type, payload
+
+// field returns where the column named name decodes to, and whether the
+// column is required. The headers column goes to headers for a second step.
+func (row *Row) field(name string, headers *[]byte) (dst any, required bool) {
+	switch name {
+	case "id":
+		return &row.EventID, true
+	case "topic":
+		return &row.Topic, true
+	case "aggregate_id":
+		return &row.AggregateID, true
+	case "type":
+		return &row.Type, true
+	case "payload":
+		return &row.Payload, true
+	case "schema_version":
+		return &row.SchemaVersion, false
+	case "headers":
+		return headers, false
+	case "created_at":
+		return &row.CreatedAt, false
+	}
+	return nil, false
+}
+
+// stringValues keeps the string-valued entries of a JSON object: the headers
+// become Pulsar message properties, which are strings.
+func stringValues(m map[string]any) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+)
+
+// publisher publishes one streaming session's messages: one producer per
+// topic and epoch, named so the broker deduplicates across restarts, with a
+// bound on messages awaiting receipts. Publish is called from one goroutine;
+// receipts arrive on the Pulsar client's goroutines.
+//
+// Producers send unbatched. With batching, the Go client sends a batch under
+// its first message's sequence id, so a batch mixing a re-sent message with
+// new ones after a restart would be dropped whole as a duplicate; and the
+// client does not expose the broker's last sequence id to skip re-sends
+// itself. One entry per message keeps deduplication exact.
+type publisher struct {
+	client    pulsar.Client
+	source    string
+	producers map[producerKey]pulsar.Producer
+	slots     chan struct{} // in-flight capacity: a token per message awaiting its receipt
+
+	failOnce sync.Once
+	failed   chan struct{} // closed on the first failed send
+	failErr  error
+
+	stats *sourceStats
+}
+
+type producerKey struct {
+	topic string
+	epoch uint64
+}
+
+func newPublisher(client pulsar.Client, source string, maxInFlight int, stats *sourceStats) *publisher {
+	return &publisher{
+		stats:     stats,
+		client:    client,
+		source:    source,
+		producers: map[producerKey]pulsar.Producer{},
+		slots:     make(chan struct{}, maxInFlight),
+		failed:    make(chan struct{}),
+	}
+}
+
+// errPublishFailed wraps the first send the Pulsar client gave up on; the
+// session ends and the relay streams again from the confirmed position.
+var errPublishFailed = errors.New("publishing failed")
+
+// publish sends msg to topic under the producer of epoch, and calls done with
+// the broker's receipt. It blocks while maxInFlight messages await receipts.
+func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg *pulsar.ProducerMessage, done func()) error {
+	prod, err := p.producer(ctx, topic, epoch)
+	if err != nil {
+		return err
+	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.failed:
+		return p.failErr
+	}
+	prod.SendAsync(ctx, msg, func(id pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+		if err != nil {
+			p.fail(fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, *msg.SequenceID, err))
+			return
+		}
+		if id.LedgerID() == -1 && id.EntryID() == -1 {
+			p.stats.duplicates.Add(1)
+		} else {
+			p.stats.published.Add(1)
+		}
+		<-p.slots
+		done()
+	})
+	return nil
+}
+
+func (p *publisher) fail(err error) {
+	p.failOnce.Do(func() {
+		p.failErr = err
+		close(p.failed)
+	})
+}
+
+// producer returns the producer for topic in epoch, creating it on first use.
+// A new epoch's producer starts only once the previous one has flushed, so
+// the two never interleave on a topic.
+func (p *publisher) producer(ctx context.Context, topic string, epoch uint64) (pulsar.Producer, error) {
+	key := producerKey{topic, epoch}
+	if prod, ok := p.producers[key]; ok {
+		return prod, nil
+	}
+	for k, old := range p.producers {
+		if k.topic == topic && k.epoch < epoch {
+			if err := old.FlushWithCtx(ctx); err != nil {
+				return nil, fmt.Errorf("flushing producer of epoch %d on %s: %w", k.epoch, topic, err)
+			}
+		}
+	}
+	prod, err := p.client.CreateProducer(pulsar.ProducerOptions{
+		Topic:              topic,
+		Name:               producerName(p.source, topic, epoch),
+		DisableBatching:    true,
+		SendTimeout:        -1, // keep retrying: the in-flight bound and the lag report cover an absent broker
+		MaxPendingMessages: cap(p.slots),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating producer %s on %s: %w", producerName(p.source, topic, epoch), topic, err)
+	}
+	p.producers[key] = prod
+	return prod, nil
+}
+
+// close closes every producer; messages still awaiting receipts are
+// abandoned, to be streamed again from the confirmed position.
+func (p *publisher) close() {
+	for _, prod := range p.producers {
+		prod.Close()
+	}
+}
+
+// topicName matches the topics the relay publishes to:
+// persistent://<tenant>/<namespace>/<topic> (or non-persistent).
+var topicName = regexp.MustCompile(`^(persistent|non-persistent)://[a-zA-Z0-9_.\-=:]+/[a-zA-Z0-9_.\-=:]+/[a-zA-Z0-9_.\-=:]+$`)
+
+// validTopic reports whether topic is a fully qualified Pulsar topic name.
+func validTopic(topic string) bool { return topicName.MatchString(topic) }

@@ -1,0 +1,76 @@
+package relay
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/alpes/alpes/relay/pgsource"
+)
+
+// Sequence ids are what makes the broker's deduplication drop whatever a
+// restarted relay sends again. A relay restarts from the slot's confirmed
+// position and sees the same transactions in the same order, so the id of a
+// message must be a pure function of its place in the stream that only grows:
+//
+//	sequence id = (commit LSN mod 2^43) << 20 | index of the message among the
+//	              transaction's messages for the same topic
+//
+// Commit LSNs grow strictly in stream order (change LSNs do not: transactions
+// interleave), and two commit records are at least 24 bytes apart, so one
+// transaction may use indexes up to 24·2^20 without reaching the next one's
+// ids; the relay refuses a transaction with more messages for one topic than
+// maxIndex rather than break the order. The high bits of the commit LSN (one
+// "epoch" per 8 TiB of WAL) go into the producer name, because a producer
+// name is where the broker keeps its deduplication state.
+const (
+	indexBits = 20
+	lsnBits   = 63 - indexBits
+	lsnMask   = 1<<lsnBits - 1
+	// maxIndex bounds a transaction's messages for one topic (see above).
+	maxIndex = 24 << indexBits
+)
+
+// position is the place of one message in a source's stream.
+type position struct {
+	commitLSN pgsource.LSN
+	index     int64 // among the transaction's messages for the same topic
+}
+
+// sequenceID returns the message's sequence id and the epoch whose producer
+// must send it.
+func (p position) sequenceID() (seq int64, epoch uint64, err error) {
+	if p.index < 0 || p.index >= maxIndex {
+		return 0, 0, fmt.Errorf("transaction committed at %s has more than %d messages for one topic", p.commitLSN, maxIndex)
+	}
+	lsn := uint64(p.commitLSN)
+	return int64(lsn&lsnMask)<<indexBits + p.index, lsn >> lsnBits, nil
+}
+
+// producerName is the stable name of the producer that publishes a source's
+// messages to one topic in one epoch: relay.<source>.<namespace>.<topic>,
+// with .e<epoch> appended after the first 8 TiB of WAL.
+func producerName(source, topic string, epoch uint64) string {
+	name := "relay." + source + "." + topicTail(topic)
+	if epoch > 0 {
+		name += fmt.Sprintf(".e%d", epoch)
+	}
+	return name
+}
+
+// topicTail is "<namespace>.<topic>" of persistent://<tenant>/<namespace>/<topic>.
+func topicTail(topic string) string {
+	rest := topic
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) >= 2 {
+		parts = parts[len(parts)-2:]
+	}
+	return strings.Join(parts, ".")
+}
+
+// sourceName is what a source may be called: it ends up in producer names,
+// slot names and metric labels.
+var sourceName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)

@@ -1,0 +1,151 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/alpes/alpes/relay/pgsource"
+)
+
+// Message properties the relay sets on every event (docs/adr/0006).
+const (
+	PropEventID          = "alpes-event-id"
+	PropType             = "alpes-type"
+	PropSchemaVersion    = "alpes-schema-version"
+	PropAggregateID      = "alpes-aggregate-id"
+	PropCommitLSN        = "alpes-commit-lsn"
+	PropCommitTime       = "alpes-commit-time"
+	PropSource           = "alpes-source"
+	PropQuarantineReason = "alpes-quarantine-reason"
+)
+
+// pipeline turns the stream's changes into Pulsar messages, in stream order,
+// and feeds the tracker. It runs on one goroutine.
+type pipeline struct {
+	source  *sourceRunner
+	pub     *publisher
+	tracker *tracker
+
+	tx      *txState
+	begin   *pgsource.Begin
+	indexes map[string]int64 // messages so far in this transaction, per topic
+}
+
+func (p *pipeline) run(ctx context.Context, changes <-chan pgsource.Change) error {
+	for {
+		var c pgsource.Change
+		select {
+		case c = <-changes:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.pub.failed:
+			return p.pub.failErr
+		}
+		if err := p.handle(ctx, c); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *pipeline) handle(ctx context.Context, c pgsource.Change) error {
+	switch c := c.(type) {
+	case *pgsource.Begin:
+		p.begin = c
+		p.tx = p.tracker.begin(c.CommitLSN, c.CommitTime)
+		clear(p.indexes)
+	case *pgsource.Row:
+		if p.tx == nil {
+			return fmt.Errorf("outbox row outside a transaction")
+		}
+		return p.row(ctx, c)
+	case *pgsource.Commit:
+		if p.tx == nil {
+			return fmt.Errorf("commit at %s without a begin", c.CommitLSN)
+		}
+		p.tracker.seal(p.tx, c.EndLSN)
+		p.source.stats.observeCommit(c.CommitTime)
+		p.tx, p.begin = nil, nil
+	case *pgsource.Keepalive:
+		p.tracker.idle(c.ServerWALEnd)
+	}
+	return nil
+}
+
+// row publishes one outbox row, or quarantines it when it cannot be
+// published as it is: the stream must never stall on one bad row.
+func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
+	topic, reason := row.Topic, p.check(row)
+	if reason != "" {
+		topic = p.source.cfg.QuarantineTopic
+		p.source.stats.quarantined.Add(1)
+		p.source.log.Warn("quarantining outbox row", "event_id", row.EventID, "topic", row.Topic, "type", row.Type, "reason", reason)
+	}
+	index := p.indexes[topic]
+	p.indexes[topic] = index + 1
+	seq, epoch, err := position{commitLSN: p.begin.CommitLSN, index: index}.sequenceID()
+	if err != nil {
+		return err
+	}
+	msg := p.message(row, seq, reason)
+	tx := p.tx
+	p.tracker.add(tx)
+	return p.pub.publish(ctx, topic, epoch, msg, func() {
+		p.tracker.receipted(tx)
+		p.source.stats.lastPublish.Store(time.Now().UnixNano())
+	})
+}
+
+// check returns why row cannot be published as it is, or "".
+func (p *pipeline) check(row *pgsource.Row) string {
+	switch {
+	case row.Err != nil:
+		return row.Err.Error()
+	case !validTopic(row.Topic):
+		return fmt.Sprintf("topic %q is not a fully qualified Pulsar topic", row.Topic)
+	case len(row.Payload) > p.source.cfg.MaxPayloadBytes:
+		return fmt.Sprintf("payload of %d bytes exceeds the limit of %d", len(row.Payload), p.source.cfg.MaxPayloadBytes)
+	}
+	if v := p.source.cfg.ValidatePayload; v != nil {
+		if err := v(row.Type, row.Payload); err != nil {
+			return fmt.Sprintf("payload is not a valid %s: %v", row.Type, err)
+		}
+	}
+	return ""
+}
+
+func (p *pipeline) message(row *pgsource.Row, seq int64, quarantineReason string) *pulsar.ProducerMessage {
+	props := make(map[string]string, len(row.Headers)+8)
+	for k, v := range row.Headers {
+		props[k] = v
+	}
+	props[PropEventID] = row.EventID
+	props[PropType] = row.Type
+	props[PropSchemaVersion] = strconv.Itoa(int(max(row.SchemaVersion, 1)))
+	props[PropAggregateID] = row.AggregateID
+	props[PropCommitLSN] = p.begin.CommitLSN.String()
+	props[PropCommitTime] = p.begin.CommitTime.UTC().Format(time.RFC3339Nano)
+	payload := row.Payload
+	key := row.AggregateID
+	if quarantineReason != "" {
+		props[PropQuarantineReason] = quarantineReason
+		props[PropSource] = p.source.cfg.Name
+		props["alpes-original-topic"] = row.Topic
+		if len(payload) > p.source.cfg.MaxPayloadBytes {
+			payload = []byte{}
+		}
+		if key == "" {
+			key = row.EventID
+		}
+	}
+	return &pulsar.ProducerMessage{
+		Payload:    payload,
+		Key:        key,
+		Properties: props,
+		EventTime:  p.begin.CommitTime,
+		SequenceID: &seq,
+	}
+}

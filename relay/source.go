@@ -1,0 +1,224 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/alpes/alpes/relay/pgsource"
+)
+
+// States of a source, as /v1/lag reports them.
+const (
+	StateStarting  = "starting"
+	StateWaiting   = "waiting"   // another relay instance holds the source
+	StateStreaming = "streaming" // this instance streams the source
+	StateLost      = "lost"      // the slot is gone or invalidated; the source is stopped
+	StateError     = "error"     // the last attempt failed; retrying
+)
+
+// sourceRunner serves one source: it waits for the source's advisory lock,
+// then streams until something fails, and starts over after a backoff. Only
+// a lost slot stops it for good.
+type sourceRunner struct {
+	cfg    SourceConfig
+	relay  *Config
+	log    *slog.Logger
+	stats  *sourceStats
+	lockID int64
+}
+
+func newSourceRunner(cfg SourceConfig, relay *Config) *sourceRunner {
+	h := fnv.New64a()
+	h.Write([]byte("alpes.relay/" + cfg.Slot))
+	return &sourceRunner{
+		cfg:    cfg,
+		relay:  relay,
+		log:    relay.Logger.With("source", cfg.Name, "slot", cfg.Slot),
+		stats:  newSourceStats(),
+		lockID: int64(h.Sum64()),
+	}
+}
+
+// run serves the source until ctx ends (nil) or its slot is lost (ErrSlotLost).
+func (s *sourceRunner) run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		started := time.Now()
+		err := s.attempt(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, pgsource.ErrSlotLost) {
+			s.stats.setState(StateLost, err)
+			s.log.Error("source stopped: its replication slot is lost; events may be missing", "err", err)
+			return err
+		}
+		s.stats.setState(StateError, err)
+		if time.Since(started) > time.Minute {
+			backoff = 100 * time.Millisecond // it ran fine for a while: retry promptly
+		}
+		s.log.Warn("streaming stopped; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// attempt takes the source's lock and streams until something fails.
+func (s *sourceRunner) attempt(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("connecting to the source: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if err := s.acquireLock(ctx, conn); err != nil {
+		return err
+	}
+	warnings, err := pgsource.Preflight(ctx, conn, s.cfg.Publication)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		s.log.Warn("preflight: " + w)
+	}
+	return s.stream(ctx, conn)
+}
+
+// acquireLock waits until this instance holds the source's advisory lock,
+// which it keeps for as long as conn lives. While it waits, it reports the
+// slot's state so a standby's /v1/lag is as useful as the active one's.
+func (s *sourceRunner) acquireLock(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, s.lockID).Scan(&got); err != nil {
+			return fmt.Errorf("taking the source lock: %w", err)
+		}
+		if got {
+			return nil
+		}
+		if s.stats.state() != StateWaiting {
+			s.log.Info("another relay instance streams this source; waiting")
+		}
+		s.stats.setState(StateWaiting, nil)
+		if err := s.stats.refreshSlot(ctx, conn, s.cfg.Slot); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.cfg.LockPollInterval):
+		}
+	}
+}
+
+// stream runs one streaming session: slot, Pulsar client, stream, pipeline
+// and keeper, until one of them fails.
+func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
+	replCfg, err := pgconn.ParseConfig(s.cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("parsing the source DSN: %w", err)
+	}
+	replCfg.RuntimeParams["replication"] = "database"
+	repl, err := pgconn.ConnectConfig(ctx, replCfg)
+	if err != nil {
+		return fmt.Errorf("opening a replication connection: %w", err)
+	}
+	defer repl.Close(context.Background())
+
+	slot, created, err := pgsource.EnsureSlot(ctx, conn, repl, s.cfg.Slot, pgsource.SlotOptions{StartFresh: s.cfg.StartFresh})
+	if err != nil {
+		return err
+	}
+	if created {
+		s.log.Info("created replication slot", "at", slot.ConfirmedFlushLSN)
+	}
+	s.stats.slot.Store(&slot)
+
+	client, err := s.relay.newClient(s.pulsarOptions())
+	if err != nil {
+		return fmt.Errorf("creating the Pulsar client: %w", err)
+	}
+	defer client.Close()
+
+	tr := newTracker(slot.ConfirmedFlushLSN)
+	pub := newPublisher(client, s.cfg.Name, s.cfg.MaxInFlight, s.stats)
+	defer pub.close()
+	s.stats.tracker.Store(tr)
+	defer s.stats.tracker.Store(nil)
+
+	s.stats.setState(StateStreaming, nil)
+	s.log.Info("streaming", "from", slot.ConfirmedFlushLSN)
+	changes := make(chan pgsource.Change, 1024)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return pgsource.Stream(gctx, repl, pgsource.StreamOptions{
+			Slot:           s.cfg.Slot,
+			Publication:    s.cfg.Publication,
+			Start:          slot.ConfirmedFlushLSN,
+			Confirmed:      tr.Confirmed,
+			StatusInterval: s.cfg.StatusInterval,
+			OnStatus:       func(_, flushed pgsource.LSN) { s.stats.reported.Store(uint64(flushed)) },
+			Logger:         s.log,
+		}, changes)
+	})
+	g.Go(func() error {
+		p := &pipeline{source: s, pub: pub, tracker: tr, indexes: map[string]int64{}}
+		return p.run(gctx, changes)
+	})
+	g.Go(func() error { return s.keep(gctx, conn) })
+	return g.Wait()
+}
+
+func (s *sourceRunner) pulsarOptions() pulsar.ClientOptions {
+	opts := pulsar.ClientOptions{
+		URL:               s.relay.PulsarURL,
+		OperationTimeout:  30 * time.Second,
+		ConnectionTimeout: 10 * time.Second,
+		Logger:            newPulsarLogger(s.log),
+	}
+	if s.relay.PulsarToken != "" {
+		opts.Authentication = pulsar.NewAuthenticationToken(s.relay.PulsarToken)
+	}
+	if s.relay.PulsarTLSTrustCerts != "" {
+		opts.TLSTrustCertsFilePath = s.relay.PulsarTLSTrustCerts
+	}
+	return opts
+}
+
+// keep watches the lock connection (losing it means another instance may take
+// over, so streaming must stop), refreshes the slot's state for /v1/lag and
+// writes a heartbeat into an idle source's WAL.
+func (s *sourceRunner) keep(ctx context.Context, conn *pgx.Conn) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastHeartbeat := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if err := s.stats.refreshSlot(ctx, conn, s.cfg.Slot); err != nil {
+			return fmt.Errorf("lost the source connection that holds the lock: %w", err)
+		}
+		idle := time.Since(s.stats.lastCommitTime())
+		if idle >= s.cfg.HeartbeatInterval && time.Since(lastHeartbeat) >= s.cfg.HeartbeatInterval {
+			if _, err := conn.Exec(ctx, `SELECT pg_logical_emit_message(true, 'alpes.relay.heartbeat', $1)`, s.cfg.Name); err != nil {
+				return fmt.Errorf("writing a heartbeat: %w", err)
+			}
+			lastHeartbeat = time.Now()
+		}
+	}
+}
