@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/alpes/alpes/internal/failpoint"
 )
 
 // Config configures a relay process.
@@ -36,6 +38,10 @@ type Config struct {
 	// "Authorization: Bearer <HTTPToken>".
 	HTTPToken string
 	Logger    *slog.Logger
+	// Failpoints, when set, crash the process at named points of the
+	// publish/confirm cycle, for fault tests: relay/before-send,
+	// relay/after-send, relay/after-receipt and relay/before-confirm.
+	Failpoints *failpoint.Set
 
 	// newClient creates the Pulsar client; tests replace it.
 	newClient func(pulsar.ClientOptions) (pulsar.Client, error)

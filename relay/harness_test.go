@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,12 @@ import (
 	"github.com/alpes/alpes/relay"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	pgtest.Main(m)
+}
 
 // testTopic is where the tests' outbox rows go.
 const testTopic = "persistent://alpes/test/events.v1"

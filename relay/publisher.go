@@ -67,6 +67,7 @@ func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg
 	case <-p.failed:
 		return p.failErr
 	}
+	p.stats.inFlight.Add(1)
 	prod.SendAsync(ctx, msg, func(id pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
 		if err != nil {
 			p.fail(fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, *msg.SequenceID, err))
@@ -77,6 +78,7 @@ func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg
 		} else {
 			p.stats.published.Add(1)
 		}
+		p.stats.inFlight.Add(-1)
 		<-p.slots
 		done()
 	})

@@ -93,10 +93,15 @@ func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 	msg := p.message(row, seq, reason)
 	tx := p.tx
 	p.tracker.add(tx)
-	return p.pub.publish(ctx, topic, epoch, msg, func() {
+	fp := p.source.relay.Failpoints
+	fp.Hit("relay/before-send")
+	err = p.pub.publish(ctx, topic, epoch, msg, func() {
 		p.tracker.receipted(tx)
 		p.source.stats.lastPublish.Store(time.Now().UnixNano())
+		fp.Hit("relay/after-receipt")
 	})
+	fp.Hit("relay/after-send")
+	return err
 }
 
 // check returns why row cannot be published as it is, or "".

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/relay/pgsource"
 )
 
@@ -146,6 +147,9 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	}
 	s.stats.slot.Store(&slot)
 
+	// Runs last, after the client has closed: what is still in flight is
+	// abandoned with the session, to be streamed again.
+	defer s.stats.inFlight.Store(0)
 	client, err := s.relay.newClient(s.pulsarOptions())
 	if err != nil {
 		return fmt.Errorf("creating the Pulsar client: %w", err)
@@ -170,6 +174,7 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 			Confirmed:      tr.Confirmed,
 			StatusInterval: s.cfg.StatusInterval,
 			OnStatus:       func(_, flushed pgsource.LSN) { s.stats.reported.Store(uint64(flushed)) },
+			BeforeStatus:   func() { s.relay.Failpoints.Hit("relay/before-confirm") },
 			Logger:         s.log,
 		}, changes)
 	})
@@ -186,7 +191,7 @@ func (s *sourceRunner) pulsarOptions() pulsar.ClientOptions {
 		URL:               s.relay.PulsarURL,
 		OperationTimeout:  30 * time.Second,
 		ConnectionTimeout: 10 * time.Second,
-		Logger:            newPulsarLogger(s.log),
+		Logger:            pulsarslog.New(s.log),
 	}
 	if s.relay.PulsarToken != "" {
 		opts.Authentication = pulsar.NewAuthenticationToken(s.relay.PulsarToken)

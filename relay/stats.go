@@ -26,6 +26,7 @@ type sourceStats struct {
 	published   atomic.Int64            // receipted as new by the broker
 	duplicates  atomic.Int64            // receipted as duplicates (ledger and entry -1)
 	quarantined atomic.Int64
+	inFlight    atomic.Int64 // messages sent and awaiting receipts
 	lastPublish atomic.Int64 // unix nanoseconds of the newest receipt
 	lastCommit  atomic.Int64 // unix nanoseconds (local clock) of the newest commit seen
 }
@@ -120,7 +121,6 @@ func (s *sourceStats) lag(cfg SourceConfig, now time.Time) SourceLag {
 	}
 	if tr := s.tracker.Load(); tr != nil {
 		confirmed = max(confirmed, tr.Confirmed())
-		l.InFlight = tr.InFlight()
 		if oldest, ok := tr.oldestUnconfirmed(); ok {
 			l.SecondsBehind = max(0, now.Sub(oldest).Seconds())
 		}
@@ -137,5 +137,6 @@ func (s *sourceStats) lag(cfg SourceConfig, now time.Time) SourceLag {
 	l.MessagesPublished = s.published.Load()
 	l.DuplicatesDropped = s.duplicates.Load()
 	l.Quarantined = s.quarantined.Load()
+	l.InFlight = s.inFlight.Load()
 	return l
 }

@@ -19,7 +19,6 @@ type tracker struct {
 	head int        // txs[:head] are confirmed and await compaction
 
 	confirmed atomic.Uint64 // pgsource.LSN, read by the stream's goroutine
-	inFlight  atomic.Int64  // messages sent and not yet receipted
 }
 
 type txState struct {
@@ -39,9 +38,6 @@ func newTracker(start pgsource.LSN) *tracker {
 // Confirmed is the position safe to report to Postgres as flushed.
 func (t *tracker) Confirmed() pgsource.LSN { return pgsource.LSN(t.confirmed.Load()) }
 
-// InFlight is the number of messages sent and not yet receipted.
-func (t *tracker) InFlight() int64 { return t.inFlight.Load() }
-
 // begin opens a transaction.
 func (t *tracker) begin(commitLSN pgsource.LSN, commitTime time.Time) *txState {
 	tx := &txState{commitLSN: commitLSN, commitTime: commitTime}
@@ -53,7 +49,6 @@ func (t *tracker) begin(commitLSN pgsource.LSN, commitTime time.Time) *txState {
 
 // add counts one more message of tx awaiting its receipt.
 func (t *tracker) add(tx *txState) {
-	t.inFlight.Add(1)
 	t.mu.Lock()
 	tx.pending++
 	t.mu.Unlock()
@@ -61,7 +56,6 @@ func (t *tracker) add(tx *txState) {
 
 // receipted records the broker's receipt of one message of tx.
 func (t *tracker) receipted(tx *txState) {
-	t.inFlight.Add(-1)
 	t.mu.Lock()
 	tx.pending--
 	t.advance()

@@ -18,6 +18,10 @@ type cli struct {
 	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
 
 	Dev     devCmd     `cmd:"" help:"Run alpes on this machine: a throwaway Postgres with a migrated database per service."`
+	Broker  brokerCmd  `cmd:"" help:"Run the embedded broker that speaks the Pulsar binary protocol (development and tests)."`
+	Relay   relayCmd   `cmd:"" help:"Run the relay: Postgres logical replication of the outbox to Pulsar."`
+	Lag     lagCmd     `cmd:"" help:"Show a relay's replication lag per source."`
+	Tail    tailCmd    `cmd:"" help:"Print the messages of a Pulsar topic as they arrive."`
 	Migrate migrateCmd `cmd:"" help:"Migrate a service's database: up (the default), down one step, or status."`
 	Version versionCmd `cmd:"" help:"Print the version of this build."`
 }

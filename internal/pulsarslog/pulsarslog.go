@@ -1,4 +1,6 @@
-package relay
+// Package pulsarslog sends the Pulsar client's logs to slog, one level down:
+// the client reports routine connects and reconnects at info.
+package pulsarslog
 
 import (
 	"fmt"
@@ -7,11 +9,10 @@ import (
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 )
 
-// slogAdapter sends the Pulsar client's logs to slog, one level down: the
-// client is chatty at info about routine reconnects.
 type slogAdapter struct{ l *slog.Logger }
 
-func newPulsarLogger(l *slog.Logger) pulsarlog.Logger {
+// New returns a logger for pulsar.ClientOptions.Logger that writes to l.
+func New(l *slog.Logger) pulsarlog.Logger {
 	return slogAdapter{l.With("component", "pulsar-client")}
 }
 

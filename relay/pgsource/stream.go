@@ -30,7 +30,10 @@ type StreamOptions struct {
 	// OnStatus, when set, is called after each standby status update with the
 	// positions sent.
 	OnStatus func(written, flushed LSN)
-	Logger   *slog.Logger
+	// BeforeStatus, when set, is called before each standby status update
+	// (fault tests crash the process there).
+	BeforeStatus func()
+	Logger       *slog.Logger
 }
 
 // Stream starts logical replication on repl (a replication connection) and
@@ -183,6 +186,9 @@ func (s *stream) emit(ctx context.Context, c Change) error {
 var errZeroFlush = errors.New("refusing to send a standby status with flush position 0")
 
 func (s *stream) sendStatus(ctx context.Context) error {
+	if s.opts.BeforeStatus != nil {
+		s.opts.BeforeStatus()
+	}
 	flushed := s.opts.Confirmed()
 	if flushed == 0 {
 		return errZeroFlush
@@ -193,6 +199,9 @@ func (s *stream) sendStatus(ctx context.Context) error {
 		WALFlushPosition: flushed,
 		WALApplyPosition: flushed,
 		ClientTime:       time.Now(),
+		// Caught up: ask for a keepalive, whose server position lets an idle
+		// source's confirmed position follow the WAL within one interval.
+		ReplyRequested: flushed >= written && !s.inTx,
 	})
 	if err != nil {
 		return fmt.Errorf("sending standby status: %w", err)

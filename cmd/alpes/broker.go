@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+
+	"github.com/alpes/alpes/internal/pulsarbroker"
+)
+
+type brokerCmd struct {
+	Addr           string `help:"Listen address of the Pulsar binary protocol." default:"127.0.0.1:6650"`
+	AdminAddr      string `help:"Listen address of the admin HTTP API." default:"127.0.0.1:8080"`
+	Data           string `help:"Directory that makes the broker durable; in memory when empty." placeholder:"DIR"`
+	Dedup          bool   `help:"Broker-side deduplication for namespaces without a policy of their own." default:"true" negatable:""`
+	AuthToken      string `help:"Require this token from clients (AuthenticationToken) and admin requests." placeholder:"TOKEN"`
+	MaxMessageSize int    `help:"Largest message accepted, in bytes." default:"5242880"`
+}
+
+func (c *brokerCmd) Run(ctx context.Context, e env) error {
+	cfg := pulsarbroker.DefaultConfig()
+	cfg.ServiceAddr, cfg.AdminAddr = c.Addr, c.AdminAddr
+	cfg.DataDir = c.Data
+	cfg.Deduplication = c.Dedup
+	cfg.AuthToken = c.AuthToken
+	cfg.MaxMessageSize = c.MaxMessageSize
+	cfg.Logger = e.log
+	b, err := pulsarbroker.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return b.Close()
+}

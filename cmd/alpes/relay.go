@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/failpoint"
+	"github.com/alpes/alpes/relay"
+)
+
+type relayCmd struct {
+	Run relayRunCmd `cmd:"" default:"withargs" help:"Stream every source's outbox to Pulsar (the default)."`
+}
+
+type relayRunCmd struct {
+	Source              []string      `help:"A source database, NAME=DSN; repeat for several. NAME must never change for a database (it names the slot and the producers)." sep:";" required:"" placeholder:"NAME=DSN"`
+	PulsarURL           string        `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarToken         string        `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
+	PulsarTLSTrustCerts string        `help:"CA bundle for pulsar+ssl:// URLs." placeholder:"FILE"`
+	HTTPAddr            string        `help:"Listen address of /v1/lag, /healthz, /readyz and /metrics; empty disables." default:"127.0.0.1:8081"`
+	HTTPToken           string        `help:"Require this bearer token on /v1/lag and /metrics." placeholder:"TOKEN"`
+	StartFresh          bool          `help:"Create a missing slot even though the outbox holds rows it will not stream (replay them)."`
+	MaxInFlight         int           `help:"Messages awaiting broker receipts, per source, before reading pauses." default:"10000"`
+	StatusInterval      time.Duration `help:"How often the confirmed position is reported to Postgres." default:"1s"`
+	Heartbeat           time.Duration `help:"Idle time after which a heartbeat is written into the source's WAL." default:"10s"`
+	Failpoints          string        `hidden:"" help:"Fault tests only: crash at named points, e.g. relay/after-send=crash@100."`
+}
+
+func (c *relayRunCmd) Run(ctx context.Context, e env) error {
+	var sources []relay.SourceConfig
+	for _, s := range c.Source {
+		name, dsn, ok := strings.Cut(s, "=")
+		if !ok || name == "" || dsn == "" {
+			return fmt.Errorf("--source %q: want NAME=DSN", redactDSN(s))
+		}
+		sources = append(sources, relay.SourceConfig{
+			Name:              name,
+			DSN:               dsn,
+			StartFresh:        c.StartFresh,
+			MaxInFlight:       c.MaxInFlight,
+			StatusInterval:    c.StatusInterval,
+			HeartbeatInterval: c.Heartbeat,
+			ValidatePayload:   eventcatalog.ValidatePayload,
+		})
+	}
+	failpoints, err := failpoint.Parse(c.Failpoints)
+	if err != nil {
+		return err
+	}
+	r, err := relay.New(relay.Config{
+		Failpoints:          failpoints,
+		Sources:             sources,
+		PulsarURL:           c.PulsarURL,
+		PulsarToken:         c.PulsarToken,
+		PulsarTLSTrustCerts: c.PulsarTLSTrustCerts,
+		HTTPAddr:            c.HTTPAddr,
+		HTTPToken:           c.HTTPToken,
+		Logger:              e.log,
+	})
+	if err != nil {
+		return err
+	}
+	err = r.Run(ctx)
+	if errors.Is(err, relay.ErrSourcesLost) {
+		return fmt.Errorf("%w (see /v1/lag and the log above)", err)
+	}
+	return err
+}
+
+// redactDSN hides a password in a connection string that is about to be
+// printed: postgres://user:secret@host → postgres://user:***@host.
+func redactDSN(s string) string {
+	at := strings.Index(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return s
+	}
+	userinfo := s[scheme+3 : at]
+	if user, _, ok := strings.Cut(userinfo, ":"); ok {
+		return s[:scheme+3] + user + ":***" + s[at:]
+	}
+	return s
+}

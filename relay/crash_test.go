@@ -1,0 +1,158 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alpes/alpes/internal/failpoint"
+	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/relay"
+)
+
+// The crash tests run the relay in a child process (this test binary,
+// re-executed with childEnv set) and kill it with SIGKILL, through armed
+// failpoints at each point of the publish/confirm cycle.
+const childEnv = "ALPES_RELAY_TEST_CHILD"
+
+// runChild is the child process's main: a relay configured from the
+// environment, running until it is killed.
+func runChild() int {
+	fps, err := failpoint.Parse(os.Getenv("ALPES_FAILPOINTS"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	r, err := relay.New(relay.Config{
+		Sources: []relay.SourceConfig{{
+			Name:           "orders",
+			DSN:            os.Getenv("ALPES_TEST_DSN"),
+			Slot:           os.Getenv("ALPES_TEST_SLOT"),
+			StatusInterval: 100 * time.Millisecond,
+		}},
+		PulsarURL:  os.Getenv("ALPES_TEST_PULSAR_URL"),
+		Failpoints: fps,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := r.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// child is a relay process started by a crash test.
+type child struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+func startChild(t *testing.T, db *pgtest.DB, brokerURL, failpoints string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		childEnv+"=1",
+		"ALPES_FAILPOINTS="+failpoints,
+		"ALPES_TEST_DSN="+db.DSNAs(migrations.RelayRole),
+		"ALPES_TEST_SLOT="+db.Name,
+		"ALPES_TEST_PULSAR_URL="+brokerURL,
+	)
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-c.exited
+	})
+	return c
+}
+
+// waitKilled waits for the child to die of SIGKILL, as an armed failpoint does.
+func (c *child) waitKilled(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.exited:
+	case <-time.After(waitTimeout):
+		t.Fatal("the relay child did not crash at its failpoint")
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(c.err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("relay child ended with %v, want death by SIGKILL", c.err)
+	}
+}
+
+func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
+	points := []string{"relay/before-send", "relay/after-send", "relay/after-receipt", "relay/before-confirm"}
+	for _, point := range points {
+		t.Run(strings.TrimPrefix(point, "relay/"), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := pgtest.New(t, "orders")
+			broker := startBroker(t)
+			rec := consume(t, broker.ServiceURL(), testTopic)
+			admin := db.Pool(t)
+			writer := db.PoolAs(t, migrations.ServiceRole("orders"))
+
+			// The first relay creates the slot, then crashes at the 40th hit
+			// of the point while rows stream in; the second crashes at its
+			// 90th; the third runs until everything has arrived.
+			first := startChild(t, db, broker.ServiceURL(), point+"=crash@40")
+			// Rows committed before the new slot is consistent would not be
+			// streamed (the relay would refuse them as a lost slot): write
+			// only once the relay streams.
+			waitFor(t, "the relay to stream", func() bool {
+				var ok bool
+				admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid
+					WHERE s.slot_name = $1 AND r.state = 'streaming')`, db.Name).Scan(&ok)
+				return ok
+			})
+			const keys, perKey = 6, 50
+			var mu sync.Mutex
+			var ids []string
+			var wg sync.WaitGroup
+			for k := range keys {
+				wg.Go(func() {
+					got := insertEvents(ctx, t, writer, fmt.Sprintf("order-%d", k), 0, perKey)
+					mu.Lock()
+					ids = append(ids, got...)
+					mu.Unlock()
+				})
+			}
+			first.waitKilled(t)
+			second := startChild(t, db, broker.ServiceURL(), point+"=crash@90")
+			second.waitKilled(t)
+			wg.Wait()
+			startChild(t, db, broker.ServiceURL(), "")
+
+			waitFor(t, fmt.Sprintf("%d events", keys*perKey), func() bool {
+				distinct, _ := rec.count()
+				return distinct >= keys*perKey
+			})
+			waitFor(t, "the slot to confirm everything", func() bool {
+				var caughtUp bool
+				admin.QueryRow(ctx, `SELECT confirmed_flush_lsn >= pg_current_wal_insert_lsn() - 4096 FROM pg_replication_slots WHERE slot_name = $1`, db.Name).Scan(&caughtUp)
+				return caughtUp
+			})
+			rec.assertExactlyOnce(t, ids)
+			rec.assertPerKeyOrder(t)
+		})
+	}
+}
