@@ -81,6 +81,12 @@ type SourceConfig struct {
 	// LockPollInterval is how often a waiting relay tries to take over the
 	// source. Default 1s.
 	LockPollInterval time.Duration
+	// OutboxRetention is how long outbox rows are kept for replay before the
+	// streaming relay deletes them; 0 means the default, 24h, and a negative
+	// value keeps rows forever.
+	OutboxRetention time.Duration
+	// SweepInterval is how often the retention sweep runs. Default 1m.
+	SweepInterval time.Duration
 }
 
 // Defaults.
@@ -149,6 +155,12 @@ func (s SourceConfig) withDefaults() (SourceConfig, error) {
 	}
 	if s.LockPollInterval <= 0 {
 		s.LockPollInterval = time.Second
+	}
+	if s.OutboxRetention == 0 {
+		s.OutboxRetention = 24 * time.Hour
+	}
+	if s.SweepInterval <= 0 {
+		s.SweepInterval = time.Minute
 	}
 	return s, nil
 }

@@ -123,6 +123,27 @@ func (p *pipeline) check(row *pgsource.Row) string {
 }
 
 func (p *pipeline) message(row *pgsource.Row, seq int64, quarantineReason string) *pulsar.ProducerMessage {
+	msg := eventMessage(row, p.begin.CommitLSN.String(), p.begin.CommitTime)
+	msg.SequenceID = &seq
+	if quarantineReason != "" {
+		msg.Properties[PropQuarantineReason] = quarantineReason
+		msg.Properties[PropSource] = p.source.cfg.Name
+		msg.Properties["alpes-original-topic"] = row.Topic
+		if len(msg.Payload) > p.source.cfg.MaxPayloadBytes {
+			msg.Payload = []byte{}
+		}
+		if msg.Key == "" {
+			msg.Key = row.EventID
+		}
+	}
+	return msg
+}
+
+// eventMessage is the Pulsar message of an outbox row: its payload byte for
+// byte, keyed by aggregate id, with the properties of docs/adr/0006 (the
+// row's headers, such as trace context, first, so ours win on a clash).
+// commitLSN is empty for a replayed row.
+func eventMessage(row *pgsource.Row, commitLSN string, commitTime time.Time) *pulsar.ProducerMessage {
 	props := make(map[string]string, len(row.Headers)+8)
 	for k, v := range row.Headers {
 		props[k] = v
@@ -131,26 +152,18 @@ func (p *pipeline) message(row *pgsource.Row, seq int64, quarantineReason string
 	props[PropType] = row.Type
 	props[PropSchemaVersion] = strconv.Itoa(int(max(row.SchemaVersion, 1)))
 	props[PropAggregateID] = row.AggregateID
-	props[PropCommitLSN] = p.begin.CommitLSN.String()
-	props[PropCommitTime] = p.begin.CommitTime.UTC().Format(time.RFC3339Nano)
+	if commitLSN != "" {
+		props[PropCommitLSN] = commitLSN
+	}
+	props[PropCommitTime] = commitTime.UTC().Format(time.RFC3339Nano)
 	payload := row.Payload
-	key := row.AggregateID
-	if quarantineReason != "" {
-		props[PropQuarantineReason] = quarantineReason
-		props[PropSource] = p.source.cfg.Name
-		props["alpes-original-topic"] = row.Topic
-		if len(payload) > p.source.cfg.MaxPayloadBytes {
-			payload = []byte{}
-		}
-		if key == "" {
-			key = row.EventID
-		}
+	if payload == nil {
+		payload = []byte{}
 	}
 	return &pulsar.ProducerMessage{
 		Payload:    payload,
-		Key:        key,
+		Key:        row.AggregateID,
 		Properties: props,
-		EventTime:  p.begin.CommitTime,
-		SequenceID: &seq,
+		EventTime:  commitTime,
 	}
 }

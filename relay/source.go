@@ -203,12 +203,13 @@ func (s *sourceRunner) pulsarOptions() pulsar.ClientOptions {
 }
 
 // keep watches the lock connection (losing it means another instance may take
-// over, so streaming must stop), refreshes the slot's state for /v1/lag and
-// writes a heartbeat into an idle source's WAL.
+// over, so streaming must stop), refreshes the slot's state for /v1/lag,
+// writes a heartbeat into an idle source's WAL and sweeps the outbox.
 func (s *sourceRunner) keep(ctx context.Context, conn *pgx.Conn) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastHeartbeat := time.Now()
+	nextSweep := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -224,6 +225,17 @@ func (s *sourceRunner) keep(ctx context.Context, conn *pgx.Conn) error {
 				return fmt.Errorf("writing a heartbeat: %w", err)
 			}
 			lastHeartbeat = time.Now()
+		}
+		if s.cfg.OutboxRetention > 0 && !time.Now().Before(nextSweep) {
+			n, err := sweep(ctx, conn, s.cfg.OutboxRetention)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				s.log.Info("swept the outbox", "deleted", n, "retention", s.cfg.OutboxRetention)
+			}
+			s.stats.swept.Add(n)
+			nextSweep = time.Now().Add(s.cfg.SweepInterval)
 		}
 	}
 }

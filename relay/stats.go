@@ -27,6 +27,7 @@ type sourceStats struct {
 	duplicates  atomic.Int64            // receipted as duplicates (ledger and entry -1)
 	quarantined atomic.Int64
 	inFlight    atomic.Int64 // messages sent and awaiting receipts
+	swept       atomic.Int64 // outbox rows deleted by the retention sweep
 	lastPublish atomic.Int64 // unix nanoseconds of the newest receipt
 	lastCommit  atomic.Int64 // unix nanoseconds (local clock) of the newest commit seen
 }
@@ -96,6 +97,7 @@ type SourceLag struct {
 	MessagesPublished int64      `json:"messages_published"`
 	DuplicatesDropped int64      `json:"duplicates_dropped"`
 	Quarantined       int64      `json:"quarantined"`
+	OutboxSwept       int64      `json:"outbox_swept"`
 	InFlight          int64      `json:"in_flight"`
 	// WALStatus and SafeWALSize come from pg_replication_slots; SafeWALSize is
 	// null when max_slot_wal_keep_size is unlimited.
@@ -138,5 +140,6 @@ func (s *sourceStats) lag(cfg SourceConfig, now time.Time) SourceLag {
 	l.DuplicatesDropped = s.duplicates.Load()
 	l.Quarantined = s.quarantined.Load()
 	l.InFlight = s.inFlight.Load()
+	l.OutboxSwept = s.swept.Load()
 	return l
 }

@@ -13,7 +13,59 @@ import (
 )
 
 type relayCmd struct {
-	Run relayRunCmd `cmd:"" default:"withargs" help:"Stream every source's outbox to Pulsar (the default)."`
+	Run    relayRunCmd    `cmd:"" default:"withargs" help:"Stream every source's outbox to Pulsar (the default)."`
+	Replay relayReplayCmd `cmd:"" help:"Publish the retained outbox rows of a time window again, with their original event ids."`
+}
+
+type relayReplayCmd struct {
+	Source      string `help:"The source, NAME=DSN, as the relay serves it." required:"" placeholder:"NAME=DSN"`
+	Since       string `help:"Start of the window: an RFC 3339 time, or a duration before now such as 2h." required:""`
+	Until       string `help:"End of the window (exclusive), like --since; now when empty."`
+	Topic       string `help:"Replay only this topic's rows."`
+	PulsarURL   string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarToken string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
+}
+
+func (c *relayReplayCmd) Run(ctx context.Context, e env) error {
+	name, dsn, ok := strings.Cut(c.Source, "=")
+	if !ok || name == "" || dsn == "" {
+		return fmt.Errorf("--source %q: want NAME=DSN", redactDSN(c.Source))
+	}
+	now := time.Now()
+	since, err := parseWhen(c.Since, now)
+	if err != nil {
+		return fmt.Errorf("--since: %w", err)
+	}
+	var until time.Time
+	if c.Until != "" {
+		if until, err = parseWhen(c.Until, now); err != nil {
+			return fmt.Errorf("--until: %w", err)
+		}
+	}
+	report, err := relay.Replay(ctx, relay.ReplayConfig{
+		Source: name, DSN: dsn, Since: since, Until: until, Topic: c.Topic,
+		PulsarURL: c.PulsarURL, PulsarToken: c.PulsarToken, Logger: e.log,
+	})
+	if err != nil {
+		return err
+	}
+	for topic, n := range report.Topics {
+		fmt.Fprintf(e.stdout, "%s: %d messages\n", topic, n)
+	}
+	fmt.Fprintf(e.stdout, "replayed %d messages\n", report.Total)
+	return nil
+}
+
+// parseWhen reads an RFC 3339 time or a duration before now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+	}
+	return t, nil
 }
 
 type relayRunCmd struct {
@@ -27,6 +79,7 @@ type relayRunCmd struct {
 	MaxInFlight         int           `help:"Messages awaiting broker receipts, per source, before reading pauses." default:"10000"`
 	StatusInterval      time.Duration `help:"How often the confirmed position is reported to Postgres." default:"1s"`
 	Heartbeat           time.Duration `help:"Idle time after which a heartbeat is written into the source's WAL." default:"10s"`
+	OutboxRetention     time.Duration `help:"Keep outbox rows this long for replay, then delete them; negative keeps them forever." default:"24h"`
 	Failpoints          string        `hidden:"" help:"Fault tests only: crash at named points, e.g. relay/after-send=crash@100."`
 }
 
@@ -45,6 +98,7 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 			StatusInterval:    c.StatusInterval,
 			HeartbeatInterval: c.Heartbeat,
 			ValidatePayload:   eventcatalog.ValidatePayload,
+			OutboxRetention:   c.OutboxRetention,
 		})
 	}
 	failpoints, err := failpoint.Parse(c.Failpoints)

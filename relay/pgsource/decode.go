@@ -101,7 +101,7 @@ func (r *relations) decodeRow(id uint32, tuple *pglogrepl.TupleData) *Row {
 		if err := json.Unmarshal(headers, &m); err != nil {
 			errs = append(errs, fmt.Errorf("column headers: %w", err))
 		}
-		row.Headers = stringValues(m)
+		row.Headers = HeaderStrings(m)
 	}
 	if len(errs) > 0 {
 		row.Err = fmt.Errorf("%w: %w", ErrMalformedRow, errors.Join(errs...))
@@ -136,9 +136,9 @@ func (row *Row) field(name string, headers *[]byte) (dst any, required bool) {
 	return nil, false
 }
 
-// stringValues keeps the string-valued entries of a JSON object: the headers
-// become Pulsar message properties, which are strings.
-func stringValues(m map[string]any) map[string]string {
+// HeaderStrings keeps the string-valued entries of an outbox row's headers:
+// they become Pulsar message properties, which are strings.
+func HeaderStrings(m map[string]any) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}

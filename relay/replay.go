@@ -1,0 +1,141 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/relay/pgsource"
+)
+
+// PropReplayedAt marks a message re-published by Replay with when the replay
+// started.
+const PropReplayedAt = "alpes-replayed-at"
+
+// ReplayConfig says which retained outbox rows to publish again.
+type ReplayConfig struct {
+	// Source is the source's name, as the relay knows it (producer names).
+	Source string
+	// DSN connects to the source database as a role that may read the outbox.
+	DSN string
+	// Since and Until bound the rows' created_at: Since ≤ created_at < Until.
+	// A zero Until means now.
+	Since, Until time.Time
+	// Topic, when set, replays only that topic's rows.
+	Topic       string
+	PulsarURL   string
+	PulsarToken string
+	Logger      *slog.Logger
+}
+
+// ReplayReport counts what Replay published, per topic.
+type ReplayReport struct {
+	Topics map[string]int64 `json:"topics"`
+	Total  int64            `json:"total"`
+}
+
+// Replay publishes again the outbox rows of a time window, in created_at
+// order (per aggregate the order of their commits), with their original
+// event ids: consumers' inboxes drop what they have already applied. It
+// publishes under producer names of its own, so the streaming relay's
+// deduplication state is untouched, and returns once the broker has
+// receipted every message.
+func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
+	report := ReplayReport{Topics: map[string]int64{}}
+	if cfg.Until.IsZero() {
+		cfg.Until = time.Now()
+	}
+	if !cfg.Since.Before(cfg.Until) {
+		return report, fmt.Errorf("empty window: since %s is not before until %s", cfg.Since.Format(time.RFC3339), cfg.Until.Format(time.RFC3339))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	conn, err := pgx.Connect(ctx, cfg.DSN)
+	if err != nil {
+		return report, fmt.Errorf("connecting to the source: %w", err)
+	}
+	defer conn.Close(context.Background())
+
+	opts := pulsar.ClientOptions{URL: cfg.PulsarURL, Logger: pulsarslog.New(cfg.Logger)}
+	if cfg.PulsarToken != "" {
+		opts.Authentication = pulsar.NewAuthenticationToken(cfg.PulsarToken)
+	}
+	client, err := pulsar.NewClient(opts)
+	if err != nil {
+		return report, fmt.Errorf("creating the Pulsar client: %w", err)
+	}
+	defer client.Close()
+
+	started := time.Now().UTC()
+	producers := map[string]pulsar.Producer{}
+	defer func() {
+		for _, p := range producers {
+			p.Close()
+		}
+	}()
+	failed := make(chan error, 1)
+
+	rows, err := conn.Query(ctx, `
+		SELECT id::text, topic, aggregate_id, type, schema_version, payload, headers, created_at
+		FROM outbox WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR topic = $3)
+		ORDER BY created_at, id`, cfg.Since, cfg.Until, cfg.Topic)
+	if err != nil {
+		return report, fmt.Errorf("reading the outbox: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var row pgsource.Row
+		var headers map[string]any
+		if err := rows.Scan(&row.EventID, &row.Topic, &row.AggregateID, &row.Type, &row.SchemaVersion, &row.Payload, &headers, &row.CreatedAt); err != nil {
+			return report, fmt.Errorf("reading an outbox row: %w", err)
+		}
+		row.Headers = pgsource.HeaderStrings(headers)
+		prod, ok := producers[row.Topic]
+		if !ok {
+			name := producerName(cfg.Source, row.Topic, 0) + ".replay." + strconv.FormatInt(started.UnixMilli(), 10)
+			if prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: row.Topic, Name: name}); err != nil {
+				return report, fmt.Errorf("creating producer %s: %w", name, err)
+			}
+			producers[row.Topic] = prod
+		}
+		msg := eventMessage(&row, "", row.CreatedAt)
+		msg.Properties[PropReplayedAt] = started.Format(time.RFC3339Nano)
+		prod.SendAsync(ctx, msg, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+			if err != nil {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
+		})
+		report.Topics[row.Topic]++
+		report.Total++
+		select {
+		case err := <-failed:
+			return report, fmt.Errorf("publishing: %w", err)
+		default:
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return report, fmt.Errorf("reading the outbox: %w", err)
+	}
+	for topic, p := range producers {
+		if err := p.FlushWithCtx(ctx); err != nil {
+			return report, fmt.Errorf("flushing %s: %w", topic, err)
+		}
+	}
+	select {
+	case err := <-failed:
+		return report, fmt.Errorf("publishing: %w", err)
+	default:
+	}
+	cfg.Logger.Info("replay done", "source", cfg.Source, "messages", report.Total, "since", cfg.Since, "until", cfg.Until)
+	return report, nil
+}

@@ -1,0 +1,106 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/relay"
+)
+
+// TestSweepDeletesOnlyRowsPastRetention: rows older than the retention go,
+// younger ones stay, and every row is published either way.
+func TestSweepDeletesOnlyRowsPastRetention(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t, "orders")
+	broker := startBroker(t)
+	rec := consume(t, broker.ServiceURL(), testTopic)
+	src := source(db)
+	src.OutboxRetention = time.Hour
+	src.SweepInterval = 100 * time.Millisecond
+	r := startStreamingRelay(t, broker.ServiceURL(), src)
+
+	admin := db.Pool(t)
+	for i := range 12 {
+		if _, err := admin.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload, created_at)
+			VALUES ($1, $2, 'order-old', 'alpes.test.v1.Probe', 'old', now() - interval '2 hours' + $3 * interval '1 second')`,
+			newUUID(), testTopic, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), "order-new", 0, 5)
+	waitFor(t, "17 events", func() bool { _, n := rec.count(); return n >= 17 })
+	waitFor(t, "the old rows swept", func() bool {
+		var old int
+		admin.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE aggregate_id = 'order-old'`).Scan(&old)
+		return old == 0
+	})
+	var young int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE aggregate_id = 'order-new'`).Scan(&young); err != nil {
+		t.Fatal(err)
+	}
+	if young != 5 {
+		t.Errorf("%d young rows left, want 5", young)
+	}
+	if l := lagOf(t, r, "orders"); l.OutboxSwept != 12 {
+		t.Errorf("lag reports %d rows swept, want 12", l.OutboxSwept)
+	}
+}
+
+// TestReplayRepublishesAWindowWithTheSameEventIDs.
+func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t, "orders")
+	broker := startBroker(t)
+	rec := consume(t, broker.ServiceURL(), testTopic)
+	startStreamingRelay(t, broker.ServiceURL(), source(db))
+	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
+
+	insertEvents(ctx, t, writer, "order-1", 0, 5)
+	since := time.Now()
+	window := insertEvents(ctx, t, writer, "order-1", 5, 5)
+	window = append(window, insertEvents(ctx, t, writer, "order-2", 0, 5)...)
+	waitFor(t, "15 events", func() bool { _, n := rec.count(); return n >= 15 })
+
+	report, err := relay.Replay(ctx, relay.ReplayConfig{
+		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, PulsarURL: broker.ServiceURL(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Total != 10 || report.Topics[testTopic] != 10 {
+		t.Fatalf("replay report %+v, want 10 messages on %s", report, testTopic)
+	}
+	waitFor(t, "25 deliveries", func() bool { _, n := rec.count(); return n >= 25 })
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	inWindow := map[string]bool{}
+	for _, id := range window {
+		inWindow[id] = true
+		if rec.byID[id] != 2 {
+			t.Errorf("event %s delivered %d times, want twice (stream and replay)", id, rec.byID[id])
+		}
+	}
+	var replayedOrder []string
+	for _, m := range rec.msgs {
+		props := m.Properties()
+		if props[relay.PropReplayedAt] == "" {
+			continue
+		}
+		if !inWindow[props[relay.PropEventID]] || props[relay.PropCommitLSN] != "" || props[relay.PropCommitTime] == "" {
+			t.Errorf("replayed message outside the window or with wrong properties: %v", props)
+		}
+		if m.Key() == "order-1" {
+			replayedOrder = append(replayedOrder, string(m.Payload()))
+		}
+	}
+	for i, p := range replayedOrder {
+		if want := fmt.Sprintf("order-1/%d", 5+i); p != want {
+			t.Errorf("replayed order-1 message %d is %q, want %q", i, p, want)
+		}
+	}
+}
