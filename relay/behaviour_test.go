@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
@@ -259,7 +260,7 @@ func TestMalformedRowsAreQuarantinedAndTheStreamGoesOn(t *testing.T) {
 	quarantine.mu.Lock()
 	defer quarantine.mu.Unlock()
 	for _, m := range quarantine.msgs {
-		if m.Properties()[relay.PropQuarantineReason] == "" || m.Properties()[relay.PropSource] != "orders" {
+		if m.Properties()[eventmeta.QuarantineReason] == "" || m.Properties()[eventmeta.Source] != "orders" {
 			t.Errorf("quarantined message without reason or source: %v", m.Properties())
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/migrations"
@@ -200,7 +201,7 @@ func consume(t *testing.T, brokerURL, topic string) *received {
 			}
 			consumer.Ack(msg)
 			rec.mu.Lock()
-			rec.byID[msg.Properties()[relay.PropEventID]]++
+			rec.byID[msg.Properties()[eventmeta.EventID]]++
 			rec.payloads[msg.Key()] = append(rec.payloads[msg.Key()], string(msg.Payload()))
 			rec.msgs = append(rec.msgs, msg)
 			rec.mu.Unlock()

@@ -66,4 +66,3 @@ func TestBrokerOutage(t *testing.T) {
 	rec.assertExactlyOnce(t, ids)
 	rec.assertPerKeyOrder(t)
 }
-

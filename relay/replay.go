@@ -10,13 +10,10 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/relay/pgsource"
 )
-
-// PropReplayedAt marks a message re-published by Replay with when the replay
-// started.
-const PropReplayedAt = "alpes-replayed-at"
 
 // ReplayConfig says which retained outbox rows to publish again.
 type ReplayConfig struct {
@@ -106,7 +103,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 			producers[row.Topic] = prod
 		}
 		msg := eventMessage(&row, "", row.CreatedAt)
-		msg.Properties[PropReplayedAt] = started.Format(time.RFC3339Nano)
+		msg.Properties[eventmeta.ReplayedAt] = started.Format(time.RFC3339Nano)
 		prod.SendAsync(ctx, msg, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
 			if err != nil {
 				select {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
@@ -88,10 +89,10 @@ func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 	var replayedOrder []string
 	for _, m := range rec.msgs {
 		props := m.Properties()
-		if props[relay.PropReplayedAt] == "" {
+		if props[eventmeta.ReplayedAt] == "" {
 			continue
 		}
-		if !inWindow[props[relay.PropEventID]] || props[relay.PropCommitLSN] != "" || props[relay.PropCommitTime] == "" {
+		if !inWindow[props[eventmeta.EventID]] || props[eventmeta.CommitLSN] != "" || props[eventmeta.CommitTime] == "" {
 			t.Errorf("replayed message outside the window or with wrong properties: %v", props)
 		}
 		if m.Key() == "order-1" {

@@ -8,19 +8,8 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
+	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/relay/pgsource"
-)
-
-// Message properties the relay sets on every event (docs/adr/0006).
-const (
-	PropEventID          = "alpes-event-id"
-	PropType             = "alpes-type"
-	PropSchemaVersion    = "alpes-schema-version"
-	PropAggregateID      = "alpes-aggregate-id"
-	PropCommitLSN        = "alpes-commit-lsn"
-	PropCommitTime       = "alpes-commit-time"
-	PropSource           = "alpes-source"
-	PropQuarantineReason = "alpes-quarantine-reason"
 )
 
 // pipeline turns the stream's changes into Pulsar messages, in stream order,
@@ -126,9 +115,9 @@ func (p *pipeline) message(row *pgsource.Row, seq int64, quarantineReason string
 	msg := eventMessage(row, p.begin.CommitLSN.String(), p.begin.CommitTime)
 	msg.SequenceID = &seq
 	if quarantineReason != "" {
-		msg.Properties[PropQuarantineReason] = quarantineReason
-		msg.Properties[PropSource] = p.source.cfg.Name
-		msg.Properties["alpes-original-topic"] = row.Topic
+		msg.Properties[eventmeta.QuarantineReason] = quarantineReason
+		msg.Properties[eventmeta.Source] = p.source.cfg.Name
+		msg.Properties[eventmeta.OriginalTopic] = row.Topic
 		if len(msg.Payload) > p.source.cfg.MaxPayloadBytes {
 			msg.Payload = []byte{}
 		}
@@ -148,14 +137,14 @@ func eventMessage(row *pgsource.Row, commitLSN string, commitTime time.Time) *pu
 	for k, v := range row.Headers {
 		props[k] = v
 	}
-	props[PropEventID] = row.EventID
-	props[PropType] = row.Type
-	props[PropSchemaVersion] = strconv.Itoa(int(max(row.SchemaVersion, 1)))
-	props[PropAggregateID] = row.AggregateID
+	props[eventmeta.EventID] = row.EventID
+	props[eventmeta.Type] = row.Type
+	props[eventmeta.SchemaVersion] = strconv.Itoa(int(max(row.SchemaVersion, 1)))
+	props[eventmeta.AggregateID] = row.AggregateID
 	if commitLSN != "" {
-		props[PropCommitLSN] = commitLSN
+		props[eventmeta.CommitLSN] = commitLSN
 	}
-	props[PropCommitTime] = commitTime.UTC().Format(time.RFC3339Nano)
+	props[eventmeta.CommitTime] = commitTime.UTC().Format(time.RFC3339Nano)
 	payload := row.Payload
 	if payload == nil {
 		payload = []byte{}

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pulsarslog"
-	"github.com/alpes/alpes/relay"
 )
 
 type tailCmd struct {
@@ -68,7 +68,7 @@ func describe(msg pulsar.Message) string {
 		fmt.Fprintf(&b, " %s=%s", k, props[k])
 	}
 	b.WriteString("\n  ")
-	m, err := eventcatalog.New(props[relay.PropType])
+	m, err := eventcatalog.New(props[eventmeta.Type])
 	if err == nil && proto.Unmarshal(msg.Payload(), m) == nil {
 		b.WriteString(protojson.MarshalOptions{}.Format(m))
 	} else {
