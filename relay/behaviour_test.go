@@ -314,7 +314,9 @@ func TestOneTransactionWith100kRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	maxInFlight := int64(0)
-	waitFor(t, fmt.Sprintf("%d events", n), func() bool {
+	// 100k unbatched messages through the race detector, next to other
+	// packages' tests, take a while: allow minutes, not seconds.
+	waitForWithin(t, 5*time.Minute, fmt.Sprintf("%d events", n), func() bool {
 		maxInFlight = max(maxInFlight, lagOf(t, r, "orders").InFlight)
 		distinct, _ := rec.count()
 		return distinct >= n

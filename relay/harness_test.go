@@ -216,13 +216,19 @@ func consume(t *testing.T, brokerURL, topic string) *received {
 	return rec
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	waitForWithin(t, waitTimeout, what, cond)
+}
+
+// waitForWithin polls cond until it holds or timeout passes.
+func waitForWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond) // polling external state, not synchronising goroutines
 	}

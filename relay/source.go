@@ -145,7 +145,9 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	if created {
 		s.log.Info("created replication slot", "at", slot.ConfirmedFlushLSN)
 	}
-	s.stats.slot.Store(&slot)
+	if err := s.stats.refreshSlot(ctx, conn, s.cfg.Slot); err != nil {
+		return fmt.Errorf("reading the slot: %w", err)
+	}
 
 	// Runs last, after the client has closed: what is still in flight is
 	// abandoned with the session, to be streamed again.

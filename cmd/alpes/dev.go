@@ -10,14 +10,22 @@ type devCmd struct {
 	PostgresPort   int    `help:"Port of the throwaway Postgres cluster on 127.0.0.1 (0 picks a free one)." default:"55432"`
 	PostgresBinDir string `help:"Directory of initdb and postgres; found on PATH or in /usr/lib/postgresql/*/bin when empty."`
 	DataDir        string `help:"Keep the cluster's files here instead of a temporary directory removed on exit."`
+	BrokerAddr     string `help:"Listen address of the embedded broker's binary protocol." default:"127.0.0.1:6650"`
+	BrokerAdmin    string `help:"Listen address of the embedded broker's admin API." default:"127.0.0.1:8080"`
+	RelayHTTPAddr  string `help:"Listen address of the relay's /v1/lag." default:"127.0.0.1:8081"`
+	Relay          bool   `help:"Run the relay (--no-relay to run one by hand)." default:"true" negatable:""`
 }
 
 func (d *devCmd) Run(ctx context.Context, e env) error {
 	return devstack.Run(ctx, devstack.Config{
-		PostgresPort:   d.PostgresPort,
-		PostgresBinDir: d.PostgresBinDir,
-		DataDir:        d.DataDir,
-		Out:            e.stdout,
-		Logger:         e.log,
+		PostgresPort:    d.PostgresPort,
+		PostgresBinDir:  d.PostgresBinDir,
+		DataDir:         d.DataDir,
+		BrokerAddr:      d.BrokerAddr,
+		BrokerAdminAddr: d.BrokerAdmin,
+		RelayHTTPAddr:   d.RelayHTTPAddr,
+		WithoutRelay:    !d.Relay,
+		Out:             e.stdout,
+		Logger:          e.log,
 	})
 }

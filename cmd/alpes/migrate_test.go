@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -20,17 +23,27 @@ func alpes(t *testing.T, args ...string) (string, error) {
 
 func TestMigrateUpStatusDown(t *testing.T) {
 	db := pgtest.NewEmpty(t)
+	fsys, err := migrations.FS("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("orders migrations: %v, %v", files, err)
+	}
+	latest := len(files)
+	version := func(v int) string { return fmt.Sprintf("orders: schema version %d (latest %d)", v, latest) }
 	steps := []struct {
 		args []string
 		want string
 	}{
-		{[]string{"migrate", "orders", "--dsn", db.DSN()}, "orders: schema version 5 (latest 5)"},
-		{[]string{"migrate", "orders", "status", "--dsn", db.DSN()}, "00005_catalogue_seed.sql"},
-		{[]string{"migrate", "orders", "down", "--dsn", db.DSN()}, "orders: schema version 4 (latest 5)"},
+		{[]string{"migrate", "orders", "--dsn", db.DSN()}, version(latest)},
+		{[]string{"migrate", "orders", "status", "--dsn", db.DSN()}, files[latest-1]},
+		{[]string{"migrate", "orders", "down", "--dsn", db.DSN()}, version(latest - 1)},
 		{[]string{"migrate", "orders", "status", "--dsn", db.DSN()}, "pending"},
-		{[]string{"migrate", "orders", "down", "--to", "0", "--dsn", db.DSN()}, "orders: schema version 0 (latest 5)"},
-		{[]string{"migrate", "orders", "up", "--to", "2", "--dsn", db.DSN()}, "orders: schema version 2 (latest 5)"},
-		{[]string{"migrate", "orders", "--dsn", db.DSN()}, "orders: schema version 5 (latest 5)"},
+		{[]string{"migrate", "orders", "down", "--to", "0", "--dsn", db.DSN()}, version(0)},
+		{[]string{"migrate", "orders", "up", "--to", "2", "--dsn", db.DSN()}, version(2)},
+		{[]string{"migrate", "orders", "--dsn", db.DSN()}, version(latest)},
 	}
 	for _, s := range steps {
 		out, err := alpes(t, s.args...)

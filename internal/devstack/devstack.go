@@ -1,7 +1,7 @@
 // Package devstack runs alpes on one machine for development: a throwaway
-// Postgres cluster with a migrated database per service, and, as they are
-// built, the embedded broker, the relay and the services. `alpes dev` is a
-// thin command over Run.
+// Postgres cluster with a migrated database per service, the embedded broker,
+// and the relay streaming every producing service's outbox; the services join
+// as they are built. `alpes dev` is a thin command over Run.
 package devstack
 
 import (
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"text/tabwriter"
 	"time"
 
@@ -16,8 +17,11 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/relay"
 )
 
 // Config configures the development stack.
@@ -29,6 +33,13 @@ type Config struct {
 	// DataDir keeps the cluster's files; empty means a temporary directory,
 	// removed on exit.
 	DataDir string
+	// BrokerAddr and BrokerAdminAddr are where the embedded broker listens;
+	// "127.0.0.1:0" picks free ports.
+	BrokerAddr, BrokerAdminAddr string
+	// RelayHTTPAddr is where the relay serves /v1/lag; "127.0.0.1:0" picks a free port.
+	RelayHTTPAddr string
+	// WithoutRelay leaves the relay out, for running one by hand.
+	WithoutRelay bool
 	// Out receives the summary of what runs where.
 	Out io.Writer
 	// Logger receives progress messages.
@@ -64,9 +75,99 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	printSummary(cfg.Out, cluster)
-	<-ctx.Done()
-	return nil
+
+	bcfg := pulsarbroker.DefaultConfig()
+	bcfg.ServiceAddr, bcfg.AdminAddr = cfg.BrokerAddr, cfg.BrokerAdminAddr
+	bcfg.Logger = log.With("component", "broker")
+	broker, err := pulsarbroker.Start(ctx, bcfg)
+	if err != nil {
+		return fmt.Errorf("starting the broker: %w", err)
+	}
+	defer broker.Close()
+
+	st := stack{cluster: cluster, broker: broker}
+	relayDone := make(chan error, 1)
+	if !cfg.WithoutRelay {
+		url, err := startRelay(ctx, cluster, broker, cfg.RelayHTTPAddr, log, relayDone)
+		if err != nil {
+			return err
+		}
+		st.relayURL = url
+	}
+
+	printSummary(cfg.Out, st)
+	select {
+	case <-ctx.Done():
+		if cfg.WithoutRelay {
+			return nil
+		}
+		return <-relayDone
+	case err := <-relayDone:
+		return fmt.Errorf("the relay stopped: %w", err)
+	}
+}
+
+// startRelay runs the relay for every producing service's database until ctx
+// ends (its result goes to done) and returns the base URL of its /v1/lag once
+// every source streams, so nothing a service writes can predate the slots.
+func startRelay(ctx context.Context, c *pgcluster.Cluster, b *pulsarbroker.Broker, httpAddr string, log *slog.Logger, done chan<- error) (string, error) {
+	var sources []relay.SourceConfig
+	for _, service := range migrations.Producers {
+		sources = append(sources, relay.SourceConfig{
+			Name:            service,
+			DSN:             c.DSN(migrations.RelayRole, service),
+			ValidatePayload: eventcatalog.ValidatePayload,
+		})
+	}
+	r, err := relay.New(relay.Config{Sources: sources, PulsarURL: b.ServiceURL(), Logger: log.With("component", "relay")})
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return "", fmt.Errorf("listening for the relay's HTTP: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		err := r.Serve(ctx, ln)
+		served <- err
+		done <- err
+	}()
+	if err := waitStreaming(ctx, r, served); err != nil {
+		return "", err
+	}
+	return "http://" + ln.Addr().String(), nil
+}
+
+// waitStreaming waits until the relay streams every source, so that nothing a
+// service writes can predate the slots.
+func waitStreaming(ctx context.Context, r *relay.Relay, done <-chan error) error {
+	deadline := time.After(time.Minute)
+	for {
+		streaming := true
+		for _, l := range r.Lag() {
+			streaming = streaming && l.State == relay.StateStreaming
+		}
+		if streaming {
+			return nil
+		}
+		select {
+		case err := <-done:
+			return fmt.Errorf("the relay stopped: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("the relay is not streaming after a minute: %+v", r.Lag())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stack is what printSummary describes.
+type stack struct {
+	cluster  *pgcluster.Cluster
+	broker   *pulsarbroker.Broker
+	relayURL string
 }
 
 // createAndMigrate creates the service's database (named after the service)
@@ -104,10 +205,11 @@ func createAndMigrate(ctx context.Context, c *pgcluster.Cluster, service string,
 	return nil
 }
 
-func printSummary(w io.Writer, c *pgcluster.Cluster) {
+func printSummary(w io.Writer, s stack) {
 	if w == nil {
 		return
 	}
+	c := s.cluster
 	fmt.Fprintln(w, "alpes dev is running. Press Ctrl-C to stop and clean up.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -116,6 +218,11 @@ func printSummary(w io.Writer, c *pgcluster.Cluster) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", service, c.DSN(migrations.ServiceRole(service), service), c.AdminDSN(service))
 	}
 	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Pulsar (embedded broker): %s   admin: %s\n", s.broker.ServiceURL(), s.broker.AdminURL())
+	if s.relayURL != "" {
+		fmt.Fprintf(w, "Relay lag:                %s/v1/lag   (alpes lag --url %s)\n", s.relayURL, s.relayURL)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Try: psql '%s' -c 'SELECT sku, name, price_minor FROM products'\n", c.AdminDSN("orders"))
 }

@@ -3,11 +3,14 @@ package devstack_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/apache/pulsar-client-go/pulsar"
+	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/alpes/alpes/internal/devstack"
@@ -34,7 +37,8 @@ func (b *syncBuffer) String() string {
 }
 
 // TestRunServesMigratedDatabasesAndCleansUp runs the stack as `alpes dev`
-// does, checks every service database is there and migrated, then stops it.
+// does, checks every service database is there and migrated and that the
+// relay carries each producer's outbox to the broker, then stops it.
 func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 	if _, err := pgcluster.FindBinDir(); err != nil && testing.Short() {
 		t.Skipf("skipping under -short: %v", err)
@@ -43,7 +47,11 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- devstack.Run(ctx, devstack.Config{Out: out}) }()
+	go func() {
+		done <- devstack.Run(ctx, devstack.Config{
+			Out: out, BrokerAddr: "127.0.0.1:0", BrokerAdminAddr: "127.0.0.1:0", RelayHTTPAddr: "127.0.0.1:0",
+		})
+	}()
 
 	deadline := time.After(2 * time.Minute)
 	for !strings.Contains(out.String(), "Ctrl-C") {
@@ -69,6 +77,46 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 			t.Errorf("%s: reading the inbox as the service login: %v", service, err)
 		}
 	}
+
+	// The relay streams the producers' outboxes to the broker.
+	client, err := pulsar.NewClient(pulsar.ClientOptions{
+		URL:    findDSN(t, out.String(), "pulsar://"),
+		Logger: pulsarlog.NewLoggerWithSlog(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const topic = "persistent://alpes/dev/smoke.v1"
+	reader, err := client.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, service := range migrations.Producers {
+		conn, err := pgx.Connect(ctx, findDSN(t, out.String(), "postgres://"+migrations.ServiceRole(service)+"@"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES (gen_random_uuid(), $1, $2, 'alpes.dev.v1.Smoke', 'x')`, topic, service)
+		conn.Close(ctx)
+		if err != nil {
+			t.Fatalf("%s: writing the outbox: %v", service, err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < len(migrations.Producers) {
+		rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+		msg, err := reader.Next(rctx)
+		rcancel()
+		if err != nil {
+			t.Fatalf("waiting for the outbox rows on %s (seen %v): %v", topic, seen, err)
+		}
+		seen[msg.Key()] = true
+	}
+
+	// Close the client while the broker is up: closing it later would wait
+	// out its operation timeout.
+	reader.Close()
+	client.Close()
 
 	cancel()
 	select {
