@@ -31,6 +31,9 @@ type Config struct {
 	PulsarToken string
 	// PulsarTLSTrustCerts is a CA bundle file for pulsar+ssl:// URLs.
 	PulsarTLSTrustCerts string
+	// PulsarOperationTimeout bounds the client's lookups and producer
+	// creation; a session that cannot publish ends after it. Default 30s.
+	PulsarOperationTimeout time.Duration
 	// HTTPAddr is where /v1/lag, /healthz, /readyz and /metrics are served;
 	// empty serves nothing.
 	HTTPAddr string
@@ -104,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.PulsarOperationTimeout <= 0 {
+		c.PulsarOperationTimeout = 30 * time.Second
 	}
 	if c.newClient == nil {
 		c.newClient = pulsar.NewClient

@@ -72,11 +72,14 @@ func (r *runningRelay) stop(t *testing.T) error {
 
 func startRelay(t *testing.T, brokerURL string, sources ...relay.SourceConfig) *runningRelay {
 	t.Helper()
-	r, err := relay.New(relay.Config{
-		Sources:   sources,
-		PulsarURL: brokerURL,
-		Logger:    testLogger(t),
-	})
+	return startRelayWith(t, relay.Config{Sources: sources, PulsarURL: brokerURL})
+}
+
+// startRelayWith runs a relay configured by cfg (logging into the test).
+func startRelayWith(t *testing.T, cfg relay.Config) *runningRelay {
+	t.Helper()
+	cfg.Logger = testLogger(t)
+	r, err := relay.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

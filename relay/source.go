@@ -191,7 +191,7 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 func (s *sourceRunner) pulsarOptions() pulsar.ClientOptions {
 	opts := pulsar.ClientOptions{
 		URL:               s.relay.PulsarURL,
-		OperationTimeout:  30 * time.Second,
+		OperationTimeout:  s.relay.PulsarOperationTimeout,
 		ConnectionTimeout: 10 * time.Second,
 		Logger:            pulsarslog.New(s.log),
 	}
