@@ -23,6 +23,9 @@ vet:
 
 go-test:
 	$(GO) test $(TEST_FLAGS) ./...
+	@# Tests that make pulsar-client-go reconnect mid-send, where the client
+	@# itself races (see relay/outage_test.go), run without the race detector.
+	$(GO) test -count=1 -timeout 5m -run '^TestBrokerOutage$$' ./relay/
 
 ## proto: regenerate the Go code of every .proto file (pinned tools, run through `go tool`).
 proto:

@@ -162,7 +162,7 @@ func TestSharedTablesAreIdentical(t *testing.T) {
 		}
 		return cols
 	}
-	for _, table := range []string{"outbox", "inbox", "apply_progress"} {
+	for _, table := range []string{"outbox", "inbox", "apply_progress", "parked_messages"} {
 		var first []string
 		var firstService string
 		for _, service := range migrations.Services {

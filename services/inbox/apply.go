@@ -1,0 +1,156 @@
+package inbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// insertInbox records a run of messages in the inbox in one statement and
+// returns the ids that were new; the others were applied before.
+const insertInbox = `
+INSERT INTO inbox (event_id, topic, type, source_committed_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id`
+
+const insertParked = `
+INSERT INTO parked_messages (event_id, topic, type, properties, payload, reason)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (event_id) DO NOTHING`
+
+// outcome counts what one committed transaction did.
+type outcome struct {
+	applied, skipped, duplicates, parked, deadLettered int
+}
+
+// handlerError is a handler's own failure at index at of the run given to
+// applyTx: not a database fault, so the message is retried on its own.
+type handlerError struct {
+	at  int
+	err error
+}
+
+func (e *handlerError) Error() string { return fmt.Sprintf("handler of message %d: %v", e.at, e.err) }
+func (e *handlerError) Unwrap() error { return e.err }
+
+// applyTx applies ds in one transaction and commits. It returns a
+// *handlerError when a handler fails with an error of its own, and any other
+// error for a database fault; either way nothing was committed.
+func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error) {
+	var out outcome
+	tx, err := c.cfg.DB.Begin(ctx)
+	if err != nil {
+		return out, fmt.Errorf("beginning a transaction: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx) // a no-op after Commit
+	}()
+
+	fresh, err := recordInInbox(ctx, tx, ds)
+	if err != nil {
+		return out, err
+	}
+	applied := make([]*delivery, 0, len(ds))
+	for i, d := range ds {
+		if !fresh[d.eventID.Bytes] {
+			out.duplicates++
+			continue
+		}
+		delete(fresh, d.eventID.Bytes) // a second copy in the same run is a duplicate
+		applied = append(applied, d)
+		switch d.disp {
+		case dispHandle:
+			if err := c.callHandler(ctx, tx, d); err != nil {
+				if isTransient(err) {
+					return out, err
+				}
+				return out, &handlerError{at: i, err: err}
+			}
+			out.applied++
+		case dispSkip:
+			out.skipped++
+		case dispPark, dispDeadLettered:
+			if err := park(ctx, tx, d); err != nil {
+				return out, err
+			}
+			if d.disp == dispPark {
+				out.parked++
+			} else {
+				out.deadLettered++
+			}
+		}
+	}
+	if err := recordProgress(ctx, tx, applied); err != nil {
+		return out, err
+	}
+	if c.beforeCommit != nil {
+		if err := c.beforeCommit(); err != nil {
+			return out, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return out, fmt.Errorf("committing: %w", err)
+	}
+	return out, nil
+}
+
+// recordInInbox inserts the inbox rows of ds and returns the ids that were new.
+func recordInInbox(ctx context.Context, tx pgx.Tx, ds []*delivery) (map[[16]byte]bool, error) {
+	ids := make([]pgtype.UUID, len(ds))
+	topics := make([]string, len(ds))
+	types := make([]string, len(ds))
+	committed := make([]pgtype.Timestamptz, len(ds))
+	for i, d := range ds {
+		ids[i], topics[i], types[i], committed[i] = d.eventID, d.msg.Topic, d.msg.Type, d.committedAt
+	}
+	rows, err := tx.Query(ctx, insertInbox, ids, topics, types, committed)
+	if err != nil {
+		return nil, fmt.Errorf("inserting into the inbox: %w", err)
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("inserting into the inbox: %w", err)
+	}
+	fresh := make(map[[16]byte]bool, len(inserted))
+	for _, id := range inserted {
+		fresh[id.Bytes] = true
+	}
+	return fresh, nil
+}
+
+// callHandler runs d's handler, turning a panic into an error so that one
+// bad message is retried and dead-lettered instead of crashing the service.
+func (c *Consumer) callHandler(ctx context.Context, tx pgx.Tx, d *delivery) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("handler panicked", "event_id", d.msg.EventID, "type", d.msg.Type,
+				"panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return d.handle(ctx, tx, d.msg)
+}
+
+// park inserts d into parked_messages.
+func park(ctx context.Context, tx pgx.Tx, d *delivery) error {
+	props, err := json.Marshal(d.msg.Raw.Properties())
+	if err != nil {
+		return fmt.Errorf("encoding properties: %w", err)
+	}
+	payload := d.msg.Raw.Payload()
+	if payload == nil {
+		payload = []byte{}
+	}
+	if _, err := tx.Exec(ctx, insertParked, d.eventID, d.msg.Topic, d.msg.Type, props, payload, d.reason); err != nil {
+		return fmt.Errorf("parking %s: %w", d.msg.EventID, err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package inbox_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
+	"github.com/alpes/alpes/services/inbox"
+)
+
+func TestAppliesEveryMessageOnceAcrossBatches(t *testing.T) {
+	e := newEnv(t)
+	evs := sequence(5, 50)
+	e.publisher(ordersTopic).publish(evs...)
+	cfg := e.config(effectRegistry())
+	cfg.BatchSize = 16
+	c := e.start(cfg)
+
+	e.waitEffects(len(evs))
+	e.waitDrained(ordersTopic)
+	e.assertEffects(evs)
+	if n := e.count(`SELECT count(*) FROM inbox`); n != len(evs) {
+		t.Errorf("inbox holds %d rows, want %d", n, len(evs))
+	}
+	if st := c.Stats(); st.Applied != int64(len(evs)) || st.Duplicates != 0 {
+		t.Errorf("stats %+v, want %d applied and no duplicates", st, len(evs))
+	}
+}
+
+func TestSameEventPublishedTwiceHasOneEffect(t *testing.T) {
+	e := newEnv(t)
+	ev := placed("order-1", 0)
+	e.publisher(ordersTopic).publish(ev)
+	e.publisher(ordersTopic).publish(ev, placed("order-1", 1)) // a new producer sends it again
+	c := e.start(e.config(effectRegistry()))
+
+	e.waitFor("both copies and the next event settled", func() bool {
+		st := c.Stats()
+		return st.Applied == 2 && st.Duplicates == 1
+	})
+	e.waitDrained(ordersTopic)
+	if n := e.count(`SELECT count(*) FROM effects WHERE event_id = $1`, ev.id); n != 1 {
+		t.Errorf("%d effects of the event published twice, want 1", n)
+	}
+}
+
+func TestRedeliveryAfterCommitBeforeAckIsAbsorbed(t *testing.T) {
+	e := newEnv(t)
+	evs := sequence(3, 10)
+	e.publisher(ordersTopic).publish(evs...)
+
+	// The first instance dies between its first commit and the acks.
+	errCrash := errors.New("crash after commit")
+	first := e.start(e.config(effectRegistry()), func(c *inbox.Consumer) {
+		inbox.SetAfterCommit(c, func() error { return errCrash })
+	})
+	<-first.done
+	if !errors.Is(first.err, errCrash) {
+		t.Fatalf("first instance ended with %v, want the crash", first.err)
+	}
+	committed := e.count(`SELECT count(*) FROM effects`)
+	if committed == 0 {
+		t.Fatal("nothing committed before the crash")
+	}
+
+	second := e.start(e.config(effectRegistry()))
+	e.waitEffects(len(evs))
+	e.waitDrained(ordersTopic)
+	e.assertEffects(evs)
+	if st := second.Stats(); st.Duplicates < int64(committed) {
+		t.Errorf("second instance saw %d duplicates, want at least the %d committed before the crash", st.Duplicates, committed)
+	}
+}
+
+func TestCancelBeforeCommitLeavesMessagesForTheNextInstance(t *testing.T) {
+	e := newEnv(t)
+	evs := sequence(2, 10)
+	e.publisher(ordersTopic).publish(evs...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first := e.startCtx(ctx, e.config(effectRegistry()), func(c *inbox.Consumer) {
+		inbox.SetBeforeCommit(c, func() error {
+			cancel() // the instance is told to stop mid-transaction
+			return ctx.Err()
+		})
+	})
+	<-first.done
+	if first.err != nil {
+		t.Fatalf("cancelled instance returned %v, want nil", first.err)
+	}
+	if n := e.count(`SELECT count(*) FROM effects`); n != 0 {
+		t.Fatalf("%d effects committed by the cancelled instance", n)
+	}
+
+	e.start(e.config(effectRegistry()))
+	e.waitEffects(len(evs))
+	e.waitDrained(ordersTopic)
+	e.assertEffects(evs)
+}
+
+func TestDatabaseConnectionLostRetriesTheBatch(t *testing.T) {
+	e := newEnv(t)
+	evs := sequence(2, 20)
+	e.publisher(ordersTopic).publish(evs...)
+
+	reg := inbox.NewRegistry()
+	killed := false
+	inbox.Handle(reg, func(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+		if !killed { // handlers run on one goroutine: no lock needed
+			killed = true
+			var pid int
+			if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				return err
+			}
+			if _, err := e.admin.Exec(ctx, `SELECT pg_terminate_backend($1, 10000)`, pid); err != nil {
+				return err
+			}
+		}
+		return recordEffect(ctx, tx, msg, body)
+	})
+	c := e.start(e.config(reg))
+	e.waitEffects(len(evs))
+	e.waitDrained(ordersTopic)
+	e.assertEffects(evs)
+	if st := c.Stats(); st.DBRetries == 0 || st.Retries != 0 || st.DeadLettered != 0 {
+		t.Errorf("stats %+v: want a database retry and no handler retries or dead letters", st)
+	}
+}
+
+func TestApplyProgressRecordsTheNewestCommitPerTopic(t *testing.T) {
+	e := newEnv(t)
+	// Postgres keeps microseconds; the commit times lie in the past.
+	base := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+	var orders []event
+	for i := range 3 {
+		ev := placed("order-1", i)
+		ev.commitTime = base.Add(time.Duration(i) * time.Second)
+		orders = append(orders, ev)
+	}
+	payment := paymentEvent("order-1")
+	payment.commitTime = base.Add(10 * time.Second)
+	e.publisher(ordersTopic).publish(orders...)
+	e.publisher(paymentsTopic).publish(payment)
+
+	reg := effectRegistry()
+	inbox.Skip[*paymentsv1.PaymentProcessed](reg)
+	c := e.start(e.config(reg, ordersTopic, paymentsTopic))
+	e.waitFor("every event settled", func() bool {
+		st := c.Stats()
+		return st.Applied == 3 && st.Skipped == 1
+	})
+
+	progress, err := inbox.ReadProgress(context.Background(), e.app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		topic, lastID string
+		committed     time.Time
+		count         int64
+	}{
+		{ordersTopic, orders[2].id, orders[2].commitTime, 3},
+		{paymentsTopic, payment.id, payment.commitTime, 1},
+	}
+	if len(progress) != len(want) {
+		t.Fatalf("progress %+v, want %d topics", progress, len(want))
+	}
+	for i, w := range want {
+		p := progress[i]
+		if p.Topic != w.topic || p.LastEventID != w.lastID || !p.LastCommittedAt.Equal(w.committed) || p.AppliedCount != w.count {
+			t.Errorf("progress %+v, want topic %s, last event %s committed at %s, count %d", p, w.topic, w.lastID, w.committed, w.count)
+		}
+		if p.Lag() <= 0 {
+			t.Errorf("%s: lag %s, want positive", p.Topic, p.Lag())
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM inbox WHERE source_committed_at = $1`, orders[1].commitTime); n != 1 {
+		t.Errorf("inbox rows with the second event's commit time: %d, want 1", n)
+	}
+}

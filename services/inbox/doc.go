@@ -1,0 +1,66 @@
+// Package inbox is the consumer framework every alpes service uses to apply
+// the messages of other services exactly once to its own database.
+//
+// A Consumer subscribes to one or more topics with a Key_Shared subscription
+// named after the service, from the earliest message, so any number of
+// instances of a service share the work while the messages of one key (one
+// order, one product) stay in order. It takes messages in batches (up to
+// Config.BatchSize, or what arrives within Config.BatchWait) and applies a
+// batch in one Postgres transaction:
+//
+//   - every message's event id (alpes-event-id) is inserted into the inbox
+//     table with ON CONFLICT DO NOTHING; a message whose id is already there
+//     is a duplicate (a re-send, a replay, a redelivery after a crash between
+//     commit and acknowledgement) and has no effect;
+//   - for every new message, the handler registered for its alpes-type is
+//     called with the transaction and the decoded protobuf message, so the
+//     effect and the inbox row commit together or not at all;
+//   - apply_progress records, per topic, the newest source commit time
+//     applied, from which anyone computes commit → applied lag.
+//
+// Only after the commit is every message of the batch acknowledged. A crash
+// before the commit leaves the messages unacknowledged, and the broker
+// delivers them again; a crash after it redelivers them to an inbox that
+// already holds them.
+//
+// # Messages that cannot be applied
+//
+// A message whose alpes-type has no handler (and is not skipped), whose
+// payload does not decode, or whose alpes-schema-version contradicts its
+// topic's version suffix is parked: inserted into parked_messages in the same
+// transaction as its inbox row, then acknowledged. A handler may park a
+// message too, by returning an error wrapping ErrPark. Nothing of that kind
+// makes the consumer stop or loop.
+//
+// A handler error is retried: the messages before the failing one in the
+// batch are committed and acknowledged first, then the failing message is
+// applied alone, up to Config.MaxAttempts times with exponential backoff. If
+// it still fails it is published to the dead-letter topic
+// <topic>-<subscription>-DLQ with its properties and alpes-dlq-reason,
+// recorded in the inbox and in parked_messages, and acknowledged. The
+// messages after it, including later messages of the same key, then proceed:
+// one poison message holds its key back for the length of its retries, not
+// forever. Whoever repairs and replays a dead-lettered message must mind that
+// its key has moved on.
+//
+// Database errors (a lost connection, a serialization failure, a deadlock)
+// are not the message's fault: the whole batch is retried with backoff,
+// unacknowledged, until it commits or the context ends.
+//
+// # Operating it
+//
+// Commit → applied lag per topic is in apply_progress (ReadProgress, or
+// last_applied_at - last_committed_at in SQL); Stats counts what one
+// instance did. parked_messages holds every message set aside, with its
+// properties, payload and reason. To apply one again once the service can
+// (a handler deployed for a new type, a bug fixed), delete its inbox row and
+// publish it again with its properties: the service role may delete inbox
+// rows, and until the row is gone the inbox treats the message as applied.
+//
+// # Concurrency
+//
+// One Consumer runs one goroutine that receives, applies and acknowledges in
+// turn; handlers are called from it, one at a time, never concurrently.
+// Scale out by running more instances (processes or Consumers) with the same
+// subscription. Stats may be called from any goroutine.
+package inbox

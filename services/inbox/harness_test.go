@@ -1,0 +1,270 @@
+package inbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/internal/pulsarslog"
+	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	"github.com/alpes/alpes/services/inbox"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const (
+	ordersTopic   = "persistent://alpes/orders/events.v1"
+	paymentsTopic = "persistent://alpes/payments/events.v1"
+	service       = "payments"
+	serviceRole   = "alpes_payments"
+	waitTimeout   = 60 * time.Second
+)
+
+// env is one test's world: its own broker and database.
+type env struct {
+	t      testing.TB
+	broker *pulsarbroker.Broker
+	db     *pgtest.DB
+	admin  *pgxpool.Pool // superuser, for assertions
+	app    *pgxpool.Pool // the service role, as the framework connects
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	cfg := pulsarbroker.DefaultConfig()
+	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	b, err := pulsarbroker.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	db := pgtest.New(t, service)
+	e := &env{t: t, broker: b, db: db, admin: db.Pool(t), app: db.PoolAs(t, serviceRole)}
+	// The handlers' effect: one row per applied event, in apply order.
+	e.exec(`CREATE TABLE effects (
+		event_id     uuid PRIMARY KEY,
+		aggregate_id text NOT NULL,
+		seq          int  NOT NULL,
+		applied      bigserial)`)
+	e.exec(`GRANT SELECT, INSERT ON effects TO ` + serviceRole)
+	e.exec(`GRANT USAGE ON SEQUENCE effects_applied_seq TO ` + serviceRole)
+	return e
+}
+
+func (e *env) exec(sql string, args ...any) {
+	e.t.Helper()
+	if _, err := e.admin.Exec(context.Background(), sql, args...); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// count returns the single integer a query yields.
+func (e *env) count(sql string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.admin.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func (e *env) client() pulsar.Client {
+	e.t.Helper()
+	c, err := pulsar.NewClient(pulsar.ClientOptions{
+		URL:    e.broker.ServiceURL(),
+		Logger: pulsarslog.New(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(c.Close)
+	return c
+}
+
+// running is a Consumer running in the background.
+type running struct {
+	*inbox.Consumer
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // Run's result, once done is closed
+}
+
+// recordEffect is the handler of OrderPlaced in most tests.
+func recordEffect(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+	_, err := tx.Exec(ctx, `INSERT INTO effects (event_id, aggregate_id, seq) VALUES ($1, $2, $3)`,
+		msg.EventID, body.GetOrderId(), body.GetTotal().GetAmountMinor())
+	return err
+}
+
+// config returns a consumer configuration on the test's database and
+// broker, with a fresh client, for reg.
+func (e *env) config(reg *inbox.Registry, topics ...string) inbox.Config {
+	if len(topics) == 0 {
+		topics = []string{ordersTopic}
+	}
+	return inbox.Config{
+		Client:       e.client(),
+		DB:           e.app,
+		Subscription: service,
+		Topics:       topics,
+		Registry:     reg,
+		Logger:       slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		RetryBackoff: 10 * time.Millisecond,
+	}
+}
+
+// effectRegistry handles OrderPlaced with recordEffect.
+func effectRegistry() *inbox.Registry {
+	reg := inbox.NewRegistry()
+	inbox.Handle(reg, recordEffect)
+	return reg
+}
+
+func (e *env) start(cfg inbox.Config, setup ...func(*inbox.Consumer)) *running {
+	e.t.Helper()
+	return e.startCtx(context.Background(), cfg, setup...)
+}
+
+// startCtx starts a consumer that also stops when parent ends.
+func (e *env) startCtx(parent context.Context, cfg inbox.Config, setup ...func(*inbox.Consumer)) *running {
+	e.t.Helper()
+	c, err := inbox.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(c)
+	}
+	ctx, cancel := context.WithCancel(parent)
+	r := &running{Consumer: c, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		r.err = c.Run(ctx)
+		close(r.done)
+	}()
+	e.t.Cleanup(func() { r.stop(e.t) })
+	return r
+}
+
+// stop cancels the consumer and waits for Run to return its result.
+func (r *running) stop(t testing.TB) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(waitTimeout):
+		t.Fatal("consumer did not stop")
+		return nil
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling external state, not synchronising goroutines
+	}
+}
+
+// waitEffects waits until the effects table holds n rows.
+func (e *env) waitEffects(n int) {
+	e.t.Helper()
+	e.waitFor(fmt.Sprintf("%d effects", n), func() bool { return e.count(`SELECT count(*) FROM effects`) >= n })
+}
+
+// subscriptionStats returns the stats of the service's subscription on
+// topic, and whether it exists yet.
+func (e *env) subscriptionStats(topic string) (pulsarbroker.SubscriptionStats, bool) {
+	e.t.Helper()
+	path := strings.TrimPrefix(topic, "persistent://")
+	resp, err := http.Get(e.broker.AdminURL() + "/admin/v2/persistent/" + path + "/stats")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st pulsarbroker.TopicStats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		e.t.Fatal(err)
+	}
+	sub, ok := st.Subscriptions[service]
+	return sub, ok
+}
+
+// backlog returns the subscription's unacknowledged entries on topic, or -1
+// before the subscription exists.
+func (e *env) backlog(topic string) int64 {
+	e.t.Helper()
+	sub, ok := e.subscriptionStats(topic)
+	if !ok {
+		return -1
+	}
+	return sub.MsgBacklog
+}
+
+// waitDrained waits until the subscription exists and every message of topic
+// is acknowledged. Call it after publishing: the subscription starts from the
+// earliest message, so it begins with the whole backlog.
+func (e *env) waitDrained(topic string) {
+	e.t.Helper()
+	e.waitFor("an empty backlog on "+topic, func() bool { return e.backlog(topic) == 0 })
+}
+
+// assertEffects checks that each event has exactly one effect and nothing
+// else has any, and that each key's effects were applied in seq order.
+func (e *env) assertEffects(evs []event) {
+	e.t.Helper()
+	rows, err := e.admin.Query(context.Background(), `SELECT event_id::text, aggregate_id, seq FROM effects ORDER BY applied`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	type effect struct {
+		id, key string
+		seq     int
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (effect, error) {
+		var f effect
+		return f, r.Scan(&f.id, &f.key, &f.seq)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, ev := range evs {
+		want[ev.id] = true
+	}
+	if len(got) != len(want) {
+		e.t.Errorf("%d effects, want %d", len(got), len(want))
+	}
+	last := map[string]int{}
+	for _, f := range got {
+		if !want[f.id] {
+			e.t.Errorf("unexpected effect of %s", f.id)
+		}
+		if prev, ok := last[f.key]; ok && f.seq <= prev {
+			e.t.Errorf("key %s: seq %d applied after %d", f.key, f.seq, prev)
+		}
+		last[f.key] = f.seq
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
