@@ -42,8 +42,8 @@ type Options struct {
 	// Port is the TCP port on 127.0.0.1. Zero picks a free one.
 	Port int
 	// Durable keeps fsync and synchronous commit on. Off (the default) trades
-	// crash safety of the whole cluster for speed; use it only where durability
-	// is not what is being tested.
+	// crash safety for speed: an immediate Restart may then lose the newest
+	// commits. Use it off only where durability is not what is being tested.
 	Durable bool
 	// Settings are extra postgresql.conf settings, applied last.
 	Settings map[string]string
@@ -63,6 +63,7 @@ type Cluster struct {
 	port      int
 	cred      *syscall.Credential
 	log       *slog.Logger
+	opts      Options
 
 	stopOnce sync.Once
 	stopErr  error
@@ -85,7 +86,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	c := &Cluster{binDir: binDir, dir: opts.Dir, log: opts.Logger}
+	c := &Cluster{binDir: binDir, dir: opts.Dir, log: opts.Logger, opts: opts}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -187,6 +188,22 @@ func (c *Cluster) DSN(user, database string) string {
 
 // AdminDSN is a connection string for the bootstrap superuser on database.
 func (c *Cluster) AdminDSN(database string) string { return c.DSN(Superuser, database) }
+
+// Restart stops the postmaster and starts it again on the same port and data
+// directory, and waits until it accepts connections. With immediate it stops
+// as a crash would (SIGQUIT: no checkpoint, crash recovery at start); else
+// with a fast shutdown. Clients are disconnected either way. Restart must not
+// run concurrently with Stop or another Restart.
+func (c *Cluster) Restart(ctx context.Context, immediate bool) error {
+	sig := syscall.SIGINT
+	if immediate {
+		sig = syscall.SIGQUIT
+	}
+	if err := c.shutdown(sig, 30*time.Second); err != nil {
+		return err
+	}
+	return c.start(ctx, c.opts)
+}
 
 // Stop shuts the cluster down (fast shutdown: clients are disconnected) and
 // removes its directory if Start created it. It is safe to call more than once.

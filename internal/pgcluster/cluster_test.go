@@ -99,3 +99,35 @@ func TestMissingBinariesAreNamed(t *testing.T) {
 		t.Fatalf("err = %v, want an error naming initdb", err)
 	}
 }
+
+func TestRestartKeepsTheData(t *testing.T) {
+	for _, immediate := range []bool{false, true} {
+		// Without synchronous commit a crash loses the newest commits:
+		// crash tests need a durable cluster.
+		c := startCluster(t, pgcluster.Options{Durable: immediate})
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, c.AdminDSN("postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)`); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Restart(ctx, immediate); err != nil {
+			t.Fatalf("restart (immediate=%t): %v", immediate, err)
+		}
+		if err := conn.Ping(ctx); err == nil {
+			t.Errorf("immediate=%t: a connection survived the restart", immediate)
+		}
+		conn.Close(ctx)
+		conn, err = pgx.Connect(ctx, c.AdminDSN("postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT n FROM kept`).Scan(&n); err != nil || n != 42 {
+			t.Errorf("immediate=%t: after restart n=%d, %v", immediate, n, err)
+		}
+		conn.Close(ctx)
+	}
+}
