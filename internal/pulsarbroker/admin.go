@@ -46,6 +46,14 @@ func (b *Broker) adminHandler() http.Handler {
 		mux.HandleFunc("PUT "+base+"/{topic}/partitions", b.createPartitionedHandler)
 		mux.HandleFunc("POST "+base+"/{topic}/partitions", b.updatePartitionsHandler)
 		mux.HandleFunc("DELETE "+base+"/{topic}/partitions", b.deletePartitionedHandler)
+		mux.HandleFunc("GET "+base+"/{topic}/subscriptions", b.listSubscriptions)
+		mux.HandleFunc("PUT "+base+"/{topic}/subscription/{sub}", b.createSubscription)
+		mux.HandleFunc("DELETE "+base+"/{topic}/subscription/{sub}", b.deleteSubscription)
+		mux.HandleFunc("POST "+base+"/{topic}/subscription/{sub}/skip_all", b.skipAll)
+		mux.HandleFunc("POST "+base+"/{topic}/subscription/{sub}/resetcursor/{timestamp}", b.resetCursor)
+		mux.HandleFunc("GET "+base+"/{topic}/deduplicationEnabled", b.getDeduplication)
+		mux.HandleFunc("POST "+base+"/{topic}/deduplicationEnabled", b.setDeduplication)
+		mux.HandleFunc("DELETE "+base+"/{topic}/deduplicationEnabled", b.removeDeduplication)
 	}
 	return b.requireToken(mux)
 }
@@ -73,7 +81,7 @@ var errUnauthorized = errors.New("unauthorized")
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, errTopicNotFound):
+	case errors.Is(err, errTopicNotFound), errors.Is(err, errSubscriptionNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, errTopicExists):
 		status = http.StatusConflict
@@ -116,179 +124,4 @@ func readCount(r *http.Request) (int, error) {
 		return 0, fmt.Errorf("%w: body must be a number of partitions", errBadRequest)
 	}
 	return n, nil
-}
-
-func (b *Broker) getDeduplication(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("tenant") + "/" + r.PathValue("ns")
-	b.policyMu.RLock()
-	on, ok := b.dedupPolicy[ns]
-	b.policyMu.RUnlock()
-	if !ok {
-		writeJSON(w, nil) // no namespace policy: the broker default applies
-		return
-	}
-	writeJSON(w, on)
-}
-
-func (b *Broker) setDeduplication(w http.ResponseWriter, r *http.Request) {
-	var on bool
-	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64)).Decode(&on); err != nil {
-		writeError(w, fmt.Errorf("%w: body must be true or false", errBadRequest))
-		return
-	}
-	b.policyMu.Lock()
-	b.dedupPolicy[r.PathValue("tenant")+"/"+r.PathValue("ns")] = on
-	b.policyMu.Unlock()
-	b.savePolicies(w)
-}
-
-func (b *Broker) removeDeduplication(w http.ResponseWriter, r *http.Request) {
-	b.policyMu.Lock()
-	delete(b.dedupPolicy, r.PathValue("tenant")+"/"+r.PathValue("ns"))
-	b.policyMu.Unlock()
-	b.savePolicies(w)
-}
-
-func (b *Broker) listTopics(w http.ResponseWriter, r *http.Request) {
-	names := b.topicNames(r.PathValue("tenant") + "/" + r.PathValue("ns"))
-	if names == nil {
-		names = []string{}
-	}
-	writeJSON(w, sortedStrings(names))
-}
-
-func (b *Broker) listPartitionedTopics(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("tenant") + "/" + r.PathValue("ns")
-	b.mu.Lock()
-	names := []string{}
-	for base := range b.partitioned {
-		if tn, err := parseTopicName(base); err == nil && tn.namespaceName() == ns {
-			names = append(names, base)
-		}
-	}
-	b.mu.Unlock()
-	writeJSON(w, sortedStrings(names))
-}
-
-func (b *Broker) getPartitions(w http.ResponseWriter, r *http.Request) {
-	name, err := pathTopic(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, map[string]int{"partitions": b.partitions(name)})
-}
-
-func (b *Broker) topicStats(w http.ResponseWriter, r *http.Request) {
-	name, err := pathTopic(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	t, err := b.topic(name, false)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, t.stats())
-}
-
-// partitionedStats sums the stats of a partitioned topic's partitions.
-func (b *Broker) partitionedStats(w http.ResponseWriter, r *http.Request) {
-	name, err := pathTopic(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	n := b.partitions(name)
-	if n == 0 {
-		writeError(w, fmt.Errorf("%w: %s is not a partitioned topic", errTopicNotFound, name))
-		return
-	}
-	total := TopicStats{Publishers: []PublisherStats{}, Subscriptions: map[string]SubscriptionStats{}}
-	for i := range n {
-		if t, err := b.topic(name.partitionName(i), false); err == nil {
-			total.add(t.stats())
-		}
-	}
-	writeJSON(w, struct {
-		TopicStats
-		Metadata struct {
-			Partitions int `json:"partitions"`
-		} `json:"metadata"`
-	}{TopicStats: total, Metadata: struct {
-		Partitions int `json:"partitions"`
-	}{n}})
-}
-
-func (b *Broker) createTopicHandler(w http.ResponseWriter, r *http.Request) {
-	name, err := pathTopic(r)
-	if err == nil {
-		err = b.createTopic(name)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (b *Broker) deleteTopicHandler(w http.ResponseWriter, r *http.Request) {
-	name, err := pathTopic(r)
-	if err == nil {
-		err = b.deleteTopic(name, r.URL.Query().Get("force") == "true")
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (b *Broker) createPartitionedHandler(w http.ResponseWriter, r *http.Request) {
-	b.partitionsChange(w, r, false)
-}
-
-func (b *Broker) updatePartitionsHandler(w http.ResponseWriter, r *http.Request) {
-	b.partitionsChange(w, r, true)
-}
-
-func (b *Broker) partitionsChange(w http.ResponseWriter, r *http.Request, update bool) {
-	name, err := pathTopic(r)
-	var n int
-	if err == nil {
-		n, err = readCount(r)
-	}
-	if err == nil {
-		err = b.setPartitions(name, n, update)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (b *Broker) deletePartitionedHandler(w http.ResponseWriter, r *http.Request) {
-	name, err := pathTopic(r)
-	if err == nil {
-		err = b.deletePartitioned(name, r.URL.Query().Get("force") == "true")
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// savePolicies stores the changed policies and answers the request.
-func (b *Broker) savePolicies(w http.ResponseWriter) {
-	b.mu.Lock()
-	err := b.saveMetadataLocked()
-	b.mu.Unlock()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

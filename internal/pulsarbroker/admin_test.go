@@ -45,8 +45,9 @@ func adminPath(topic string) string {
 }
 
 type subStats struct {
-	MsgBacklog      int64 `json:"msgBacklog"`
-	UnackedMessages int64 `json:"unackedMessages"`
+	MsgRateOut      float64 `json:"msgRateOut"`
+	MsgBacklog      int64   `json:"msgBacklog"`
+	UnackedMessages int64   `json:"unackedMessages"`
 	Consumers       []struct {
 		ConsumerName    string `json:"consumerName"`
 		UnackedMessages int64  `json:"unackedMessages"`
@@ -158,6 +159,14 @@ func TestTopicStatsBacklogAndUnacked(t *testing.T) {
 	if s.UnackedMessages != 3 || s.Consumers[0].UnackedMessages != 3 {
 		t.Fatalf("unacked: subscription %d, consumer %d, want 3", s.UnackedMessages, s.Consumers[0].UnackedMessages)
 	}
+	// The embedded broker computes rates every second (Pulsar every minute
+	// by default, too slow to wait for here).
+	if e.broker != nil {
+		waitFor(t, "a non-zero msgRateOut", func() bool {
+			e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+			return st.Subscriptions["s"].MsgRateOut > 0
+		})
+	}
 }
 
 func TestNamespaceDeduplicationPolicy(t *testing.T) {
@@ -217,5 +226,126 @@ func TestDeleteTopicWithConnectedClients(t *testing.T) {
 	}
 	if code := e.admin(t, "DELETE", adminPath(tp)+"?force=true", "", nil); code != http.StatusNoContent {
 		t.Fatalf("forced delete: %d", code)
+	}
+}
+
+func TestInMemoryTopicDropsAcknowledgedEntries(t *testing.T) {
+	t.Parallel()
+	e := startBroker(t, testConfig())
+	c := e.client(t)
+	tp := topic(t)
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", AckWithResponse: true})
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
+	const n, size = 6000, 1000
+	payload := make([]byte, size)
+	for range n {
+		p.SendAsync(t.Context(), &pulsar.ProducerMessage{Payload: payload}, nil)
+	}
+	if err := p.FlushWithCtx(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := cs.Ack(receive(t, cs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st struct {
+		StorageSize int64 `json:"storageSize"`
+	}
+	e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+	// The broker keeps the newest 1000 entries, and trims in steps of 1024.
+	if st.StorageSize > 2100*size {
+		t.Fatalf("storage holds %d bytes after all %d messages were acknowledged", st.StorageSize, n)
+	}
+}
+
+func TestTopicDeduplicationPolicy(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Deduplication = false
+	e := startBroker(t, cfg)
+	c := e.client(t)
+	tp := topic(t)
+	if code := e.admin(t, "POST", adminPath(tp)+"/deduplicationEnabled", "true", nil); code != http.StatusNoContent {
+		t.Fatalf("enable topic dedup: %d", code)
+	}
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s"})
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, Name: "p", DisableBatching: true})
+	send(t, p, withSeq("a", 1), withSeq("dup", 1), withSeq("b", 2))
+	for _, want := range []string{"a", "b"} {
+		if got := string(receive(t, cs).Payload()); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	// Other topics of the namespace keep the broker's default (off).
+	other := producer(t, c, pulsar.ProducerOptions{Topic: tp + "-other", Name: "p", DisableBatching: true})
+	if ids := send(t, other, withSeq("x", 1), withSeq("x again", 1)); ids[1].EntryID() < 0 {
+		t.Fatal("deduplication applied to a topic without the policy")
+	}
+}
+
+func TestAdminSubscriptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(t)
+	tp := topic(t)
+	sub := adminPath(tp) + "/subscription/"
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
+	send(t, p, payloads("before-", 2)...)
+
+	// Created ahead of any consumer, at the earliest message: nothing is
+	// lost to a consumer that comes later.
+	if code := e.admin(t, "PUT", sub+"early", `{"ledgerId":-1,"entryId":-1}`, nil); code != http.StatusNoContent {
+		t.Fatalf("create at earliest: %d", code)
+	}
+	if code := e.admin(t, "PUT", sub+"late", "", nil); code != http.StatusNoContent {
+		t.Fatalf("create at latest: %d", code)
+	}
+	if code := e.admin(t, "PUT", sub+"late", "", nil); code != http.StatusConflict {
+		t.Fatalf("create twice: %d, want 409", code)
+	}
+	var names []string
+	e.admin(t, "GET", adminPath(tp)+"/subscriptions", "", &names)
+	if !slices.Equal(names, []string{"early", "late"}) {
+		t.Fatalf("subscriptions %v", names)
+	}
+	var st topicStats
+	e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+	if st.Subscriptions["early"].MsgBacklog != 2 || st.Subscriptions["late"].MsgBacklog != 0 {
+		t.Fatalf("backlogs %+v", st.Subscriptions)
+	}
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "early"})
+	if got := string(receive(t, cs).Payload()); got != "before-0" {
+		t.Fatalf("pre-created subscription delivered %q first", got)
+	}
+
+	if code := e.admin(t, "POST", sub+"early/skip_all", "", nil); code != http.StatusNoContent {
+		t.Fatalf("skip_all: %d", code)
+	}
+	e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+	if st.Subscriptions["early"].MsgBacklog != 0 {
+		t.Fatalf("backlog after skip_all %d", st.Subscriptions["early"].MsgBacklog)
+	}
+	if code := e.admin(t, "POST", sub+"early/resetcursor/0", "", nil); code != http.StatusNoContent {
+		t.Fatalf("resetcursor: %d", code)
+	}
+	e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+	if st.Subscriptions["early"].MsgBacklog != 2 {
+		t.Fatalf("backlog after reset to time 0: %d, want 2", st.Subscriptions["early"].MsgBacklog)
+	}
+	// The reset disconnected the consumer; wait until it is back.
+	waitFor(t, "the consumer to reconnect after the reset", func() bool {
+		e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+		return len(st.Subscriptions["early"].Consumers) == 1
+	})
+
+	if code := e.admin(t, "DELETE", sub+"early", "", nil); code != http.StatusPreconditionFailed {
+		t.Fatalf("delete with a consumer: %d, want 412", code)
+	}
+	if code := e.admin(t, "DELETE", sub+"late", "", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	if code := e.admin(t, "DELETE", sub+"late", "", nil); code != http.StatusNotFound {
+		t.Fatalf("delete again: %d, want 404", code)
 	}
 }

@@ -31,8 +31,9 @@ type Broker struct {
 
 	// policyMu guards dedupPolicy. It is a leaf lock, taken with a
 	// topic's lock held.
-	policyMu    sync.RWMutex
-	dedupPolicy map[string]bool // namespace -> deduplication enabled
+	policyMu         sync.RWMutex
+	dedupPolicy      map[string]bool // namespace -> deduplication enabled
+	topicDedupPolicy map[string]bool // topic (partitioned: base name) -> deduplication enabled
 
 	commits          committer
 	crashed          atomic.Bool // set by crash (tests): skip the final commit and cursor save
@@ -53,14 +54,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{
-		cfg:         cfg,
-		log:         cfg.Logger,
-		topics:      make(map[string]*topic),
-		partitioned: make(map[string]int),
-		dedupPolicy: make(map[string]bool),
-		conns:       make(map[*conn]struct{}),
-		done:        make(chan struct{}),
-		commits:     committer{signal: make(chan struct{}, 1)},
+		cfg:              cfg,
+		log:              cfg.Logger,
+		topics:           make(map[string]*topic),
+		partitioned:      make(map[string]int),
+		dedupPolicy:      make(map[string]bool),
+		topicDedupPolicy: make(map[string]bool),
+		conns:            make(map[*conn]struct{}),
+		done:             make(chan struct{}),
+		commits:          committer{signal: make(chan struct{}, 1)},
 	}
 	if err := b.recover(); err != nil {
 		return nil, fmt.Errorf("recovering %s: %w", cfg.DataDir, err)

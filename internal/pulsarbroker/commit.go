@@ -91,6 +91,8 @@ func (b *Broker) commitRound() {
 			}
 		}
 	}
+	// Receipts first, then delivery: a producer learns that its message is
+	// stored no later than consumers see it.
 	for _, it := range items {
 		if it.t != nil {
 			it.t.mu.Lock()
@@ -98,6 +100,11 @@ func (b *Broker) commitRound() {
 			it.t.mu.Unlock()
 		}
 		it.conn.send(it.cmd, nil)
+	}
+	for _, t := range synced {
+		t.mu.Lock()
+		t.dispatchAll()
+		t.mu.Unlock()
 	}
 }
 

@@ -26,6 +26,7 @@ type conn struct {
 	log *slog.Logger
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame received
+	probing  atomic.Bool  // a liveness probe is under way
 
 	outMu     sync.Mutex
 	out       []byte // encoded frames waiting for the writer
@@ -195,23 +196,31 @@ func (c *conn) flushAndClose() {
 }
 
 // keepAlive pings the client every keep-alive interval and closes the
-// connection when nothing arrived for two intervals.
+// connection when nothing at all arrived in the interval after a ping.
 func (c *conn) keepAlive() {
 	interval := c.b.cfg.keepAliveInterval
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var pinged int64 // unix nanoseconds of the unanswered ping, or 0
 	for {
 		select {
 		case <-c.closing:
 			return
 		case <-t.C:
 		}
-		if time.Since(time.Unix(0, c.lastRead.Load())) > 2*interval {
+		now := time.Now().UnixNano()
+		if c.lastRead.Load() >= pinged {
+			pinged = 0 // the client spoke since the last ping
+		}
+		if pinged != 0 && now-pinged >= int64(interval)/2 {
 			c.log.Warn("closing silent connection")
 			c.close()
 			return
 		}
-		c.send(&wirev1.BaseCommand{Type: wirev1.BaseCommand_PING.Enum(), Ping: &wirev1.CommandPing{}}, nil)
+		if pinged == 0 {
+			c.send(&wirev1.BaseCommand{Type: wirev1.BaseCommand_PING.Enum(), Ping: &wirev1.CommandPing{}}, nil)
+			pinged = now
+		}
 	}
 }
 
@@ -245,4 +254,26 @@ func (c *conn) release() {
 	for _, cs := range consumers {
 		cs.sub.topic.removeConsumer(cs)
 	}
+}
+
+// probe checks that the client is still there, as Pulsar does when a
+// producer name or an exclusive subscription it holds is claimed from
+// another connection: it pings,
+// and closes the connection if nothing arrives within a sixth of the
+// keep-alive interval (5s by default). The claimant, refused with
+// ProducerBusy meanwhile, retries and then gets the name. A half-open
+// connection thus does not hold a name until the keep-alive gives up.
+func (c *conn) probe() {
+	if !c.probing.CompareAndSwap(false, true) {
+		return
+	}
+	sent := time.Now().UnixNano()
+	c.send(&wirev1.BaseCommand{Type: wirev1.BaseCommand_PING.Enum(), Ping: &wirev1.CommandPing{}}, nil)
+	time.AfterFunc(c.b.cfg.keepAliveInterval/6, func() {
+		c.probing.Store(false)
+		if c.lastRead.Load() < sent {
+			c.log.Warn("closing unresponsive connection holding a producer name")
+			c.close()
+		}
+	})
 }

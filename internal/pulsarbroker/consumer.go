@@ -76,10 +76,20 @@ func (t *topic) subscribe(c *conn, req *wirev1.CommandSubscribe) (*consumer, err
 		return nil, errTopicNotFound
 	}
 	s := t.subs[req.GetSubscription()]
+	if s != nil && len(s.consumers) == 0 && s.subType != req.GetSubType() {
+		// As in Pulsar, a subscription without consumers takes the type
+		// of the next one.
+		s.subType = req.GetSubType()
+		s.active = nil
+		t.cursorsDirty = true
+	}
 	if s != nil && s.subType != req.GetSubType() {
 		return nil, fmt.Errorf("%w: subscription %q is %s, not %s", errConsumerBusy, s.name, s.subType, req.GetSubType())
 	}
 	if s != nil && s.subType == wirev1.CommandSubscribe_Exclusive && len(s.consumers) > 0 {
+		if holder := s.consumers[0].conn; holder != c {
+			holder.probe() // frees the subscription if the holder is gone
+		}
 		return nil, fmt.Errorf("%w: exclusive subscription %q already has a consumer", errConsumerBusy, s.name)
 	}
 	var others []*consumer

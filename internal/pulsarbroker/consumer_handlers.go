@@ -84,6 +84,7 @@ func (c *conn) handleAck(req *wirev1.CommandAck) {
 			}
 		}
 		s.dispatch()
+		s.topic.trim()
 	})
 	if req.RequestId == nil {
 		return
@@ -193,11 +194,7 @@ func (c *conn) handleSeek(req *wirev1.CommandSeek) {
 			start = t.firstIDAtOrAfter(req.GetMessagePublishTime())
 		}
 		s.reset(start)
-		s.keepWhenEmpty = !s.durable
-		for _, other := range append([]*consumer(nil), s.consumers...) {
-			t.detachLocked(other)
-			other.conn.send(closeConsumerCommand(other.id), nil)
-		}
+		s.disconnectConsumers()
 	})
 	if !found {
 		c.send(errorCommand(reqID, wirev1.ServerError_ConsumerNotFound, "consumer not found"), nil)

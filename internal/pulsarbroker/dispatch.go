@@ -42,6 +42,10 @@ func (s *subscription) dispatch() {
 			s.advance(fromReplay, i)
 			continue
 		}
+		if s.delayUntilDue(e) {
+			s.advance(fromReplay, i)
+			continue
+		}
 		c := s.pick(e, blocked)
 		if c == nil {
 			if s.subType != wirev1.CommandSubscribe_Key_Shared {

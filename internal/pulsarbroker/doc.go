@@ -19,13 +19,20 @@
 // recent acknowledgements, never lose a message), and deduplication state
 // is rebuilt from the log itself. A durable topic keeps only an index and
 // the newest entries' bytes in memory and reads older entries back from
-// disk, so a large backlog does not fill memory.
+// disk, so a large backlog does not fill memory. An in-memory topic drops
+// entries every subscription has acknowledged, beyond its newest 1000.
+//
+// The admin API (admin*.go) serves the part of Pulsar's /admin/v2 REST API
+// that alpes uses, with Pulsar's paths and JSON: topics, partitioned
+// topics, subscriptions, stats, deduplication policies and health.
 //
 // Concurrency: each client connection has a reader goroutine that handles
 // its commands in order and a writer goroutine that sends its frames. All
 // state of a topic (log, producers, subscriptions, their consumers) is
 // guarded by that topic's mutex; the registry of topics has its own. Locks
-// are taken in the order registry, topic, connection; no goroutine blocks
-// on the network while holding any of them, because frames are queued for
-// the writer.
+// are taken in the order registry, topic, connection; the policy lock, the
+// commit queue and each connection's outgoing buffer are leaves. No
+// goroutine blocks on the network while holding a topic's lock (frames
+// are queued for the writers), and the commit loop syncs entries without
+// it; only the rare registration of a new schema version syncs under it.
 package pulsarbroker

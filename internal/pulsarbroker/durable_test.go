@@ -14,17 +14,17 @@ import (
 	"github.com/alpes/alpes/internal/pulsarbroker"
 )
 
-func durableConfig(t *testing.T, dir string) pulsarbroker.Config {
+func durableConfig(dir string) pulsarbroker.Config {
 	cfg := testConfig()
 	cfg.DataDir = dir
 	return cfg
 }
 
-// restart starts a durable broker on dir, runs fn against it, then stops
-// it cleanly or, with crash, as a killed process.
+// withBroker starts a durable broker on dir, runs fn against it, then
+// stops it cleanly or, with crash, as a killed process would stop.
 func withBroker(t *testing.T, dir string, crash bool, fn func(e *env, c pulsar.Client)) {
 	t.Helper()
-	b, err := pulsarbroker.Start(context.Background(), durableConfig(t, dir))
+	b, err := pulsarbroker.Start(context.Background(), durableConfig(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestDurableBigBacklogBoundedMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	e := startBroker(t, durableConfig(t, t.TempDir()))
+	e := startBroker(t, durableConfig(t.TempDir()))
 	c := e.client(t)
 	tp := topic(t)
 	const n, size = 100_000, 1024
@@ -172,4 +172,38 @@ func TestDurableBigBacklogBoundedMemory(t *testing.T) {
 		}
 		cs.Ack(m)
 	}
+}
+
+func TestDurableRestartKeepsAdminState(t *testing.T) {
+	if os.Getenv("ALPES_PULSAR_URL") != "" {
+		t.Skip("needs the embedded broker")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	partitioned := "persistent://public/default/orders"
+	gone := "persistent://public/default/gone"
+	withBroker(t, dir, false, func(e *env, c pulsar.Client) {
+		for _, call := range []struct{ method, path, body string }{
+			{"PUT", adminPath(partitioned) + "/partitions", "4"},
+			{"POST", "/admin/v2/namespaces/public/default/deduplication", "false"},
+			{"PUT", adminPath(gone), ""},
+			{"DELETE", adminPath(gone), ""},
+		} {
+			if code := e.admin(t, call.method, call.path, call.body, nil); code != 204 {
+				t.Fatalf("%s %s: %d", call.method, call.path, code)
+			}
+		}
+	})
+	withBroker(t, dir, true, func(e *env, c pulsar.Client) {
+		var meta struct{ Partitions int }
+		e.admin(t, "GET", adminPath(partitioned)+"/partitions", "", &meta)
+		var on *bool
+		e.admin(t, "GET", "/admin/v2/namespaces/public/default/deduplication", "", &on)
+		if meta.Partitions != 4 || on == nil || *on {
+			t.Fatalf("after restart: %d partitions, deduplication policy %v", meta.Partitions, on)
+		}
+		if code := e.admin(t, "GET", adminPath(gone)+"/stats", "", nil); code != 404 {
+			t.Fatalf("deleted topic came back: %d", code)
+		}
+	})
 }

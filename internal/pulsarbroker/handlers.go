@@ -136,36 +136,6 @@ func (c *conn) handleGetTopicsOfNamespace(req *wirev1.CommandGetTopicsOfNamespac
 	}, nil)
 }
 
-// topicNames returns the names of the existing topics of a namespace
-// ("tenant/ns"), partitions of partitioned topics included.
-func (b *Broker) topicNames(namespace string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	seen := make(map[string]bool)
-	var names []string
-	add := func(n string) {
-		if !seen[n] {
-			seen[n] = true
-			names = append(names, n)
-		}
-	}
-	for name, t := range b.topics {
-		if t.name.namespaceName() == namespace {
-			add(name)
-		}
-	}
-	for base, n := range b.partitioned {
-		tn, err := parseTopicName(base)
-		if err != nil || tn.namespaceName() != namespace {
-			continue
-		}
-		for i := range n {
-			add(tn.partitionName(i).String())
-		}
-	}
-	return names
-}
-
 // consumerByID returns the connection's consumer with that id, or nil.
 func (c *conn) consumerByID(id uint64) *consumer {
 	c.mu.Lock()

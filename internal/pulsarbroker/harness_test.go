@@ -193,3 +193,16 @@ func receiveWithin(t *testing.T, cs pulsar.Consumer) (pulsar.Message, error) {
 	}
 	return m, err
 }
+
+// waitFor polls cond until it holds, failing the test after receiveTimeout.
+// For states only observable by asking (admin stats), not for ordering.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(receiveTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

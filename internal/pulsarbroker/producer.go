@@ -90,7 +90,10 @@ func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseC
 	if name == "" {
 		name = "alpes-" + strconv.FormatUint(t.b.nextProducerName.Add(1)-1, 10)
 	}
-	if _, busy := t.producers[name]; busy {
+	if other, busy := t.producers[name]; busy {
+		if other.conn != c {
+			other.conn.probe()
+		}
 		return nil, fmt.Errorf("%w: a producer named %q is already connected to %s", errProducerBusy, name, t.name)
 	}
 	exclusive := req.GetProducerAccessMode() != wirev1.ProducerAccessMode_Shared
@@ -119,7 +122,7 @@ func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseC
 // Pulsar). Caller holds t.mu.
 func (t *topic) producerSuccess(reqID uint64, name string, schemaVersion []byte) *wirev1.BaseCommand {
 	last := int64(-1)
-	if seq, ok := t.dedup[name]; ok && t.b.deduplicationEnabled(t.name.namespaceName()) {
+	if seq, ok := t.dedup[name]; ok && t.b.deduplicationEnabled(t.name) {
 		last = seq
 	}
 	return &wirev1.BaseCommand{
@@ -232,7 +235,7 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 	e.seq = seq
 	// The chunks of a chunked message share its sequence id: only the
 	// last chunk is checked and advances the sequence, as in Pulsar.
-	if !e.innerChunk && t.b.deduplicationEnabled(t.name.namespaceName()) {
+	if !e.innerChunk && t.b.deduplicationEnabled(t.name) {
 		if pushed, ok := t.pushed[name]; ok && int64(seq) <= pushed {
 			if int64(seq) > t.dedupOf(name) {
 				sendError(wirev1.ServerError_PersistenceError, "sequence id not yet persisted: resend")
@@ -269,5 +272,6 @@ func newEntry(msg *pulsarwire.Message, md *wirev1.MessageMetadata) *entry {
 		batched:     md.NumMessagesInBatch != nil,
 		keySlot:     keySlot(key),
 		innerChunk:  md.GetNumChunksFromMsg() > 1 && md.GetChunkId() != md.GetNumChunksFromMsg()-1,
+		deliverAt:   md.GetDeliverAtTime(),
 	}
 }

@@ -1,10 +1,8 @@
 package pulsarbroker
 
 import (
-	"context"
+	"bytes"
 	"encoding/binary"
-	"errors"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -17,128 +15,6 @@ import (
 
 // These tests speak the protocol by hand, to do what no well-behaved
 // client does: corrupt frames, skip the handshake, stay silent.
-
-func startRaw(t *testing.T, mutate func(*Config)) *Broker {
-	t.Helper()
-	cfg := DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	b, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
-type rawClient struct {
-	t  *testing.T
-	nc net.Conn
-	r  *pulsarwire.Reader
-}
-
-func dialRaw(t *testing.T, b *Broker) *rawClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", b.Addr().String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	return &rawClient{t: t, nc: nc, r: pulsarwire.NewReader(nc, pulsarwire.MaxFrameSize(pulsarwire.DefaultMaxMessageSize))}
-}
-
-func (c *rawClient) write(cmd *wirev1.BaseCommand, msg *pulsarwire.Message) {
-	c.t.Helper()
-	b, err := pulsarwire.AppendFrame(nil, cmd, msg)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.writeBytes(b)
-}
-
-func (c *rawClient) writeBytes(b []byte) {
-	c.t.Helper()
-	if _, err := c.nc.Write(b); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// expect reads frames until one of type want arrives, answering pings.
-func (c *rawClient) expect(want wirev1.BaseCommand_Type) *wirev1.BaseCommand {
-	c.t.Helper()
-	for {
-		f, err := c.r.ReadFrame()
-		if err != nil {
-			c.t.Fatalf("waiting for %s: %v", want, err)
-		}
-		if f.Command.GetType() == want {
-			return f.Command
-		}
-	}
-}
-
-// expectClosed asserts that the broker closes the connection.
-func (c *rawClient) expectClosed() {
-	c.t.Helper()
-	for {
-		_, err := c.r.ReadFrame()
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isReset(err) {
-			c.t.Fatalf("want the connection closed, got %v", err)
-		}
-		return
-	}
-}
-
-func isReset(err error) bool {
-	var ne *net.OpError
-	return errors.As(err, &ne) && !ne.Timeout()
-}
-
-func (c *rawClient) connect(token string) *wirev1.BaseCommand {
-	c.t.Helper()
-	connect := &wirev1.CommandConnect{ClientVersion: proto.String("raw"), ProtocolVersion: proto.Int32(20)}
-	if token != "" {
-		connect.AuthMethodName = proto.String("token")
-		connect.AuthData = []byte(token)
-	}
-	c.write(&wirev1.BaseCommand{Type: wirev1.BaseCommand_CONNECT.Enum(), Connect: connect}, nil)
-	f, err := c.r.ReadFrame()
-	if err != nil {
-		c.t.Fatalf("handshake: %v", err)
-	}
-	return f.Command
-}
-
-func (c *rawClient) createProducer(topic, name string) *wirev1.CommandProducerSuccess {
-	c.t.Helper()
-	c.write(&wirev1.BaseCommand{Type: wirev1.BaseCommand_PRODUCER.Enum(), Producer: &wirev1.CommandProducer{
-		Topic: proto.String(topic), ProducerId: proto.Uint64(1), RequestId: proto.Uint64(1), ProducerName: proto.String(name),
-	}}, nil)
-	return c.expect(wirev1.BaseCommand_PRODUCER_SUCCESS).GetProducerSuccess()
-}
-
-func sendCommand(seq uint64) *wirev1.BaseCommand {
-	return &wirev1.BaseCommand{Type: wirev1.BaseCommand_SEND.Enum(), Send: &wirev1.CommandSend{
-		ProducerId: proto.Uint64(1), SequenceId: proto.Uint64(seq),
-	}}
-}
-
-func rawMessage(t *testing.T, name string, seq uint64, payload string) *pulsarwire.Message {
-	t.Helper()
-	msg, err := pulsarwire.NewMessage(&wirev1.MessageMetadata{
-		ProducerName: proto.String(name), SequenceId: proto.Uint64(seq), PublishTime: proto.Uint64(1),
-	}, []byte(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg
-}
 
 func TestHandshakeAndPing(t *testing.T) {
 	b := startRaw(t, nil)
@@ -254,22 +130,6 @@ func TestMalformedFramesCloseTheConnection(t *testing.T) {
 	c.expect(wirev1.BaseCommand_PONG)
 }
 
-func mustFrame(t *testing.T, cmd *wirev1.BaseCommand) []byte {
-	return mustFrameMsg(t, cmd, nil)
-}
-
-func mustFrameMsg(t *testing.T, cmd *wirev1.BaseCommand, msg *pulsarwire.Message) []byte {
-	t.Helper()
-	if cmd.GetType() == wirev1.BaseCommand_PING && cmd.Ping == nil {
-		cmd.Ping = &wirev1.CommandPing{}
-	}
-	b, err := pulsarwire.AppendFrame(nil, cmd, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestTokenAuthentication(t *testing.T) {
 	b := startRaw(t, func(c *Config) { c.AuthToken = "s3cret" })
 	if cmd := dialRaw(t, b).connect("s3cret"); cmd.GetType() != wirev1.BaseCommand_CONNECTED {
@@ -282,5 +142,90 @@ func TestTokenAuthentication(t *testing.T) {
 			t.Fatalf("token %q: %v", token, cmd)
 		}
 		c.expectClosed()
+	}
+}
+
+// TestEntriesReplayedByteForByte checks that what a producer sent is what
+// a consumer receives, checksum included, without re-encoding.
+func TestEntriesReplayedByteForByte(t *testing.T) {
+	b := startRaw(t, nil)
+	c := dialRaw(t, b)
+	c.connect("")
+	c.createProducer("bytes-topic", "p")
+	c.write(&wirev1.BaseCommand{Type: wirev1.BaseCommand_SUBSCRIBE.Enum(), Subscribe: &wirev1.CommandSubscribe{
+		Topic: proto.String("bytes-topic"), Subscription: proto.String("s"),
+		SubType: wirev1.CommandSubscribe_Exclusive.Enum(), ConsumerId: proto.Uint64(7), RequestId: proto.Uint64(2),
+	}}, nil)
+	c.expect(wirev1.BaseCommand_SUCCESS)
+	c.write(&wirev1.BaseCommand{Type: wirev1.BaseCommand_FLOW.Enum(), Flow: &wirev1.CommandFlow{
+		ConsumerId: proto.Uint64(7), MessagePermits: proto.Uint32(10),
+	}}, nil)
+
+	sent, err := pulsarwire.NewMessage(&wirev1.MessageMetadata{
+		ProducerName: proto.String("p"), SequenceId: proto.Uint64(0), PublishTime: proto.Uint64(1),
+		NumMessagesInBatch: proto.Int32(3), Compression: wirev1.CompressionType_LZ4.Enum(),
+	}, []byte("opaque batch payload the broker must not touch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.write(sendCommand(0), sent)
+	for { // the MESSAGE may come before or after the SEND_RECEIPT
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Command.GetType() != wirev1.BaseCommand_MESSAGE {
+			continue
+		}
+		if f.Command.GetMessage().GetConsumerId() != 7 || f.Message == nil {
+			t.Fatalf("MESSAGE %v", f.Command)
+		}
+		if f.Message.Checksum != sent.Checksum || !bytes.Equal(f.Message.Raw, sent.Raw) {
+			t.Fatal("the entry changed between SEND and MESSAGE")
+		}
+		return
+	}
+}
+
+// TestProducerNameFreedFromDeadConnection: a connection that stopped
+// answering (half-open, as after a network cut) loses its producer names
+// as soon as another connection claims one, not only at keep-alive expiry.
+func TestProducerNameFreedFromDeadConnection(t *testing.T) {
+	b := startRaw(t, func(c *Config) { c.keepAliveInterval = 600 * time.Millisecond })
+	dead := dialRaw(t, b)
+	dead.connect("")
+	dead.createProducer("liveness", "relay") // then never writes again
+
+	c := dialRaw(t, b)
+	c.connect("")
+	claim := func(reqID uint64) *wirev1.BaseCommand {
+		c.write(&wirev1.BaseCommand{Type: wirev1.BaseCommand_PRODUCER.Enum(), Producer: &wirev1.CommandProducer{
+			Topic: proto.String("liveness"), ProducerId: proto.Uint64(1), RequestId: proto.Uint64(reqID),
+			ProducerName: proto.String("relay"),
+		}}, nil)
+		for {
+			f, err := c.r.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ := f.Command.GetType(); typ == wirev1.BaseCommand_PRODUCER_SUCCESS || typ == wirev1.BaseCommand_ERROR {
+				return f.Command
+			}
+		}
+	}
+	if e := claim(1).GetError(); e.GetError() != wirev1.ServerError_ProducerBusy {
+		t.Fatalf("claiming a held name: %v", e)
+	}
+	dead.expectClosed() // the broker's probe went unanswered
+	// The broker releases the name just after closing the connection:
+	// claim again until it is free (the connection's deadline bounds this).
+	for reqID := uint64(2); ; reqID++ {
+		cmd := claim(reqID)
+		if cmd.GetType() == wirev1.BaseCommand_PRODUCER_SUCCESS {
+			return
+		}
+		if cmd.GetError().GetError() != wirev1.ServerError_ProducerBusy {
+			t.Fatalf("claiming the freed name: %v", cmd)
+		}
 	}
 }

@@ -29,8 +29,9 @@ func (b *Broker) openStore(name topicName) (topicStore, error) {
 
 // brokerMetadata is the content of broker.json.
 type brokerMetadata struct {
-	Partitioned   map[string]int  `json:"partitioned"`
-	Deduplication map[string]bool `json:"deduplication"`
+	Partitioned        map[string]int  `json:"partitioned"`
+	Deduplication      map[string]bool `json:"deduplication"`
+	TopicDeduplication map[string]bool `json:"topicDeduplication"`
 }
 
 // saveMetadataLocked writes broker.json. Caller holds b.mu.
@@ -39,7 +40,9 @@ func (b *Broker) saveMetadataLocked() error {
 		return nil
 	}
 	b.policyMu.RLock()
-	data, err := json.Marshal(brokerMetadata{Partitioned: b.partitioned, Deduplication: b.dedupPolicy})
+	data, err := json.Marshal(brokerMetadata{
+		Partitioned: b.partitioned, Deduplication: b.dedupPolicy, TopicDeduplication: b.topicDedupPolicy,
+	})
 	b.policyMu.RUnlock()
 	if err != nil {
 		return err
@@ -73,6 +76,9 @@ func (b *Broker) recover() error {
 		}
 		for k, v := range md.Deduplication {
 			b.dedupPolicy[k] = v
+		}
+		for k, v := range md.TopicDeduplication {
+			b.topicDedupPolicy[k] = v
 		}
 	}
 	dirs, err := os.ReadDir(filepath.Join(b.cfg.DataDir, "topics"))

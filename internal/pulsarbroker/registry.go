@@ -60,12 +60,16 @@ func (b *Broker) topic(name topicName, create bool) (*topic, error) {
 	return t, nil
 }
 
-// deduplicationEnabled reports whether deduplication is on for a namespace:
-// its own policy if it has one, else the broker's default.
-func (b *Broker) deduplicationEnabled(namespace string) bool {
+// deduplicationEnabled reports whether deduplication is on for a topic:
+// the policy of the topic (of its partitioned topic, for a partition) if
+// it has one, else its namespace's, else the broker's default.
+func (b *Broker) deduplicationEnabled(name topicName) bool {
 	b.policyMu.RLock()
 	defer b.policyMu.RUnlock()
-	if on, ok := b.dedupPolicy[namespace]; ok {
+	if on, ok := b.topicDedupPolicy[name.base().String()]; ok {
+		return on
+	}
+	if on, ok := b.dedupPolicy[name.namespaceName()]; ok {
 		return on
 	}
 	return b.cfg.Deduplication
@@ -193,4 +197,34 @@ func (b *Broker) deletePartitioned(name topicName, force bool) error {
 func sortedStrings(s []string) []string {
 	sort.Strings(s)
 	return s
+}
+
+// topicNames returns the names of the existing topics of a namespace
+// ("tenant/ns"), partitions of partitioned topics included.
+func (b *Broker) topicNames(namespace string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	seen := make(map[string]bool)
+	var names []string
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for name, t := range b.topics {
+		if t.name.namespaceName() == namespace {
+			add(name)
+		}
+	}
+	for base, n := range b.partitioned {
+		tn, err := parseTopicName(base)
+		if err != nil || tn.namespaceName() != namespace {
+			continue
+		}
+		for i := range n {
+			add(tn.partitionName(i).String())
+		}
+	}
+	return names
 }

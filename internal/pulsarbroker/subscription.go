@@ -3,6 +3,7 @@ package pulsarbroker
 import (
 	"slices"
 	"sort"
+	"time"
 
 	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
 )
@@ -35,6 +36,9 @@ type subscription struct {
 	active     *consumer           // Exclusive/Failover: the consumer that receives
 	keys       keySelector         // Key_Shared: slot -> consumer
 	keyHolds   map[uint32]*keyHold // Key_Shared: slots with entries pending
+
+	delayed    []delayedEntry // Shared, Key_Shared: entries not yet due, by time
+	delayTimer *time.Timer
 
 	// keepWhenEmpty keeps a non-durable subscription alive while its
 	// consumers reconnect after a seek.
@@ -84,6 +88,7 @@ func (s *subscription) ackIndividual(id int64) {
 	}
 	s.release(id)
 	s.removeReplay(id)
+	delete(s.redeliveries, id)
 	s.acked[id] = struct{}{}
 	s.topic.cursorsDirty = true
 	for {
@@ -110,6 +115,11 @@ func (s *subscription) ackCumulative(id int64) {
 	for a := range s.acked {
 		if a <= id {
 			delete(s.acked, a)
+		}
+	}
+	for r := range s.redeliveries {
+		if r <= id {
+			delete(s.redeliveries, r)
 		}
 	}
 	s.markDelete = id
@@ -192,8 +202,21 @@ func (s *subscription) reset(start int64) {
 		s.release(id)
 	}
 	s.replay = nil
+	s.delayed = nil
 	clear(s.acked)
 	s.markDelete = start - 1
 	s.readPos = start
 	s.topic.cursorsDirty = true
+}
+
+// disconnectConsumers detaches every consumer and tells its client
+// (CLOSE_CONSUMER), which reconnects and subscribes again, as after a seek.
+// A non-durable subscription is kept for its consumers' return. Caller
+// holds topic.mu.
+func (s *subscription) disconnectConsumers() {
+	s.keepWhenEmpty = !s.durable
+	for _, c := range append([]*consumer(nil), s.consumers...) {
+		s.topic.detachLocked(c)
+		c.conn.send(closeConsumerCommand(c.id), nil)
+	}
 }

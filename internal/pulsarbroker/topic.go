@@ -25,6 +25,7 @@ type entry struct {
 	batched     bool                // num_messages_in_batch was set: the client unpacks it
 	keySlot     uint32              // hash slot of the entry's key, for Key_Shared
 	innerChunk  bool                // a chunk other than the last: no deduplication
+	deliverAt   int64               // delayed delivery time in Unix milliseconds, or 0
 }
 
 // topic is one topic (or one partition of a partitioned topic). mu guards
@@ -112,9 +113,9 @@ func (t *topic) append(e *entry) error {
 	return nil
 }
 
-// madeDurable makes every entry up to and including id readable, records
-// its sequence id as persisted, and hands the new entries to the
-// subscriptions. Caller holds t.mu.
+// madeDurable makes every entry up to and including id readable and
+// records its sequence id as persisted; dispatchAll then hands the new
+// entries to the subscriptions. Caller holds t.mu.
 func (t *topic) madeDurable(id int64) {
 	if id < t.readable {
 		return
@@ -124,10 +125,17 @@ func (t *topic) madeDurable(id int64) {
 			if !e.innerChunk && int64(e.seq) > t.dedupOf(e.producer) {
 				t.dedup[e.producer] = int64(e.seq)
 			}
-			t.tailBytes += e.size
+			if t.store.durable() {
+				t.tailBytes += e.size
+			}
 		}
 	}
 	t.readable = id + 1
+}
+
+// dispatchAll lets every subscription deliver what it can, then pages out
+// what consumers no longer need in memory. Caller holds t.mu.
+func (t *topic) dispatchAll() {
 	for _, s := range t.subs {
 		s.dispatch()
 	}

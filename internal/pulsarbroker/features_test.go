@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 )
@@ -82,4 +83,74 @@ func TestChunkedMessages(t *testing.T) {
 	if got := receive(t, cs).Payload(); !bytes.Equal(got, big) {
 		t.Fatalf("reassembled %d bytes, want %d", len(got), len(big))
 	}
+}
+
+func TestDelayedDelivery(t *testing.T) {
+	t.Parallel()
+	c := newEnv(t).client(t)
+	tp := topic(t)
+	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.Shared})
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
+	const delay = 300 * time.Millisecond
+	sent := time.Now()
+	send(t, p, &pulsar.ProducerMessage{Payload: []byte("later"), DeliverAfter: delay})
+	send(t, p, &pulsar.ProducerMessage{Payload: []byte("now")})
+	if got := string(receive(t, cs).Payload()); got != "now" {
+		t.Fatalf("first message %q, want the undelayed one", got)
+	}
+	m := receive(t, cs)
+	if string(m.Payload()) != "later" {
+		t.Fatalf("second message %q", m.Payload())
+	}
+	// A correctness property, not a performance assertion: the broker
+	// must hold the message back for at least its delay.
+	if waited := time.Since(sent); waited < delay-10*time.Millisecond {
+		t.Fatalf("delayed message delivered after %v, before its %v delay", waited, delay)
+	}
+}
+
+func TestNonDurableSubscriptionEndsWithItsConsumer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(t)
+	tp := topic(t)
+	p := producer(t, c, pulsar.ProducerOptions{Topic: tp})
+	opts := pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "nd", SubscriptionMode: pulsar.NonDurable}
+	cs, err := c.Subscribe(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, p, payloads("m-", 1)...)
+	if got := string(receive(t, cs).Payload()); got != "m-0" {
+		t.Fatalf("got %q", got)
+	}
+	cs.Close()
+	var st topicStats
+	e.admin(t, "GET", adminPath(tp)+"/stats", "", &st)
+	if _, ok := st.Subscriptions["nd"]; ok {
+		t.Fatalf("non-durable subscription outlived its consumer: %+v", st.Subscriptions)
+	}
+}
+
+func TestExclusiveProducerAccessMode(t *testing.T) {
+	t.Parallel()
+	c := newEnv(t).client(t)
+	tp := topic(t)
+	producer(t, c, pulsar.ProducerOptions{Topic: tp, ProducerAccessMode: pulsar.ProducerAccessModeExclusive})
+	if _, err := c.CreateProducer(pulsar.ProducerOptions{Topic: tp}); err == nil {
+		t.Fatal("a second producer joined a topic with an exclusive producer")
+	}
+}
+
+func TestSubscriptionTypeChangesWhenNoConsumers(t *testing.T) {
+	t.Parallel()
+	c := newEnv(t).client(t)
+	tp := topic(t)
+	cs, err := c.Subscribe(pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.Exclusive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.Close()
+	subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.Shared})
+	subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.Shared})
 }

@@ -1,0 +1,83 @@
+package pulsarbroker
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// Deduplication policies: per namespace
+// (/admin/v2/namespaces/{tenant}/{ns}/deduplication) and per topic
+// (/admin/v2/persistent/{tenant}/{ns}/{topic}/deduplicationEnabled). A
+// topic's policy wins over its namespace's, which wins over the broker's
+// default (Config.Deduplication).
+
+// dedupPolicyKey returns the policy map and key a deduplication request
+// addresses: a namespace, or a topic when the path names one.
+func (b *Broker) dedupPolicyKey(r *http.Request) (map[string]bool, string, error) {
+	if r.PathValue("topic") == "" {
+		return b.dedupPolicy, r.PathValue("tenant") + "/" + r.PathValue("ns"), nil
+	}
+	name, err := pathTopic(r)
+	if err != nil {
+		return nil, "", err
+	}
+	return b.topicDedupPolicy, name.base().String(), nil
+}
+
+func (b *Broker) getDeduplication(w http.ResponseWriter, r *http.Request) {
+	policies, key, err := b.dedupPolicyKey(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b.policyMu.RLock()
+	on, ok := policies[key]
+	b.policyMu.RUnlock()
+	if !ok {
+		writeJSON(w, nil) // no policy of its own: the next level's applies
+		return
+	}
+	writeJSON(w, on)
+}
+
+func (b *Broker) setDeduplication(w http.ResponseWriter, r *http.Request) {
+	policies, key, err := b.dedupPolicyKey(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var on bool
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64)).Decode(&on); err != nil {
+		writeError(w, fmt.Errorf("%w: body must be true or false", errBadRequest))
+		return
+	}
+	b.policyMu.Lock()
+	policies[key] = on
+	b.policyMu.Unlock()
+	b.savePolicies(w)
+}
+
+func (b *Broker) removeDeduplication(w http.ResponseWriter, r *http.Request) {
+	policies, key, err := b.dedupPolicyKey(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b.policyMu.Lock()
+	delete(policies, key)
+	b.policyMu.Unlock()
+	b.savePolicies(w)
+}
+
+// savePolicies stores the changed policies and answers the request.
+func (b *Broker) savePolicies(w http.ResponseWriter) {
+	b.mu.Lock()
+	err := b.saveMetadataLocked()
+	b.mu.Unlock()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
