@@ -22,6 +22,7 @@ type cli struct {
 	Relay   relayCmd   `cmd:"" help:"Run the relay: Postgres logical replication of the outbox to Pulsar."`
 	Lag     lagCmd     `cmd:"" help:"Show a relay's replication lag per source."`
 	Tail    tailCmd    `cmd:"" help:"Print the messages of a Pulsar topic as they arrive."`
+	Client  clientCmd  `cmd:"" help:"Place fake customers' orders at the bff at a steady rate, follow them to their outcome, report latencies."`
 	Migrate migrateCmd `cmd:"" help:"Migrate a service's database: up (the default), down one step, or status."`
 	Version versionCmd `cmd:"" help:"Print the version of this build."`
 }
