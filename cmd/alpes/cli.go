@@ -17,14 +17,15 @@ type cli struct {
 	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info"`
 	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
 
-	Dev     devCmd     `cmd:"" help:"Run alpes on this machine: a throwaway Postgres with a migrated database per service."`
-	Broker  brokerCmd  `cmd:"" help:"Run the embedded broker that speaks the Pulsar binary protocol (development and tests)."`
-	Relay   relayCmd   `cmd:"" help:"Run the relay: Postgres logical replication of the outbox to Pulsar."`
-	Lag     lagCmd     `cmd:"" help:"Show a relay's replication lag per source."`
-	Tail    tailCmd    `cmd:"" help:"Print the messages of a Pulsar topic as they arrive."`
-	Client  clientCmd  `cmd:"" help:"Place fake customers' orders at the bff at a steady rate, follow them to their outcome, report latencies."`
-	Migrate migrateCmd `cmd:"" help:"Migrate a service's database: up (the default), down one step, or status."`
-	Version versionCmd `cmd:"" help:"Print the version of this build."`
+	Dev       devCmd       `cmd:"" help:"Run alpes on this machine: a throwaway Postgres with a migrated database per service."`
+	Broker    brokerCmd    `cmd:"" help:"Run the embedded broker that speaks the Pulsar binary protocol (development and tests)."`
+	Relay     relayCmd     `cmd:"" help:"Run the relay: Postgres logical replication of the outbox to Pulsar."`
+	Lag       lagCmd       `cmd:"" help:"Show a relay's replication lag per source."`
+	Tail      tailCmd      `cmd:"" help:"Print the messages of a Pulsar topic as they arrive."`
+	Reporting reportingCmd `cmd:"" help:"Run the reporting service: the read model, per-order timelines and reports in several formats."`
+	Client    clientCmd    `cmd:"" help:"Place fake customers' orders at the bff at a steady rate, follow them to their outcome, report latencies."`
+	Migrate   migrateCmd   `cmd:"" help:"Migrate a service's database: up (the default), down one step, or status."`
+	Version   versionCmd   `cmd:"" help:"Print the version of this build."`
 }
 
 // env is what every command gets: where to write and how to log.

@@ -1,0 +1,198 @@
+package reporting_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/services/reporting"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const (
+	role        = "alpes_reporting"
+	waitTimeout = 60 * time.Second
+)
+
+// env is one test's world: its own database, and for tests of the consumer
+// its own broker and a running Service.
+type env struct {
+	t       testing.TB
+	db      *pgtest.DB
+	admin   *pgxpool.Pool // superuser, for seeding and assertions
+	app     *pgxpool.Pool // alpes_reporting, as the service connects
+	broker  *pulsarbroker.Broker
+	svc     *reporting.Service
+	baseURL string
+	stop    func() // stops the running Service, once
+}
+
+// newDBEnv returns an env with a database and the service's HTTP API served
+// by httptest, without a broker or consumer: for tests of the read side.
+func newDBEnv(t testing.TB, cfg reporting.Config) *env {
+	t.Helper()
+	db := pgtest.New(t, "reporting")
+	e := &env{t: t, db: db, admin: db.Pool(t), app: db.PoolAs(t, role)}
+	cfg.DB, cfg.Logger = e.app, testLogger(t)
+	svc, err := reporting.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	e.svc, e.baseURL = svc, srv.URL
+	return e
+}
+
+// newEnv returns an env with a database, a broker, and the Service running
+// (consumer and HTTP server, through Run) until the test ends.
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	bcfg := pulsarbroker.DefaultConfig()
+	bcfg.ServiceAddr, bcfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	b, err := pulsarbroker.Start(context.Background(), bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	db := pgtest.New(t, "reporting")
+	e := &env{t: t, db: db, admin: db.Pool(t), app: db.PoolAs(t, role), broker: b}
+
+	e.start()
+	return e
+}
+
+// start runs a new Service instance, with a client of its own, until the
+// test ends or stop is called; e.svc and e.baseURL then refer to it.
+func (e *env) start() {
+	e.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	svc, err := reporting.New(reporting.Config{
+		DB: e.app, Pulsar: e.client(), Logger: testLogger(e.t), Listener: ln,
+		Consumer: inbox.Config{RetryBackoff: 10 * time.Millisecond},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.svc, e.baseURL = svc, "http://"+ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	stopped := false
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("Run: %v", err)
+			}
+		case <-time.After(waitTimeout):
+			e.t.Error("Run did not return after its context ended")
+		}
+	}
+	e.t.Cleanup(e.stop)
+}
+
+func (e *env) client() pulsar.Client {
+	e.t.Helper()
+	c, err := pulsar.NewClient(pulsar.ClientOptions{
+		URL:    e.broker.ServiceURL(),
+		Logger: pulsarslog.New(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(c.Close)
+	return c
+}
+
+func (e *env) exec(sql string, args ...any) {
+	e.t.Helper()
+	if _, err := e.admin.Exec(context.Background(), sql, args...); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// count returns the single integer a query yields.
+func (e *env) count(sql string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.admin.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling external state, not synchronising goroutines
+	}
+}
+
+// get requests path and returns the response, closed when the test ends.
+func (e *env) get(path string) *http.Response {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, e.baseURL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", path, err)
+	}
+	e.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// getJSON requests path, wants status and media type, and decodes the body.
+func (e *env) getJSON(path string, status int, mediaType string, into any) {
+	e.t.Helper()
+	resp := e.get(path)
+	if resp.StatusCode != status {
+		e.t.Fatalf("GET %s: status %d, want %d", path, resp.StatusCode, status)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, mediaType) {
+		e.t.Fatalf("GET %s: Content-Type %q, want %s", path, ct, mediaType)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		e.t.Fatalf("GET %s: decoding: %v", path, err)
+	}
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
