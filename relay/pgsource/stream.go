@@ -74,15 +74,15 @@ type stream struct {
 
 func (s *stream) run(ctx context.Context) error {
 	s.nextStatus = time.Now().Add(s.opts.StatusInterval)
+	var receive deadlineContext
+	defer receive.release()
 	for {
 		if !time.Now().Before(s.nextStatus) {
 			if err := s.sendStatus(ctx); err != nil {
 				return err
 			}
 		}
-		rctx, cancel := context.WithDeadline(ctx, s.nextStatus)
-		msg, err := s.conn.ReceiveMessage(rctx)
-		cancel()
+		msg, err := s.conn.ReceiveMessage(receive.until(ctx, s.nextStatus))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -211,4 +211,29 @@ func (s *stream) sendStatus(ctx context.Context) error {
 		s.opts.OnStatus(written, flushed)
 	}
 	return nil
+}
+
+// deadlineContext hands out one context per deadline, not one per message:
+// creating a context for every message received was a measurable share of
+// the relay's CPU.
+type deadlineContext struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	at     time.Time
+}
+
+// until returns a context of parent that ends at at.
+func (d *deadlineContext) until(parent context.Context, at time.Time) context.Context {
+	if d.ctx == nil || !d.at.Equal(at) {
+		d.release()
+		d.ctx, d.cancel = context.WithDeadline(parent, at)
+		d.at = at
+	}
+	return d.ctx
+}
+
+func (d *deadlineContext) release() {
+	if d.cancel != nil {
+		d.cancel()
+	}
 }
