@@ -1,0 +1,652 @@
+package relay_test
+
+// Benchmarks of the relay (issue 4). They measure; they never assert a speed.
+// docs/benchmarks.md says how to run them and what the figures mean.
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/internal/eventmeta"
+	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/relay"
+)
+
+var (
+	benchDrainN = flag.Int("drain.n", 20000,
+		"BenchmarkRelayDrain*: outbox transactions (one row each) in the backlog")
+	benchC2BRate = flag.Int("c2b.rate", 1000,
+		"BenchmarkCommitToBroker: transactions per second the writer commits")
+	benchC2BDuration = flag.Duration("c2b.duration", 5*time.Second,
+		"BenchmarkCommitToBroker: how long latencies are recorded, after a 1s warm-up")
+)
+
+// benchPayload is the payload of every benchmark row: 128 bytes, the size of
+// a small protobuf event.
+var benchPayload = strings.Repeat("p", 128)
+
+// benchTraceHeaders are the headers the BFF writes with every row.
+const benchTraceHeaders = `{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`
+
+// drainRuns counts the drain benchmarks' iterations in this process, so the
+// order of the two drains alternates from one run to the next (-count), and
+// pg_recvlogical's slots get distinct names.
+var drainRuns atomic.Int64
+
+// BenchmarkRelayDrain drains one backlog of single-row outbox transactions
+// twice from the same starting point: once with pg_recvlogical (pgoutput to
+// /dev/null, the raw decode rate) and once with the relay, in this process,
+// publishing to the embedded broker. Only the two drains are timed. Metrics:
+// tx/s of each, their ratio (BENCH.md figure B, target ≥ 0.6), and the CPU
+// time and peak RSS of this process during the relay's drain, which include
+// the broker's.
+func BenchmarkRelayDrain(b *testing.B) { benchDrain(b, benchDrainInProcess) }
+
+// BenchmarkRelayDrainChild is BenchmarkRelayDrain with the relay in a child
+// process (this test binary re-executed, as the crash tests do), so that its
+// own CPU time and peak RSS (BENCH.md figure E, target < 100 MiB) can be told
+// apart from the broker's. The child confirms every 100 ms, and its drain
+// ends when the slot's confirmed_flush_lsn reaches the end of the backlog.
+func BenchmarkRelayDrainChild(b *testing.B) { benchDrain(b, benchDrainChild) }
+
+// benchRelayRun is what one drain by the relay cost.
+type benchRelayRun struct {
+	wall    time.Duration // start to confirmed end of the backlog
+	startup time.Duration // start to streaming, when known
+	cpu     time.Duration // user and system CPU time
+	peakRSS int64         // bytes, 0 when unknown
+	// inFlight is the mean number of messages awaiting receipts, sampled
+	// while streaming, when known.
+	inFlight float64
+}
+
+// benchDrainer drains the backlog up to end with a relay on src.
+type benchDrainer struct {
+	drain func(tb testing.TB, db *pgtest.DB, brokerURL string, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun
+	who   string // whose CPU and RSS the run measures, for metric names
+}
+
+var (
+	benchDrainInProcess = benchDrainer{drain: benchDrainRelayInProcess, who: "process"}
+	benchDrainChild     = benchDrainer{drain: benchDrainRelayChild, who: "relay"}
+)
+
+// benchDrain is the body of the drain benchmarks: per iteration, a backlog
+// behind two slots, drained by pg_recvlogical and by the relay through d.
+func benchDrain(b *testing.B, d benchDrainer) {
+	n := *benchDrainN
+	var recvTime, recvCPU, recvWalsender, relayWalsender time.Duration
+	var relayRuns benchRelayRun
+	b.StopTimer()
+	for range b.N {
+		db := pgtest.New(b, "orders")
+		broker := benchStartBroker(b)
+		admin := db.Pool(b)
+		ctx := context.Background()
+
+		src := source(db)
+		recvSlot := fmt.Sprintf("bench_recv_%d", drainRuns.Load())
+		for _, slot := range []string{src.Slot, recvSlot} {
+			if _, err := admin.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot); err != nil {
+				b.Fatalf("creating slot %s: %v", slot, err)
+			}
+		}
+		end := benchBacklog(ctx, b, admin, n)
+
+		recvlogical := func() {
+			walsender := benchWatchWalsender(admin, recvSlot)
+			b.StartTimer()
+			wall, cpu := benchRecvlogical(b, db, recvSlot, end)
+			b.StopTimer()
+			recvTime += wall
+			recvCPU += cpu
+			recvWalsender += walsender()
+		}
+		relayDrain := func() {
+			walsender := benchWatchWalsender(admin, src.Slot)
+			b.StartTimer()
+			r := d.drain(b, db, broker.ServiceURL(), src, end)
+			b.StopTimer()
+			relayWalsender += walsender()
+			relayRuns.wall += r.wall
+			relayRuns.startup += r.startup
+			relayRuns.cpu += r.cpu
+			relayRuns.peakRSS = max(relayRuns.peakRSS, r.peakRSS)
+			relayRuns.inFlight += r.inFlight / float64(b.N)
+		}
+		if drainRuns.Add(1)%2 == 1 {
+			recvlogical()
+			relayDrain()
+		} else {
+			relayDrain()
+			recvlogical()
+		}
+	}
+	total := float64(n * b.N)
+	recvRate, relayRate := total/recvTime.Seconds(), total/relayRuns.wall.Seconds()
+	b.ReportMetric(recvRate, "recvlogical_tx/s")
+	b.ReportMetric(relayRate, "relay_tx/s")
+	b.ReportMetric(relayRate/recvRate, "relay/recvlogical")
+	b.ReportMetric(float64(recvCPU.Microseconds())/total, "recvlogical_cpu_us/tx")
+	b.ReportMetric(float64(relayRuns.cpu.Microseconds())/total, d.who+"_cpu_us/tx")
+	if recvWalsender > 0 && relayWalsender > 0 {
+		b.ReportMetric(float64(recvWalsender.Microseconds())/total, "recvlogical_walsender_cpu_us/tx")
+		b.ReportMetric(float64(relayWalsender.Microseconds())/total, "relay_walsender_cpu_us/tx")
+	}
+	if relayRuns.startup > 0 {
+		b.ReportMetric(float64(relayRuns.startup.Milliseconds())/float64(b.N), "relay_startup_ms")
+	}
+	if relayRuns.inFlight > 0 {
+		b.ReportMetric(relayRuns.inFlight, "mean_in_flight")
+	}
+	if relayRuns.peakRSS > 0 {
+		b.ReportMetric(float64(relayRuns.peakRSS)/(1<<20), d.who+"_peak_RSS_MiB")
+	}
+}
+
+// benchBacklog commits n outbox transactions of one row each and returns the
+// WAL position right after the last commit: the end of the backlog. One DO
+// block commits after every row, which writes the backlog much faster than n
+// round trips would.
+func benchBacklog(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, n int) pglogrepl.LSN {
+	tb.Helper()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Release()
+	do := fmt.Sprintf(`DO $$
+BEGIN
+	FOR i IN 1..%d LOOP
+		INSERT INTO outbox (id, topic, aggregate_id, type, payload, headers)
+		VALUES (gen_random_uuid(), %s, 'order-' || (i %% 1000), 'alpes.test.v1.Probe', convert_to(%s, 'UTF8'), %s);
+		COMMIT;
+	END LOOP;
+END $$`, n, benchQuote(testTopic), benchQuote(benchPayload), benchQuote(benchTraceHeaders))
+	if _, err := conn.Exec(ctx, do); err != nil {
+		tb.Fatalf("writing the backlog: %v", err)
+	}
+	var end string
+	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&end); err != nil {
+		tb.Fatal(err)
+	}
+	lsn, err := pglogrepl.ParseLSN(end)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return lsn
+}
+
+// benchQuote quotes s as an SQL string literal.
+func benchQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// benchRecvlogical runs pg_recvlogical on slot until it has streamed up to
+// end, and returns its wall time, start to exit, and the CPU time it used.
+func benchRecvlogical(tb testing.TB, db *pgtest.DB, slot string, end pglogrepl.LSN) (wall, cpu time.Duration) {
+	tb.Helper()
+	cmd := exec.Command(db.Cluster().BinDir()+"/pg_recvlogical",
+		"--start", "--slot", slot, "--no-loop",
+		"-o", "proto_version=1", "-o", "publication_names="+relay.DefaultPublication,
+		"-f", "/dev/null", "--endpos", end.String(), "-d", db.DSN())
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall = time.Since(start)
+	if err != nil {
+		tb.Fatalf("pg_recvlogical: %v: %s", err, out)
+	}
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// benchWatchWalsender follows the CPU time of the walsender that serves
+// slot, once one does, by reading /proc/<pid>/stat every 5 ms. The function
+// it returns stops the watch and gives the last value read: up to 5 ms (and
+// one clock tick) short when the walsender has exited in the meantime, 0 when
+// none was seen.
+func benchWatchWalsender(admin *pgxpool.Pool, slot string) (stop func() time.Duration) {
+	var last atomic.Int64
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		pid := 0
+		for {
+			if pid == 0 {
+				const q = `SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = $1`
+				_ = admin.QueryRow(context.Background(), q, slot).Scan(&pid)
+			}
+			if cpu, ok := benchPidCPU(pid); ok {
+				last.Store(int64(cpu))
+			}
+			select {
+			case <-quit:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() time.Duration {
+		close(quit)
+		<-done
+		return time.Duration(last.Load())
+	}
+}
+
+// benchPidCPU returns the CPU time (user and system) process pid has used,
+// from /proc/<pid>/stat, counting clock ticks of 10 ms (USER_HZ on Linux).
+func benchPidCPU(pid int) (time.Duration, bool) {
+	if pid == 0 {
+		return 0, false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name, in parentheses, may hold spaces; the fields after it
+	// start with the state (field 3), so utime (14) and stime (15) are the
+	// 12th and 13th.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0, false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
+// benchProcessCPU returns the CPU time (user and system) this process has
+// used so far.
+func benchProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchDrainRelayInProcess starts a relay in this process and measures it
+// until its confirmed flush position reaches end. The relay is stopped
+// before it returns.
+func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, brokerURL string, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun {
+	tb.Helper()
+	// Return the heap of earlier runs (and their brokers) to the kernel, so
+	// that the peak is this drain's.
+	debug.FreeOSMemory()
+	benchResetPeakRSS()
+	cpu := benchProcessCPU()
+	start := time.Now()
+	var run benchRelayRun
+	r := benchStartRelay(tb, brokerURL, src)
+	defer r.cancel()
+	deadline := start.Add(10 * time.Minute)
+	var inFlight, samples int64
+	for {
+		l := r.Lag()[0]
+		if run.startup == 0 && l.State == relay.StateStreaming {
+			run.startup = time.Since(start)
+		}
+		if l.State == relay.StateStreaming {
+			inFlight += l.InFlight
+			samples++
+		}
+		if confirmed, err := pglogrepl.ParseLSN(l.ConfirmedFlushLSN); err == nil && confirmed >= end && l.State == relay.StateStreaming {
+			run.wall = time.Since(start)
+			break
+		}
+		select {
+		case <-r.done:
+			tb.Fatalf("relay stopped while draining: %v; lag: %+v", r.err, r.Lag())
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("relay has not drained the backlog after 10 minutes: %+v", l)
+		}
+	}
+	run.cpu = benchProcessCPU() - cpu
+	run.peakRSS = benchPeakRSS("self")
+	if samples > 0 {
+		run.inFlight = float64(inFlight) / float64(samples)
+	}
+	r.cancel()
+	<-r.done
+	return run
+}
+
+// benchDrainRelayChild starts a relay in a child process and measures it
+// until the slot's confirmed_flush_lsn reaches end. The child is killed
+// before it returns.
+func benchDrainRelayChild(tb testing.TB, db *pgtest.DB, brokerURL string, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun {
+	tb.Helper()
+	ctx := context.Background()
+	admin := db.Pool(tb)
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(),
+		childEnv+"=1",
+		"ALPES_FAILPOINTS=",
+		"ALPES_TEST_DSN="+src.DSN,
+		"ALPES_TEST_SLOT="+src.Slot,
+		"ALPES_TEST_PULSAR_URL="+brokerURL,
+	)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	var run benchRelayRun
+	deadline := start.Add(10 * time.Minute)
+	for {
+		var confirmed string
+		err := admin.QueryRow(ctx, `SELECT coalesce(confirmed_flush_lsn, '0/0')::text FROM pg_replication_slots WHERE slot_name = $1`, src.Slot).Scan(&confirmed)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if lsn, err := pglogrepl.ParseLSN(confirmed); err == nil && lsn >= end {
+			run.wall = time.Since(start)
+			break
+		}
+		select {
+		case err := <-exited:
+			tb.Fatalf("relay child exited while draining: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("relay child has not drained the backlog after 10 minutes (confirmed %s)", confirmed)
+		}
+	}
+	run.peakRSS = benchPeakRSS(strconv.Itoa(cmd.Process.Pid))
+	cmd.Process.Kill()
+	<-exited
+	run.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return run
+}
+
+// benchStartBroker is startBroker for benchmarks.
+func benchStartBroker(tb testing.TB) *pulsarbroker.Broker {
+	tb.Helper()
+	cfg := pulsarbroker.DefaultConfig()
+	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	b, err := pulsarbroker.Start(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	return b
+}
+
+// benchStartRelay is startRelay for benchmarks, without the HTTP server.
+func benchStartRelay(tb testing.TB, brokerURL string, src relay.SourceConfig) *runningRelay {
+	tb.Helper()
+	r, err := relay.New(relay.Config{
+		Sources:   []relay.SourceConfig{src},
+		PulsarURL: brokerURL,
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rr := &runningRelay{Relay: r, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		rr.err = r.Run(ctx)
+		close(rr.done)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-rr.done
+	})
+	return rr
+}
+
+// benchResetPeakRSS resets the process's peak RSS (VmHWM), where the kernel
+// allows it.
+func benchResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// benchPeakRSS returns the peak RSS in bytes of the process pid ("self" for
+// this one), or 0 when unknown.
+func benchPeakRSS(pid string) int64 {
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkCommitToBroker measures the latency from a transaction's commit
+// to a consumer's receipt of its message, in steady state: one writer
+// commits single-row outbox transactions at -c2b.rate per second while the
+// relay streams; a consumer on the topic records now − alpes-commit-time
+// (Postgres's commit timestamp, same host clock) per message. It includes
+// the broker's delivery to the consumer, so it bounds commit → broker from
+// above. Metrics: p50, p99 and p99.9 in milliseconds (BENCH.md figure C's
+// relay part).
+func BenchmarkCommitToBroker(b *testing.B) {
+	rate, measured := *benchC2BRate, *benchC2BDuration
+	const warmUp = time.Second
+	var all []time.Duration
+	var written int64
+	var writeTime time.Duration
+	b.StopTimer()
+	for range b.N {
+		db := pgtest.New(b, "orders")
+		broker := benchStartBroker(b)
+		lat := benchConsumeLatencies(b, broker.ServiceURL(), testTopic)
+		r := benchStartRelay(b, broker.ServiceURL(), source(db))
+		benchWaitStreaming(b, r)
+
+		// The test cluster runs with synchronous_commit=off, which holds WAL
+		// back from the walsender for up to wal_writer_delay; a production
+		// database commits synchronously, and so does this writer.
+		cfg, err := pgxpool.ParseConfig(db.DSNAs(migrations.ServiceRole("orders")))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+		cfg.MaxConns = 8
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pool.Close)
+
+		benchWriteAtRate(b, pool, "warm-up", rate, warmUp)
+		b.StartTimer()
+		start := time.Now()
+		w := benchWriteAtRate(b, pool, "measured", rate, measured)
+		writeTime += time.Since(start)
+		waitForTB(b, "every measured message", func() bool { return lat.count("measured") >= w })
+		b.StopTimer()
+		written += int64(w)
+		all = append(all, lat.of("measured")...)
+		r.cancel()
+		<-r.done
+	}
+	slices.Sort(all)
+	b.ReportMetric(benchMillis(benchQuantile(all, 0.50)), "p50_ms")
+	b.ReportMetric(benchMillis(benchQuantile(all, 0.99)), "p99_ms")
+	b.ReportMetric(benchMillis(benchQuantile(all, 0.999)), "p99.9_ms")
+	b.ReportMetric(benchMillis(all[len(all)-1]), "max_ms")
+	b.ReportMetric(float64(written)/writeTime.Seconds(), "written_tx/s")
+}
+
+// benchWriteAtRate commits one outbox row per transaction, keyed by phase,
+// at rate per second for d, from several connections so that one slow
+// commit does not hold the next back. It returns how many it committed.
+func benchWriteAtRate(tb testing.TB, pool *pgxpool.Pool, phase string, rate int, d time.Duration) int {
+	tb.Helper()
+	ctx := context.Background()
+	total := int(d.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	due := make(chan int, total)
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	for range 4 {
+		wg.Go(func() {
+			for i := range due {
+				_, err := pool.Exec(ctx,
+					`INSERT INTO outbox (id, topic, aggregate_id, type, payload, headers) VALUES (gen_random_uuid(), $1, $2, 'alpes.test.v1.Probe', $3, $4)`,
+					testTopic, phase, []byte(fmt.Sprintf("%s/%d/%s", phase, i, benchPayload)), benchTraceHeaders)
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	start := time.Now()
+	for i := range total {
+		// Open loop: each row is due at its own time, whether or not the
+		// previous ones are done.
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		due <- i
+	}
+	close(due)
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		tb.Fatalf("writing %s rows: %v", phase, *err)
+	}
+	return total
+}
+
+// benchLatencies are the commit → receipt latencies a consumer saw, by
+// message key.
+type benchLatencies struct {
+	mu    sync.Mutex
+	byKey map[string][]time.Duration
+}
+
+func (l *benchLatencies) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.byKey[key])
+}
+
+func (l *benchLatencies) of(key string) []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.byKey[key])
+}
+
+// benchConsumeLatencies subscribes to topic and records, for every message,
+// the time from its alpes-commit-time to its receipt, until the benchmark
+// ends.
+func benchConsumeLatencies(tb testing.TB, brokerURL, topic string) *benchLatencies {
+	tb.Helper()
+	client, err := pulsar.NewClient(pulsar.ClientOptions{
+		URL:    brokerURL,
+		Logger: pulsarlog.NewLoggerWithSlog(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	consumer, err := client.Subscribe(pulsar.ConsumerOptions{
+		Topic:                       topic,
+		SubscriptionName:            "bench",
+		Type:                        pulsar.Exclusive,
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lat := &benchLatencies{byKey: map[string][]time.Duration{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := consumer.Receive(ctx)
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			consumer.Ack(msg)
+			committed, err := time.Parse(time.RFC3339Nano, msg.Properties()[eventmeta.CommitTime])
+			if err != nil {
+				continue
+			}
+			lat.mu.Lock()
+			lat.byKey[msg.Key()] = append(lat.byKey[msg.Key()], now.Sub(committed))
+			lat.mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+		consumer.Close()
+		client.Close()
+	})
+	return lat
+}
+
+// benchWaitStreaming waits until the relay streams its source.
+func benchWaitStreaming(tb testing.TB, r *runningRelay) {
+	tb.Helper()
+	waitForTB(tb, "the relay to stream", func() bool {
+		select {
+		case <-r.done:
+			tb.Fatalf("relay stopped: %v", r.err)
+		default:
+		}
+		return r.Lag()[0].State == relay.StateStreaming
+	})
+}
+
+// waitForTB is waitFor for benchmarks.
+func waitForTB(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(time.Millisecond) // polling external state, not synchronising goroutines
+	}
+}
+
+// benchQuantile returns the q-quantile of sorted by the nearest-rank method.
+func benchQuantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func benchMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
