@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/services/orders"
+	"github.com/alpes/alpes/services/payments"
 	"github.com/alpes/alpes/services/reporting"
 )
 
@@ -52,6 +54,36 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 	}
 	defer closeAll()
 	svc, err := reporting.New(reporting.Config{DB: db, Pulsar: client, HTTPAddr: c.HTTPAddr, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+type ordersCmd struct{ serviceFlags }
+
+func (c *ordersCmd) Run(ctx context.Context, e env) error {
+	db, client, closeAll, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	svc, err := orders.New(orders.Config{DB: db, Client: client, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+type paymentsCmd struct{ serviceFlags }
+
+func (c *paymentsCmd) Run(ctx context.Context, e env) error {
+	db, client, closeAll, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	svc, err := payments.New(payments.Config{DB: db, Client: client, Logger: e.log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,150 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/alpes/alpes/internal/eventcatalog"
+	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/services/outbox"
+)
+
+// noCurrency is ISO 4217's code for "no currency involved": the currency of
+// an order rejected before it could be priced.
+const noCurrency = "XXX"
+
+// placeOrder applies a PlaceOrder command within tx: the order is placed
+// (OrderPlaced) or rejected (OrderRejected), or nothing happens when its
+// order id is taken.
+func (s *Service) placeOrder(ctx context.Context, tx pgx.Tx, msg inbox.Message, cmd *ordersv1.PlaceOrder) error {
+	if !isUUID(cmd.GetOrderId()) {
+		return fmt.Errorf("%w: order id %q is not a uuid", inbox.ErrPark, cmd.GetOrderId())
+	}
+	requestedAt := requestTime(cmd, msg)
+	if rej := checkShape(cmd); rej != nil {
+		return s.rejectAtPlacement(ctx, tx, cmd, requestedAt, rej)
+	}
+	catalogue, err := loadProducts(ctx, tx, skus(cmd.GetLines()))
+	if err != nil {
+		return err
+	}
+	p, rej := price(cmd.GetLines(), catalogue)
+	if rej != nil {
+		return s.rejectAtPlacement(ctx, tx, cmd, requestedAt, rej)
+	}
+	return s.place(ctx, tx, cmd, requestedAt, p)
+}
+
+// place stores a priced order and its lines and appends OrderPlaced.
+func (s *Service) place(ctx context.Context, tx pgx.Tx, cmd *ordersv1.PlaceOrder, requestedAt time.Time, p priced) error {
+	var placedAt time.Time
+	err := tx.QueryRow(ctx, `
+		INSERT INTO orders (id, customer_id, address, status, total_minor, currency, requested_at, placed_at)
+		VALUES ($1, $2, $3, 'placed', $4, $5, $6, clock_timestamp())
+		ON CONFLICT (id) DO NOTHING
+		RETURNING placed_at`,
+		cmd.GetOrderId(), cmd.GetCustomerId(), cmd.GetAddress(), p.totalMinor, p.currency, requestedAt).Scan(&placedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.log.InfoContext(ctx, "order id already taken: PlaceOrder ignored", "order_id", cmd.GetOrderId())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inserting order %s: %w", cmd.GetOrderId(), err)
+	}
+	rows := make([][]any, len(p.lines))
+	event := &ordersv1.OrderPlaced{
+		OrderId:     cmd.GetOrderId(),
+		CustomerId:  cmd.GetCustomerId(),
+		Address:     cmd.GetAddress(),
+		Lines:       make([]*ordersv1.PricedLine, len(p.lines)),
+		Total:       money(p.totalMinor, p.currency),
+		RequestedAt: timestamppb.New(requestedAt),
+		PlacedAt:    timestamppb.New(placedAt),
+	}
+	for i, l := range p.lines {
+		rows[i] = []any{cmd.GetOrderId(), int16(i + 1), l.sku, l.name, l.quantity, l.priceMinor}
+		event.Lines[i] = &ordersv1.PricedLine{
+			Sku:       l.sku,
+			Name:      l.name,
+			Quantity:  l.quantity,
+			UnitPrice: money(l.priceMinor, l.currency),
+			LineTotal: money(l.lineMinor, l.currency),
+		}
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"order_lines"},
+		[]string{"order_id", "line_no", "sku", "name", "quantity", "unit_price_minor"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("inserting the lines of order %s: %w", cmd.GetOrderId(), err)
+	}
+	return appendOrderEvent(ctx, tx, cmd.GetOrderId(), event)
+}
+
+// rejectAtPlacement stores the refused command as a rejected order, so its
+// order id is taken, and appends OrderRejected.
+func (s *Service) rejectAtPlacement(ctx context.Context, tx pgx.Tx, cmd *ordersv1.PlaceOrder, requestedAt time.Time, rej *rejection) error {
+	var rejectedAt time.Time
+	err := tx.QueryRow(ctx, `
+		INSERT INTO orders (id, customer_id, address, status, total_minor, currency, requested_at,
+		                    rejection_reason, rejection_detail, settled_at)
+		VALUES ($1, $2, $3, 'rejected', 0, $4, $5, $6, $7, clock_timestamp())
+		ON CONFLICT (id) DO NOTHING
+		RETURNING settled_at`,
+		cmd.GetOrderId(), stripNUL(cmd.GetCustomerId()), stripNUL(cmd.GetAddress()), noCurrency, requestedAt,
+		rej.reason.String(), rej.detail).Scan(&rejectedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.log.InfoContext(ctx, "order id already taken: PlaceOrder ignored", "order_id", cmd.GetOrderId())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inserting rejected order %s: %w", cmd.GetOrderId(), err)
+	}
+	s.log.InfoContext(ctx, "order rejected", "order_id", cmd.GetOrderId(), "reason", rej.reason.String(), "detail", rej.detail)
+	return appendOrderEvent(ctx, tx, cmd.GetOrderId(), &ordersv1.OrderRejected{
+		OrderId:     cmd.GetOrderId(),
+		Reason:      rej.reason,
+		Detail:      rej.detail,
+		RequestedAt: timestamppb.New(requestedAt),
+		RejectedAt:  timestamppb.New(rejectedAt),
+	})
+}
+
+// loadProducts reads the catalogue entries of skus; missing ones are absent
+// from the map.
+func loadProducts(ctx context.Context, tx pgx.Tx, skus []string) (map[string]product, error) {
+	rows, err := tx.Query(ctx, `SELECT sku, name, price_minor, currency FROM products WHERE sku = ANY($1)`, skus)
+	if err != nil {
+		return nil, fmt.Errorf("reading products: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (product, error) {
+		var p product
+		return p, r.Scan(&p.sku, &p.name, &p.priceMinor, &p.currency)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading products: %w", err)
+	}
+	out := make(map[string]product, len(list))
+	for _, p := range list {
+		out[p.sku] = p
+	}
+	return out, nil
+}
+
+// appendOrderEvent appends an event about orderID to the order events topic.
+func appendOrderEvent(ctx context.Context, tx pgx.Tx, orderID string, event proto.Message) error {
+	_, err := outbox.Append(ctx, tx, outbox.Message{
+		Topic:       eventcatalog.TopicOrderEvents,
+		AggregateID: orderID,
+		Body:        event,
+	})
+	if err != nil {
+		return fmt.Errorf("appending %s for order %s: %w", event.ProtoReflect().Descriptor().Name(), orderID, err)
+	}
+	return nil
+}

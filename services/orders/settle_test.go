@@ -1,0 +1,148 @@
+package orders_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/alpes/alpes/internal/eventcatalog"
+	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
+	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
+)
+
+const (
+	approved = paymentsv1.PaymentStatus_PAYMENT_STATUS_APPROVED
+	declined = paymentsv1.PaymentStatus_PAYMENT_STATUS_DECLINED
+)
+
+// payment returns a PaymentProcessed for an order of the given total.
+func payment(orderID string, amountMinor int64, status paymentsv1.PaymentStatus, reason string) *paymentsv1.PaymentProcessed {
+	return &paymentsv1.PaymentProcessed{
+		PaymentId:     newUUID(),
+		OrderId:       orderID,
+		Amount:        &moneyv1.Money{AmountMinor: amountMinor, Currency: "EUR"},
+		Status:        status,
+		DeclineReason: reason,
+		ProcessedAt:   timestamppb.Now(),
+	}
+}
+
+// pay publishes p on the payment events topic under a new event id.
+func (e *env) pay(p *paymentsv1.PaymentProcessed) string {
+	e.t.Helper()
+	return e.publish(eventcatalog.TopicPaymentEvents, p.GetOrderId(), p, newUUID())
+}
+
+// placed sends a PlaceOrder and waits for its OrderPlaced.
+func (e *env) placed(events *received, lines ...any) *ordersv1.OrderPlaced {
+	e.t.Helper()
+	cmd := placeOrder("c", lines...)
+	e.send(cmd)
+	var p ordersv1.OrderPlaced
+	e.await(events, cmd.GetOrderId(), &p)
+	return &p
+}
+
+func (e *env) status(orderID string) string {
+	e.t.Helper()
+	var s string
+	if err := e.admin.QueryRow(context.Background(), `SELECT status FROM orders WHERE id = $1`, orderID).Scan(&s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func TestPaymentSettlesTheOrder(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(eventcatalog.TopicOrderEvents)
+	e.startService()
+	a := e.placed(events, "BOOT-GTX-42", 1)
+	b := e.placed(events, "JACKET-HS", 1)
+
+	payA := payment(a.GetOrderId(), 27900, approved, "")
+	e.pay(payA)
+	e.pay(payment(b.GetOrderId(), 32900, declined, "card expired"))
+
+	var confirmed ordersv1.OrderConfirmed
+	e.await(events, a.GetOrderId(), &confirmed)
+	if confirmed.GetPaymentId() != payA.GetPaymentId() || confirmed.GetTotal().GetAmountMinor() != 27900 ||
+		confirmed.GetTotal().GetCurrency() != "EUR" || !confirmed.GetConfirmedAt().IsValid() {
+		t.Errorf("OrderConfirmed = %v", &confirmed)
+	}
+	var rejected ordersv1.OrderRejected
+	e.await(events, b.GetOrderId(), &rejected)
+	if rejected.GetReason() != ordersv1.RejectionReason_REJECTION_REASON_PAYMENT_DECLINED || rejected.GetDetail() != "card expired" ||
+		!rejected.GetRequestedAt().AsTime().Equal(b.GetRequestedAt().AsTime()) || !rejected.GetRejectedAt().IsValid() {
+		t.Errorf("OrderRejected = %v", &rejected)
+	}
+	if s := e.status(a.GetOrderId()); s != "confirmed" {
+		t.Errorf("order a is %s, want confirmed", s)
+	}
+	if s := e.status(b.GetOrderId()); s != "rejected" {
+		t.Errorf("order b is %s, want rejected", s)
+	}
+}
+
+func TestPaymentAnomalies(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(eventcatalog.TopicOrderEvents)
+	e.startService()
+	a := e.placed(events, "BOOT-GTX-42", 1) // settled first, then paid again
+	c := e.placed(events, "PACK-45L", 1)    // stays placed through every anomaly
+	rejectedAtPlacement := placeOrder("c", "NO-SUCH-SKU", 1)
+	e.send(rejectedAtPlacement)
+	e.await(events, rejectedAtPlacement.GetOrderId(), &ordersv1.OrderRejected{})
+
+	payA := payment(a.GetOrderId(), 27900, approved, "")
+	e.pay(payA)
+	e.await(events, a.GetOrderId(), &ordersv1.OrderConfirmed{})
+
+	parked := []struct {
+		name string
+		pay  *paymentsv1.PaymentProcessed
+		want string // in the parking reason
+	}{
+		{"unknown status", payment(c.GetOrderId(), 14990, paymentsv1.PaymentStatus(7), ""), "does not know"},
+		{"unspecified status", payment(c.GetOrderId(), 14990, paymentsv1.PaymentStatus_PAYMENT_STATUS_UNSPECIFIED, ""), "does not know"},
+		{"unknown order", payment(newUUID(), 100, approved, ""), "never stored"},
+		{"another payment for a settled order", payment(a.GetOrderId(), 27900, declined, "late"), "already confirmed"},
+		{"rejected at placement", payment(rejectedAtPlacement.GetOrderId(), 100, approved, ""), "rejected at placement"},
+		{"amount differs", payment(c.GetOrderId(), 1, approved, ""), "whose total is 14990 EUR"},
+		{"ids not uuids", &paymentsv1.PaymentProcessed{PaymentId: "p", OrderId: "o", Status: approved}, "not uuids"},
+	}
+	ids := make([]string, len(parked))
+	for i, p := range parked {
+		ids[i] = e.pay(p.pay)
+	}
+	// payments re-emitting the outcome that settled a: ignored, not parked.
+	again := e.pay(payA)
+
+	for i, p := range parked {
+		t.Run(p.name, func(t *testing.T) {
+			e.waitApplied(ids[i])
+			if r := e.parkedReason(ids[i]); !strings.Contains(r, p.want) {
+				t.Errorf("parking reason %q, want it to mention %q", r, p.want)
+			}
+		})
+	}
+	e.waitApplied(again)
+	if r := e.parkedReason(again); r != "" {
+		t.Errorf("the repeated payment was parked: %s", r)
+	}
+
+	// Settle c properly; its event comes after anything the anomalies caused.
+	e.pay(payment(c.GetOrderId(), 14990, approved, ""))
+	e.await(events, c.GetOrderId(), &ordersv1.OrderConfirmed{})
+	for _, id := range []string{a.GetOrderId(), c.GetOrderId(), rejectedAtPlacement.GetOrderId()} {
+		n := len(events.of(id, "alpes.orders.v1.OrderConfirmed")) + len(events.of(id, "alpes.orders.v1.OrderRejected"))
+		if n != 1 {
+			t.Errorf("order %s: %d terminal events, want 1", id, n)
+		}
+	}
+	if s := e.status(a.GetOrderId()); s != "confirmed" {
+		t.Errorf("order a is %s, want confirmed", s)
+	}
+}
