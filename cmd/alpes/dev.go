@@ -13,7 +13,8 @@ type devCmd struct {
 	BrokerAddr     string `help:"Listen address of the embedded broker's binary protocol." default:"127.0.0.1:6650"`
 	BrokerAdmin    string `help:"Listen address of the embedded broker's admin API." default:"127.0.0.1:8080"`
 	RelayHTTPAddr  string `help:"Listen address of the relay's /v1/lag." default:"127.0.0.1:8081"`
-	Relay          bool   `help:"Run the relay (--no-relay to run one by hand)." default:"true" negatable:""`
+	Relay          bool   `help:"Run the relay and the services (--no-relay: Postgres and the broker only, to run a relay by hand)." default:"true" negatable:""`
+	ReportingAddr  string `help:"Listen address of the reporting service." default:"127.0.0.1:8084"`
 }
 
 func (d *devCmd) Run(ctx context.Context, e env) error {
@@ -25,6 +26,7 @@ func (d *devCmd) Run(ctx context.Context, e env) error {
 		BrokerAdminAddr: d.BrokerAdmin,
 		RelayHTTPAddr:   d.RelayHTTPAddr,
 		WithoutRelay:    !d.Relay,
+		ReportingAddr:   d.ReportingAddr,
 		Out:             e.stdout,
 		Logger:          e.log,
 	})

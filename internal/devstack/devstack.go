@@ -1,11 +1,12 @@
 // Package devstack runs alpes on one machine for development: a throwaway
 // Postgres cluster with a migrated database per service, the embedded broker,
-// and the relay streaming every producing service's outbox; the services join
-// as they are built. `alpes dev` is a thin command over Run.
+// the relay streaming every producing service's outbox, and the services.
+// `alpes dev` is a thin command over Run.
 package devstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
@@ -38,8 +40,11 @@ type Config struct {
 	BrokerAddr, BrokerAdminAddr string
 	// RelayHTTPAddr is where the relay serves /v1/lag; "127.0.0.1:0" picks a free port.
 	RelayHTTPAddr string
-	// WithoutRelay leaves the relay out, for running one by hand.
+	// WithoutRelay leaves out the relay and the services, for running a relay
+	// by hand.
 	WithoutRelay bool
+	// ReportingAddr is where reporting serves reports and timelines.
+	ReportingAddr string
 	// Out receives the summary of what runs where.
 	Out io.Writer
 	// Logger receives progress messages.
@@ -86,25 +91,39 @@ func Run(ctx context.Context, cfg Config) error {
 	defer broker.Close()
 
 	st := stack{cluster: cluster, broker: broker}
+	if cfg.WithoutRelay {
+		// Infrastructure only: the services would write outboxes that a relay
+		// started by hand could no longer create its slots over.
+		printSummary(cfg.Out, st)
+		<-ctx.Done()
+		return nil
+	}
 	relayDone := make(chan error, 1)
-	if !cfg.WithoutRelay {
-		url, err := startRelay(ctx, cluster, broker, cfg.RelayHTTPAddr, log, relayDone)
-		if err != nil {
-			return err
-		}
-		st.relayURL = url
+	if st.relayURL, err = startRelay(ctx, cluster, broker, cfg.RelayHTTPAddr, log, relayDone); err != nil {
+		return err
 	}
 
-	printSummary(cfg.Out, st)
-	select {
-	case <-ctx.Done():
-		if cfg.WithoutRelay {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		select {
+		case err := <-relayDone:
+			return named("the relay", err)
+		case <-gctx.Done():
 			return nil
 		}
-		return <-relayDone
-	case err := <-relayDone:
-		return fmt.Errorf("the relay stopped: %w", err)
+	})
+	var res resources
+	defer res.close()
+	if st.reportingURL, err = startServices(gctx, g, cluster, broker, cfg, log, &res); err != nil {
+		return errors.Join(err, g.Wait())
 	}
+	printSummary(cfg.Out, st)
+	err = g.Wait()
+	if ctx.Err() != nil {
+		<-relayDone // the relay stops with ctx; wait for it before the broker goes
+		return nil
+	}
+	return err
 }
 
 // startRelay runs the relay for every producing service's database until ctx
@@ -165,9 +184,10 @@ func waitStreaming(ctx context.Context, r *relay.Relay, done <-chan error) error
 
 // stack is what printSummary describes.
 type stack struct {
-	cluster  *pgcluster.Cluster
-	broker   *pulsarbroker.Broker
-	relayURL string
+	cluster      *pgcluster.Cluster
+	broker       *pulsarbroker.Broker
+	relayURL     string
+	reportingURL string
 }
 
 // createAndMigrate creates the service's database (named after the service)
@@ -222,6 +242,9 @@ func printSummary(w io.Writer, s stack) {
 	fmt.Fprintf(w, "Pulsar (embedded broker): %s   admin: %s\n", s.broker.ServiceURL(), s.broker.AdminURL())
 	if s.relayURL != "" {
 		fmt.Fprintf(w, "Relay lag:                %s/v1/lag   (alpes lag --url %s)\n", s.relayURL, s.relayURL)
+	}
+	if s.reportingURL != "" {
+		fmt.Fprintf(w, "Reports:                  %s/v1/reports/orders?format=html\n", s.reportingURL)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Try: psql '%s' -c 'SELECT sku, name, price_minor FROM products'\n", c.AdminDSN("orders"))

@@ -3,7 +3,9 @@ package devstack_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -11,11 +13,16 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/alpes/alpes/internal/devstack"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/migrations"
+	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	"github.com/alpes/alpes/services/outbox"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from Run and read from the test.
@@ -49,7 +56,7 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- devstack.Run(ctx, devstack.Config{
-			Out: out, BrokerAddr: "127.0.0.1:0", BrokerAdminAddr: "127.0.0.1:0", RelayHTTPAddr: "127.0.0.1:0",
+			Out: out, BrokerAddr: "127.0.0.1:0", BrokerAdminAddr: "127.0.0.1:0", RelayHTTPAddr: "127.0.0.1:0", ReportingAddr: "127.0.0.1:0",
 		})
 	}()
 
@@ -111,6 +118,53 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 			t.Fatalf("waiting for the outbox rows on %s (seen %v): %v", topic, seen, err)
 		}
 		seen[msg.Key()] = true
+	}
+
+	// The whole flow: a PlaceOrder in the bff's outbox travels through the
+	// relay, orders and payments, and reporting's timeline ends confirmed.
+	orderID := uuid.Must(uuid.NewV7()).String()
+	conn, err := pgx.Connect(ctx, findDSN(t, out.String(), "postgres://"+migrations.ServiceRole("bff")+"@"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = outbox.Append(ctx, conn, outbox.Message{
+		Topic: eventcatalog.TopicOrderCommands, AggregateID: orderID,
+		Body: &ordersv1.PlaceOrder{OrderId: orderID, CustomerId: "c-1", Address: "Alpenweg 1",
+			Lines: []*ordersv1.OrderLine{{Sku: "AXE-ICE-50", Quantity: 2}}, RequestedAt: timestamppb.Now()},
+	})
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base string
+	for _, field := range strings.Fields(out.String()) {
+		if i := strings.Index(field, "/v1/reports/"); i > 0 {
+			base = field[:i]
+		}
+	}
+	if base == "" {
+		t.Fatalf("no reporting URL in output:\n%s", out)
+	}
+	var timeline struct {
+		Status  string `json:"status"`
+		Entries []any  `json:"entries"`
+	}
+	deadline = time.After(time.Minute)
+	for timeline.Status != "confirmed" {
+		select {
+		case <-deadline:
+			t.Fatalf("order %s not confirmed in reporting after a minute: %+v", orderID, timeline)
+		case <-time.After(50 * time.Millisecond):
+		}
+		resp, err := http.Get(base + "/v1/orders/" + orderID + "/timeline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&timeline)
+		resp.Body.Close()
+	}
+	if len(timeline.Entries) < 3 {
+		t.Errorf("timeline of a confirmed order has %d entries, want placed, paid, confirmed", len(timeline.Entries))
 	}
 
 	// Close the client while the broker is up: closing it later would wait

@@ -1,0 +1,99 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/services/orders"
+	"github.com/alpes/alpes/services/payments"
+	"github.com/alpes/alpes/services/reporting"
+)
+
+// resources collects what the services hold, to release after they stop.
+type resources struct {
+	pools   []*pgxpool.Pool
+	clients []pulsar.Client
+}
+
+func (r *resources) close() {
+	for _, c := range r.clients {
+		c.Close()
+	}
+	for _, p := range r.pools {
+		p.Close()
+	}
+}
+
+// connect opens a service's pool, as its own login, and a Pulsar client.
+func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *pulsarbroker.Broker, service string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
+	pool, err := pgxpool.New(ctx, c.DSN(migrations.ServiceRole(service), service))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting %s to its database: %w", service, err)
+	}
+	r.pools = append(r.pools, pool)
+	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.ServiceURL(), Logger: pulsarslog.New(log)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating %s's Pulsar client: %w", service, err)
+	}
+	r.clients = append(r.clients, client)
+	return pool, client, nil
+}
+
+// startServices runs orders, payments and reporting in g until its context
+// ends, and returns reporting's base URL.
+func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *pulsarbroker.Broker, cfg Config, log *slog.Logger, res *resources) (reportingURL string, err error) {
+	db, client, err := res.connect(ctx, c, b, "orders", log)
+	if err != nil {
+		return "", err
+	}
+	ord, err := orders.New(orders.Config{DB: db, Client: client, Logger: log.With("service", "orders")})
+	if err != nil {
+		return "", err
+	}
+	g.Go(func() error { return named("orders", ord.Run(ctx)) })
+
+	if db, client, err = res.connect(ctx, c, b, "payments", log); err != nil {
+		return "", err
+	}
+	pay, err := payments.New(payments.Config{DB: db, Client: client, Logger: log.With("service", "payments")})
+	if err != nil {
+		return "", err
+	}
+	g.Go(func() error { return named("payments", pay.Run(ctx)) })
+
+	if db, client, err = res.connect(ctx, c, b, "reporting", log); err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", cfg.ReportingAddr)
+	if err != nil {
+		return "", fmt.Errorf("listening for reporting: %w", err)
+	}
+	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Logger: log.With("service", "reporting")})
+	if err != nil {
+		ln.Close()
+		return "", err
+	}
+	g.Go(func() error { return named("reporting", rep.Run(ctx)) })
+	return "http://" + ln.Addr().String(), nil
+}
+
+func named(service string, err error) error {
+	if err == nil || ctxErr(err) {
+		return nil
+	}
+	return fmt.Errorf("%s stopped: %w", service, err)
+}
+
+func ctxErr(err error) bool {
+	return err == context.Canceled || err == context.DeadlineExceeded
+}
