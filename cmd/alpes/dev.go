@@ -7,14 +7,17 @@ import (
 )
 
 type devCmd struct {
-	PostgresPort   int    `help:"Port of the throwaway Postgres cluster on 127.0.0.1 (0 picks a free one)." default:"55432"`
-	PostgresBinDir string `help:"Directory of initdb and postgres; found on PATH or in /usr/lib/postgresql/*/bin when empty."`
-	DataDir        string `help:"Keep the cluster's files here instead of a temporary directory removed on exit."`
-	BrokerAddr     string `help:"Listen address of the embedded broker's binary protocol." default:"127.0.0.1:6650"`
-	BrokerAdmin    string `help:"Listen address of the embedded broker's admin API." default:"127.0.0.1:8080"`
-	RelayHTTPAddr  string `help:"Listen address of the relay's /v1/lag." default:"127.0.0.1:8081"`
-	Relay          bool   `help:"Run the relay and the services (--no-relay: Postgres and the broker only, to run a relay by hand)." default:"true" negatable:""`
-	ReportingAddr  string `help:"Listen address of the reporting service." default:"127.0.0.1:8084"`
+	PostgresPort   int     `help:"Port of the throwaway Postgres cluster on 127.0.0.1 (0 picks a free one)." default:"55432"`
+	PostgresBinDir string  `help:"Directory of initdb and postgres; found on PATH or in /usr/lib/postgresql/*/bin when empty."`
+	DataDir        string  `help:"Keep the cluster's files here instead of a temporary directory removed on exit."`
+	BrokerAddr     string  `help:"Listen address of the embedded broker's binary protocol." default:"127.0.0.1:6650"`
+	BrokerAdmin    string  `help:"Listen address of the embedded broker's admin API." default:"127.0.0.1:8080"`
+	RelayHTTPAddr  string  `help:"Listen address of the relay's /v1/lag." default:"127.0.0.1:8081"`
+	Relay          bool    `help:"Run the relay and the services (--no-relay: Postgres and the broker only, to run a relay by hand)." default:"true" negatable:""`
+	ReportingAddr  string  `help:"Listen address of the reporting service." default:"127.0.0.1:8084"`
+	BFFAddr        string  `name:"bff-addr" help:"Listen address of the bff, the public API." default:"127.0.0.1:8000"`
+	WithClient     bool    `help:"Also run the fake-data client against the bff."`
+	ClientRate     float64 `help:"Orders per second of the fake-data client." default:"5"`
 }
 
 func (d *devCmd) Run(ctx context.Context, e env) error {
@@ -27,6 +30,9 @@ func (d *devCmd) Run(ctx context.Context, e env) error {
 		RelayHTTPAddr:   d.RelayHTTPAddr,
 		WithoutRelay:    !d.Relay,
 		ReportingAddr:   d.ReportingAddr,
+		BFFAddr:         d.BFFAddr,
+		WithClient:      d.WithClient,
+		ClientRate:      d.ClientRate,
 		Out:             e.stdout,
 		Logger:          e.log,
 	})

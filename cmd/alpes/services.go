@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/services/bff"
 	"github.com/alpes/alpes/services/orders"
 	"github.com/alpes/alpes/services/payments"
 	"github.com/alpes/alpes/services/reporting"
@@ -84,6 +85,33 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 	}
 	defer closeAll()
 	svc, err := payments.New(payments.Config{DB: db, Client: client, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+type bffCmd struct {
+	serviceFlags
+	HTTPAddr     string   `help:"Listen address of the public HTTP API." default:"127.0.0.1:8000"`
+	ReportingURL string   `help:"Base URL of the reporting service, for timelines and reports." default:"http://127.0.0.1:8084"`
+	RelayLagURL  []string `help:"Base URL of a relay's /v1/lag, for GET /v1/replication; repeat for several." default:"http://127.0.0.1:8081"`
+	RelayToken   string   `help:"Bearer token of the relays' /v1/lag." placeholder:"TOKEN"`
+	RateLimit    float64  `help:"Requests per second allowed to one client." default:"50"`
+	RateBurst    int      `help:"Burst of requests allowed to one client." default:"100"`
+}
+
+func (c *bffCmd) Run(ctx context.Context, e env) error {
+	db, client, closeAll, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	svc, err := bff.New(bff.Config{
+		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Logger: e.log,
+		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken,
+		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
+	})
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,12 @@ type Config struct {
 	WithoutRelay bool
 	// ReportingAddr is where reporting serves reports and timelines.
 	ReportingAddr string
+	// BFFAddr is where the bff serves the public API.
+	BFFAddr string
+	// WithClient also runs the fake-data client against the bff, at
+	// ClientRate orders per second, until the stack stops.
+	WithClient bool
+	ClientRate float64
 	// Out receives the summary of what runs where.
 	Out io.Writer
 	// Logger receives progress messages.
@@ -114,10 +120,13 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	var res resources
 	defer res.close()
-	if st.reportingURL, err = startServices(gctx, g, cluster, broker, cfg, log, &res); err != nil {
+	if st.reportingURL, st.bffURL, err = startServices(gctx, g, cluster, broker, cfg, st.relayURL, log, &res); err != nil {
 		return errors.Join(err, g.Wait())
 	}
 	printSummary(cfg.Out, st)
+	if cfg.WithClient {
+		g.Go(func() error { return runClient(gctx, st.bffURL, cfg, log) })
+	}
 	err = g.Wait()
 	if ctx.Err() != nil {
 		<-relayDone // the relay stops with ctx; wait for it before the broker goes
@@ -188,6 +197,7 @@ type stack struct {
 	broker       *pulsarbroker.Broker
 	relayURL     string
 	reportingURL string
+	bffURL       string
 }
 
 // createAndMigrate creates the service's database (named after the service)
@@ -245,6 +255,14 @@ func printSummary(w io.Writer, s stack) {
 	}
 	if s.reportingURL != "" {
 		fmt.Fprintf(w, "Reports:                  %s/v1/reports/orders?format=html\n", s.reportingURL)
+	}
+	if s.bffURL != "" {
+		fmt.Fprintf(w, "Public API (bff):         %s   (OpenAPI: %s/openapi.json)\n", s.bffURL, s.bffURL)
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Try: curl -s -X POST %s/v1/orders -H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' \\\n", s.bffURL)
+		fmt.Fprintln(w, `       -d '{"customer_id":"c-1","address":"Alpenweg 1, Zermatt","items":[{"sku":"AXE-ICE-50","quantity":1}]}'`)
+		fmt.Fprintf(w, "     curl -s '%s/v1/orders/<order_id>?wait=10s'\n", s.bffURL)
+		return
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Try: psql '%s' -c 'SELECT sku, name, price_minor FROM products'\n", c.AdminDSN("orders"))

@@ -14,6 +14,7 @@ import (
 	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/services/bff"
 	"github.com/alpes/alpes/services/orders"
 	"github.com/alpes/alpes/services/payments"
 	"github.com/alpes/alpes/services/reporting"
@@ -49,42 +50,60 @@ func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *pulsar
 	return pool, client, nil
 }
 
-// startServices runs orders, payments and reporting in g until its context
-// ends, and returns reporting's base URL.
-func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *pulsarbroker.Broker, cfg Config, log *slog.Logger, res *resources) (reportingURL string, err error) {
+// startServices runs orders, payments, reporting and the bff in g until its
+// context ends, and returns reporting's and the bff's base URLs.
+func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *pulsarbroker.Broker, cfg Config, relayURL string, log *slog.Logger, res *resources) (reportingURL, bffURL string, err error) {
 	db, client, err := res.connect(ctx, c, b, "orders", log)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	ord, err := orders.New(orders.Config{DB: db, Client: client, Logger: log.With("service", "orders")})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	g.Go(func() error { return named("orders", ord.Run(ctx)) })
 
 	if db, client, err = res.connect(ctx, c, b, "payments", log); err != nil {
-		return "", err
+		return "", "", err
 	}
 	pay, err := payments.New(payments.Config{DB: db, Client: client, Logger: log.With("service", "payments")})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	g.Go(func() error { return named("payments", pay.Run(ctx)) })
 
 	if db, client, err = res.connect(ctx, c, b, "reporting", log); err != nil {
-		return "", err
+		return "", "", err
 	}
 	ln, err := net.Listen("tcp", cfg.ReportingAddr)
 	if err != nil {
-		return "", fmt.Errorf("listening for reporting: %w", err)
+		return "", "", fmt.Errorf("listening for reporting: %w", err)
 	}
 	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Logger: log.With("service", "reporting")})
 	if err != nil {
 		ln.Close()
-		return "", err
+		return "", "", err
 	}
 	g.Go(func() error { return named("reporting", rep.Run(ctx)) })
-	return "http://" + ln.Addr().String(), nil
+	reportingURL = "http://" + ln.Addr().String()
+
+	if db, client, err = res.connect(ctx, c, b, "bff", log); err != nil {
+		return "", "", err
+	}
+	bffLn, err := net.Listen("tcp", cfg.BFFAddr)
+	if err != nil {
+		return "", "", fmt.Errorf("listening for the bff: %w", err)
+	}
+	front, err := bff.New(bff.Config{
+		DB: db, Pulsar: client, Logger: log.With("service", "bff"),
+		ReportingURL: reportingURL, RelayLagURLs: []string{relayURL},
+	})
+	if err != nil {
+		bffLn.Close()
+		return "", "", err
+	}
+	g.Go(func() error { return named("bff", front.Serve(ctx, bffLn)) })
+	return reportingURL, "http://" + bffLn.Addr().String(), nil
 }
 
 func named(service string, err error) error {

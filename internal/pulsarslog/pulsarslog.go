@@ -33,10 +33,14 @@ func (e entry) with(args ...any) entry {
 	return entry{l: e.l, attrs: append(slices.Clip(e.attrs), args...)}
 }
 
-func (e entry) SubLogger(fields pulsarlog.Fields) pulsarlog.Logger { return e.with(fieldArgs(fields)...) }
-func (e entry) WithFields(fields pulsarlog.Fields) pulsarlog.Entry { return e.with(fieldArgs(fields)...) }
-func (e entry) WithField(name string, value any) pulsarlog.Entry   { return e.with(name, value) }
-func (e entry) WithError(err error) pulsarlog.Entry                { return e.with("err", err) }
+func (e entry) SubLogger(fields pulsarlog.Fields) pulsarlog.Logger {
+	return e.with(fieldArgs(fields)...)
+}
+func (e entry) WithFields(fields pulsarlog.Fields) pulsarlog.Entry {
+	return e.with(fieldArgs(fields)...)
+}
+func (e entry) WithField(name string, value any) pulsarlog.Entry { return e.with(name, value) }
+func (e entry) WithError(err error) pulsarlog.Entry              { return e.with("err", err) }
 
 func (e entry) Debug(args ...any)                 { e.print(slog.LevelDebug, args) }
 func (e entry) Info(args ...any)                  { e.print(slog.LevelDebug, args) }

@@ -11,7 +11,7 @@ func TestLevelsFieldsAndNoWorkWhenDropped(t *testing.T) {
 	var buf bytes.Buffer
 	l := New(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	l.WithField("topic", "t1").Debugf("dropped %v", explode{t}) // formatting it would fail the test
-	l.WithField("topic", "t1").Info("dropped too")               // info is demoted to debug
+	l.WithField("topic", "t1").Info("dropped too")              // info is demoted to debug
 	l.SubLogger(map[string]any{"producer": "p"}).WithError(errString("boom")).Warnf("reconnecting after %d tries", 3)
 	out := buf.String()
 	if strings.Contains(out, "dropped") {

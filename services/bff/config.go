@@ -1,0 +1,138 @@
+package bff
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults of Config's tunables.
+const (
+	DefaultHTTPAddr          = "127.0.0.1:8000"
+	DefaultMaxBodyBytes      = 64 << 10
+	DefaultMaxWait           = 30 * time.Second
+	DefaultPollInterval      = time.Second
+	DefaultRateLimit         = 50 // requests per second per client
+	DefaultRateBurst         = 100
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultDBTimeout         = 5 * time.Second
+	DefaultIdempotencyTTL    = 24 * time.Hour
+	DefaultMaxClients        = 10000
+	DefaultUpstreamTimeout   = 10 * time.Second
+	defaultSweepInterval     = 10 * time.Minute
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultIdleTimeout       = 2 * time.Minute
+)
+
+// Config configures a Server. DB is required; zero tunables take the
+// defaults documented on their fields.
+type Config struct {
+	// HTTPAddr is where Run listens. Default 127.0.0.1:8000.
+	HTTPAddr string
+	// DB is the bff's database, connected as alpes_bff. The caller owns it.
+	// Serve holds one of its connections for LISTEN (long polls), so it
+	// needs at least two.
+	DB *pgxpool.Pool
+	// Pulsar is the client the view consumer subscribes with. When nil, Run
+	// serves HTTP only (the order view and product replica then do not move).
+	// The caller owns it and closes it after Run returns.
+	Pulsar pulsar.Client
+	// Logger receives access and error logs. Default: discard.
+	Logger *slog.Logger
+
+	// MaxBodyBytes bounds a request body; larger bodies get 413. Default 64 KiB.
+	MaxBodyBytes int64
+	// MaxWait bounds ?wait= on GET /v1/orders/{id}. Default 30s.
+	MaxWait time.Duration
+	// PollInterval is how often a long poll re-reads its order besides
+	// being woken by notifications. Default 1s; at least 50ms.
+	PollInterval time.Duration
+	// RateLimit is each client's sustained requests per second. Default 50.
+	RateLimit float64
+	// RateBurst is each client's bucket size. Default 100.
+	RateBurst int
+	// MaxClients bounds how many clients' buckets are remembered. Default 10000.
+	MaxClients int
+	// ClientKey names the client a request counts against for rate
+	// limiting. Default: the remote IP address. Behind a trusted proxy, use
+	// the forwarded address instead.
+	ClientKey func(*http.Request) string
+	// ShutdownTimeout bounds the graceful shutdown of the HTTP server. Default 10s.
+	ShutdownTimeout time.Duration
+	// DBTimeout bounds the database work of one request, so an unreachable
+	// database yields 503 rather than a hung request. Default 5s.
+	DBTimeout time.Duration
+	// IdempotencyTTL is how long idempotency records are kept. Default 24h.
+	IdempotencyTTL time.Duration
+
+	// ReportingURL is the reporting service's HTTP base URL, e.g.
+	// http://127.0.0.1:8083, which answers /v1/orders/{id}/timeline and
+	// /v1/reports/orders. Empty: those routes answer 503.
+	ReportingURL string
+	// RelayLagURLs are the relays' lag endpoints, e.g.
+	// http://127.0.0.1:8081/v1/lag, aggregated by GET /v1/replication.
+	RelayLagURLs []string
+	// RelayToken is the bearer token the relays' lag endpoints require, if any.
+	RelayToken string
+	// UpstreamTimeout bounds the wait for reporting's or a relay's response
+	// headers. Default 10s.
+	UpstreamTimeout time.Duration
+}
+
+// ErrInvalidConfig is returned by New for a Config it cannot run with.
+var ErrInvalidConfig = errors.New("invalid bff config")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ClientKey == nil {
+		c.ClientKey = remoteIP
+	}
+	setDefault(&c.HTTPAddr, DefaultHTTPAddr)
+	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&c.MaxWait, DefaultMaxWait)
+	setDefault(&c.PollInterval, DefaultPollInterval)
+	setDefault(&c.RateLimit, DefaultRateLimit)
+	setDefault(&c.RateBurst, DefaultRateBurst)
+	setDefault(&c.MaxClients, DefaultMaxClients)
+	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&c.DBTimeout, DefaultDBTimeout)
+	setDefault(&c.IdempotencyTTL, DefaultIdempotencyTTL)
+	setDefault(&c.UpstreamTimeout, DefaultUpstreamTimeout)
+
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.DB != nil, "no database")
+	check(c.MaxBodyBytes > 0, "max body bytes %d: want more than 0", c.MaxBodyBytes)
+	check(c.MaxWait > 0, "max wait %s: want more than 0", c.MaxWait)
+	check(c.PollInterval >= 50*time.Millisecond, "poll interval %s: want at least 50ms", c.PollInterval)
+	check(c.RateLimit > 0, "rate limit %g: want more than 0", c.RateLimit)
+	check(c.RateBurst > 0, "rate burst %d: want at least 1", c.RateBurst)
+	check(c.MaxClients > 0, "max clients %d: want at least 1", c.MaxClients)
+	check(c.ShutdownTimeout > 0, "shutdown timeout %s: want more than 0", c.ShutdownTimeout)
+	check(c.DBTimeout > 0, "db timeout %s: want more than 0", c.DBTimeout)
+	check(c.IdempotencyTTL > 0, "idempotency ttl %s: want more than 0", c.IdempotencyTTL)
+	check(c.UpstreamTimeout > 0, "upstream timeout %s: want more than 0", c.UpstreamTimeout)
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return c, nil
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}

@@ -1,0 +1,157 @@
+package bff
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
+)
+
+// Errors the handlers return; writeError maps them to HTTP statuses.
+var (
+	// errNotFound: the addressed resource does not exist (404).
+	errNotFound = errors.New("not found")
+	// errTooLarge: the request body exceeds Config.MaxBodyBytes (413).
+	errTooLarge = errors.New("request body too large")
+	// errKeyReused: an Idempotency-Key came back with a different request (422).
+	errKeyReused = errors.New("idempotency key reused with a different request")
+	// errKeyInFlight: a request with this Idempotency-Key is still being processed (409).
+	errKeyInFlight = errors.New("a request with this idempotency key is in progress")
+	// errUnsupportedMedia: the body is not JSON (415).
+	errUnsupportedMedia = errors.New("unsupported media type")
+	// errMethodNotAllowed: the route exists, but not for this method (405).
+	errMethodNotAllowed = errors.New("method not allowed")
+)
+
+// invalidError is a client error in the request (400), with per-field detail.
+type invalidError struct {
+	detail string
+	fields []fieldError
+}
+
+// fieldError names one invalid field by its JSON pointer-like path.
+type fieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (e *invalidError) Error() string { return e.detail }
+
+// invalid returns a 400 error with one field's detail; field may be empty.
+func invalid(field, format string, args ...any) *invalidError {
+	reason := fmt.Sprintf(format, args...)
+	e := &invalidError{detail: "the request is invalid"}
+	if field == "" {
+		e.detail = reason
+	} else {
+		e.fields = []fieldError{{Field: field, Reason: reason}}
+		e.detail = field + ": " + reason
+	}
+	return e
+}
+
+// rateLimitedError: the client exceeded its rate (429).
+type rateLimitedError struct{ retryAfterSeconds int }
+
+func (e *rateLimitedError) Error() string { return "rate limit exceeded" }
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	RequestID string       `json:"request_id,omitempty"`
+	Errors    []fieldError `json:"errors,omitempty"`
+}
+
+// writeError is the one place where errors become HTTP responses. Errors it
+// does not know are logged with the request id and answered with a bare 500.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problem{Instance: r.URL.Path, RequestID: requestID(r.Context())}
+	var inv *invalidError
+	var rl *rateLimitedError
+	switch {
+	case errors.As(err, &inv):
+		p.Status, p.Detail, p.Errors = http.StatusBadRequest, inv.detail, inv.fields
+	case errors.Is(err, errTooLarge):
+		p.Status, p.Detail = http.StatusRequestEntityTooLarge, fmt.Sprintf("the body exceeds %d bytes", s.cfg.MaxBodyBytes)
+	case errors.Is(err, errNotFound):
+		p.Status = http.StatusNotFound
+	case errors.Is(err, errMethodNotAllowed):
+		p.Status = http.StatusMethodNotAllowed
+	case errors.Is(err, errKeyReused):
+		p.Status, p.Detail = http.StatusUnprocessableEntity, err.Error()
+	case errors.Is(err, errKeyInFlight):
+		p.Status, p.Detail = http.StatusConflict, err.Error()
+	case errors.Is(err, errUpstream):
+		p.Status, p.Detail = http.StatusBadGateway, "the reporting service did not answer"
+	case errors.Is(err, errNotConfigured):
+		p.Status, p.Detail = http.StatusServiceUnavailable, "this bff has no reporting service configured"
+	case errors.Is(err, errUnsupportedMedia):
+		p.Status, p.Detail = http.StatusUnsupportedMediaType, "send application/json"
+	case errors.As(err, &rl):
+		p.Status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(rl.retryAfterSeconds))
+	case r.Context().Err() != nil:
+		// The client went away (the database call then fails too): nobody
+		// reads the answer, and it is not the database's fault.
+		p.Status = 499
+	case unreachable(err):
+		p.Status, p.Detail = http.StatusServiceUnavailable, "the database is unreachable; retry later"
+		w.Header().Set("Retry-After", "1")
+		s.log.WarnContext(r.Context(), "database unreachable", "request_id", p.RequestID, "err", err)
+	default:
+		p.Status = http.StatusInternalServerError
+		s.log.ErrorContext(r.Context(), "handling request", "request_id", p.RequestID, "err", err)
+	}
+	p.Type = "about:blank"
+	p.Title = http.StatusText(p.Status)
+	if p.Title == "" {
+		p.Title = "Client Closed Request"
+	}
+	writeJSON(w, p.Status, "application/problem+json", p)
+}
+
+// unreachable reports whether err means the database could not be reached
+// or stopped serving: a failed connect, a network error, a timeout while
+// acquiring a connection, a closed pool, or a server shutting down.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, puddle.ErrClosedPool):
+		return true
+	case errors.As(err, &pe):
+		// Class 08: connection exception; 57P01-57P03: shutdown, cannot connect now.
+		return len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03")
+	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
+		return true
+	}
+	return false
+}
+
+// writeJSON writes v as a JSON response with status and content type.
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding the response", http.StatusInternalServerError)
+		return
+	}
+	writeBody(w, status, contentType, body)
+}
+
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}

@@ -1,0 +1,142 @@
+package bff
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+)
+
+// ctxKey keys the request-scoped values this package stores in contexts.
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// maxRequestIDLen bounds an X-Request-Id taken from a client.
+const maxRequestIDLen = 128
+
+// requestID returns the request id stored by withRequestID, or "".
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// withRequestID takes the client's X-Request-Id when it is a short token of
+// safe characters, or mints a UUIDv7, stores it in the context and echoes it
+// in the response.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = uuid.Must(uuid.NewV7()).String()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// statusRecorder remembers the status and size of a response for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog logs one structured line per request once it is answered, and
+// turns a panic in a handler into a logged 500.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(rec, r, fmt.Errorf("panic: %v", v))
+			}
+			route := chi.RouteContext(r.Context())
+			pattern := ""
+			if route != nil {
+				pattern = route.RoutePattern()
+			}
+			s.log.LogAttrs(r.Context(), levelFor(rec.status), "http request",
+				slog.String("request_id", requestID(r.Context())),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.String("route", pattern),
+				slog.Int("status", rec.status),
+				slog.Int("bytes", rec.bytes),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("client", s.cfg.ClientKey(r)),
+			)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// rateLimit refuses requests beyond the client's token bucket with 429.
+func (s *Server) rateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wait, ok := s.limiter.allow(s.cfg.ClientKey(r), time.Now()); !ok {
+			s.writeError(w, r, &rateLimitedError{retryAfterSeconds: retryAfterSeconds(wait)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// remoteIP is the default Config.ClientKey: the IP of the TCP peer.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// levelFor logs answered requests at Info and 5xx at Warn; the cause of a
+// 500 has been logged at Error by writeError already.
+func levelFor(status int) slog.Level {
+	if status >= http.StatusInternalServerError {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
