@@ -95,7 +95,7 @@ type bffCmd struct {
 	serviceFlags
 	HTTPAddr     string   `help:"Listen address of the public HTTP API." default:"127.0.0.1:8000"`
 	ReportingURL string   `help:"Base URL of the reporting service, for timelines and reports." default:"http://127.0.0.1:8084"`
-	RelayLagURL  []string `help:"Base URL of a relay's /v1/lag, for GET /v1/replication; repeat for several." default:"http://127.0.0.1:8081"`
+	RelayLagURL  []string `help:"A relay's lag endpoint, for GET /v1/replication; repeat for several." default:"http://127.0.0.1:8081/v1/lag"`
 	RelayToken   string   `help:"Bearer token of the relays' /v1/lag." placeholder:"TOKEN"`
 	RateLimit    float64  `help:"Requests per second allowed to one client." default:"50"`
 	RateBurst    int      `help:"Burst of requests allowed to one client." default:"100"`

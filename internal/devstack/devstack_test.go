@@ -158,6 +158,23 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 		t.Fatalf("client: %+v, %v", sum, err)
 	}
 
+	// The bff's replication view reaches the relay.
+	var replication struct {
+		Relays []struct {
+			Error   string `json:"error"`
+			Sources []any  `json:"sources"`
+		} `json:"relays"`
+	}
+	resp, err = http.Get(bffURL + "/v1/replication")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&replication)
+	resp.Body.Close()
+	if len(replication.Relays) != 1 || replication.Relays[0].Error != "" {
+		t.Errorf("GET /v1/replication: relays %+v", replication.Relays)
+	}
+
 	// Reporting's timeline of the order ends confirmed too.
 	base := urlAfter(t, out.String(), "Reports:")
 	base = base[:strings.Index(base, "/v1/")]

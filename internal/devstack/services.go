@@ -96,7 +96,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	}
 	front, err := bff.New(bff.Config{
 		DB: db, Pulsar: client, Logger: log.With("service", "bff"),
-		ReportingURL: reportingURL, RelayLagURLs: []string{relayURL},
+		ReportingURL: reportingURL, RelayLagURLs: []string{relayURL + "/v1/lag"},
 	})
 	if err != nil {
 		bffLn.Close()
