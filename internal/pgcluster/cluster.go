@@ -41,9 +41,10 @@ type Options struct {
 	Dir string
 	// Port is the TCP port on 127.0.0.1. Zero picks a free one.
 	Port int
-	// Durable keeps fsync and synchronous commit on. Off (the default) trades
-	// crash safety for speed: an immediate Restart may then lose the newest
-	// commits. Use it off only where durability is not what is being tested.
+	// Durable keeps fsync and full-page writes on. Off (the default) trades
+	// crash safety of the machine for speed: a Postgres crash loses nothing
+	// (commits still reach the kernel before they return), an OS crash may
+	// lose everything. Use it off only where durability is not under test.
 	Durable bool
 	// Settings are extra postgresql.conf settings, applied last.
 	Settings map[string]string
@@ -265,7 +266,17 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	for {
 		conn, err := pgx.Connect(ctx, c.AdminDSN("postgres"))
 		if err == nil {
-			return conn.Close(ctx)
+			// Another server may hold the port (ours then fails to bind and
+			// exits): only our own data directory counts as ready.
+			var dir string
+			err = conn.QueryRow(ctx, "SHOW data_directory").Scan(&dir)
+			conn.Close(ctx)
+			if err == nil && dir == c.dataDir {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("port %d answers for another cluster (%s)", c.port, dir)
+			}
 		}
 		select {
 		case <-c.exited:

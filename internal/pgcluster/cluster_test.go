@@ -131,3 +131,14 @@ func TestRestartKeepsTheData(t *testing.T) {
 		conn.Close(ctx)
 	}
 }
+
+func TestAPortTakenByAnotherClusterIsAnError(t *testing.T) {
+	first := startCluster(t, pgcluster.Options{})
+	_, err := pgcluster.Start(context.Background(), pgcluster.Options{Port: first.Port()})
+	if err == nil {
+		t.Fatal("a second cluster on the same port reported ready")
+	}
+	if !strings.Contains(err.Error(), "could not") && !strings.Contains(err.Error(), "another cluster") {
+		t.Errorf("err = %v, want it to say the port is taken", err)
+	}
+}
