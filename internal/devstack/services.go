@@ -97,6 +97,9 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	front, err := bff.New(bff.Config{
 		DB: db, Pulsar: client, Logger: log.With("service", "bff"),
 		ReportingURL: reportingURL, RelayLagURLs: []string{relayURL + "/v1/lag"},
+		// Locally every client is 127.0.0.1, the load generator included: a
+		// per-client limit meant for the internet would throttle it.
+		RateLimit: 5000, RateBurst: 5000,
 	})
 	if err != nil {
 		bffLn.Close()

@@ -51,6 +51,23 @@ func (a *bffAPI) products(ctx context.Context) ([]string, error) {
 	return skus, nil
 }
 
+// waitForProducts lists the products, retrying for up to patience while the
+// bff's catalogue replica is still empty (a stack that has just started).
+func (a *bffAPI) waitForProducts(ctx context.Context, patience time.Duration) ([]string, error) {
+	deadline := time.Now().Add(patience)
+	for {
+		skus, err := a.products(ctx)
+		if err == nil || time.Now().After(deadline) {
+			return skus, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // placeOrder posts an order with a fresh idempotency key and returns the
 // order id and HTTP status. A transport error is retried once with the same
 // key, which the bff answers with the original response.

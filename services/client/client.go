@@ -90,7 +90,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	api := &bffAPI{base: cfg.BFFURL, http: cfg.HTTPClient}
-	skus, err := api.products(ctx)
+	skus, err := api.waitForProducts(ctx, 30*time.Second)
 	if err != nil {
 		return Summary{}, fmt.Errorf("listing products: %w", err)
 	}

@@ -31,8 +31,12 @@ func (f *faker) order() order {
 	defer f.mu.Unlock()
 	r := f.rng
 	n := r.IntN(10_000)
+	customer := fmt.Sprintf("customer-%05d", n)
+	if n%37 == 0 {
+		customer = "blocked-" + customer // about 3% of customers: the fake gateway declines their cards
+	}
 	o := order{
-		CustomerID: fmt.Sprintf("customer-%05d", n),
+		CustomerID: customer,
 		Address: fmt.Sprintf("%s %d, %s (%s %s)", streets[n%len(streets)], 1+n%180, towns[n%len(towns)],
 			firstNames[n%len(firstNames)], lastNames[(n/len(firstNames))%len(lastNames)]),
 	}
