@@ -7,12 +7,15 @@ BUF      := $(GO) tool buf
 # Test timeout per package; the slowest packages start real Postgres clusters.
 TEST_FLAGS ?= -race -timeout 10m
 
-.PHONY: test check fmt-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
+.PHONY: test check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
 
 ## test: everything CI checks: formatting, vet, the protobuf checks and all tests with the race detector.
 test: check go-test
 
-check: fmt-check vet proto-check
+check: fmt-check tidy-check vet proto-check
+
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
