@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/services/bff"
+	"github.com/alpes/alpes/services/inbox"
 	"github.com/alpes/alpes/services/orders"
 	"github.com/alpes/alpes/services/payments"
 	"github.com/alpes/alpes/services/reporting"
@@ -61,7 +64,10 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 	return svc.Run(ctx)
 }
 
-type ordersCmd struct{ serviceFlags }
+type ordersCmd struct {
+	serviceFlags
+	HTTPAddr string `help:"Listen address of /v1/progress and /healthz." default:"127.0.0.1:8082"`
+}
 
 func (c *ordersCmd) Run(ctx context.Context, e env) error {
 	db, client, closeAll, err := c.open(ctx, e)
@@ -73,10 +79,13 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	return svc.Run(ctx)
+	return withProgress(ctx, c.HTTPAddr, "orders", db, svc.Run)
 }
 
-type paymentsCmd struct{ serviceFlags }
+type paymentsCmd struct {
+	serviceFlags
+	HTTPAddr string `help:"Listen address of /v1/progress and /healthz." default:"127.0.0.1:8083"`
+}
 
 func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 	db, client, closeAll, err := c.open(ctx, e)
@@ -88,7 +97,26 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	return svc.Run(ctx)
+	return withProgress(ctx, c.HTTPAddr, "payments", db, svc.Run)
+}
+
+// withProgress runs a service that has no HTTP server of its own beside one
+// serving its /v1/progress, until either stops.
+func withProgress(ctx context.Context, addr, service string, db *pgxpool.Pool, run func(context.Context) error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening for /v1/progress: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return inbox.ServeProgress(gctx, ln, service, db) })
+	g.Go(func() error {
+		err := run(gctx)
+		if err == nil && ctx.Err() == nil {
+			err = fmt.Errorf("%s stopped", service)
+		}
+		return err
+	})
+	return g.Wait()
 }
 
 type bffCmd struct {
@@ -97,6 +125,7 @@ type bffCmd struct {
 	ReportingURL string   `help:"Base URL of the reporting service, for timelines and reports." default:"http://127.0.0.1:8084"`
 	RelayLagURL  []string `help:"A relay's lag endpoint, for GET /v1/replication; repeat for several." default:"http://127.0.0.1:8081/v1/lag"`
 	RelayToken   string   `help:"Bearer token of the relays' /v1/lag." placeholder:"TOKEN"`
+	ProgressURL  []string `help:"Another service's /v1/progress, for GET /v1/replication; repeat for several." default:"http://127.0.0.1:8082/v1/progress,http://127.0.0.1:8083/v1/progress,http://127.0.0.1:8084/v1/progress"`
 	RateLimit    float64  `help:"Requests per second allowed to one client." default:"50"`
 	RateBurst    int      `help:"Burst of requests allowed to one client." default:"100"`
 }
@@ -109,7 +138,7 @@ func (c *bffCmd) Run(ctx context.Context, e env) error {
 	defer closeAll()
 	svc, err := bff.New(bff.Config{
 		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Logger: e.log,
-		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken,
+		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
 		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 	})
 	if err != nil {

@@ -164,6 +164,11 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 			Error   string `json:"error"`
 			Sources []any  `json:"sources"`
 		} `json:"relays"`
+		Consumers []struct {
+			Service string `json:"service"`
+			Error   string `json:"error"`
+			Topics  []any  `json:"topics"`
+		} `json:"consumers"`
 	}
 	resp, err = http.Get(bffURL + "/v1/replication")
 	if err != nil {
@@ -171,8 +176,20 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&replication)
 	resp.Body.Close()
-	if len(replication.Relays) != 1 || replication.Relays[0].Error != "" {
+	if len(replication.Relays) != 1 || replication.Relays[0].Error != "" || len(replication.Relays[0].Sources) != 3 {
 		t.Errorf("GET /v1/replication: relays %+v", replication.Relays)
+	}
+	services := map[string]bool{}
+	for _, c := range replication.Consumers {
+		if c.Error != "" || len(c.Topics) == 0 {
+			t.Errorf("GET /v1/replication: consumer %+v", c)
+		}
+		services[c.Service] = true
+	}
+	for _, want := range []string{"bff", "orders", "payments", "reporting"} {
+		if !services[want] {
+			t.Errorf("GET /v1/replication: no applied lag of %s (%+v)", want, replication.Consumers)
+		}
 	}
 
 	// Reporting's timeline of the order ends confirmed too.

@@ -15,6 +15,7 @@ import (
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/services/bff"
+	"github.com/alpes/alpes/services/inbox"
 	"github.com/alpes/alpes/services/orders"
 	"github.com/alpes/alpes/services/payments"
 	"github.com/alpes/alpes/services/reporting"
@@ -62,6 +63,10 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		return "", "", err
 	}
 	g.Go(func() error { return named("orders", ord.Run(ctx)) })
+	ordersProgress, err := serveProgress(ctx, g, "orders", db)
+	if err != nil {
+		return "", "", err
+	}
 
 	if db, client, err = res.connect(ctx, c, b, "payments", log); err != nil {
 		return "", "", err
@@ -71,6 +76,10 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		return "", "", err
 	}
 	g.Go(func() error { return named("payments", pay.Run(ctx)) })
+	paymentsProgress, err := serveProgress(ctx, g, "payments", db)
+	if err != nil {
+		return "", "", err
+	}
 
 	if db, client, err = res.connect(ctx, c, b, "reporting", log); err != nil {
 		return "", "", err
@@ -97,6 +106,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	front, err := bff.New(bff.Config{
 		DB: db, Pulsar: client, Logger: log.With("service", "bff"),
 		ReportingURL: reportingURL, RelayLagURLs: []string{relayURL + "/v1/lag"},
+		ProgressURLs: []string{ordersProgress, paymentsProgress, reportingURL + "/v1/progress"},
 		// Locally every client is 127.0.0.1, the load generator included: a
 		// per-client limit meant for the internet would throttle it.
 		RateLimit: 5000, RateBurst: 5000,
@@ -107,6 +117,17 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	}
 	g.Go(func() error { return named("bff", front.Serve(ctx, bffLn)) })
 	return reportingURL, "http://" + bffLn.Addr().String(), nil
+}
+
+// serveProgress serves a service's GET /v1/progress on a free port, in g,
+// and returns its URL.
+func serveProgress(ctx context.Context, g *errgroup.Group, service string, db *pgxpool.Pool) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listening for %s's progress: %w", service, err)
+	}
+	g.Go(func() error { return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db)) })
+	return "http://" + ln.Addr().String() + "/v1/progress", nil
 }
 
 func named(service string, err error) error {

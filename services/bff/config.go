@@ -78,6 +78,10 @@ type Config struct {
 	// RelayLagURLs are the relays' lag endpoints, e.g.
 	// http://127.0.0.1:8081/v1/lag, aggregated by GET /v1/replication.
 	RelayLagURLs []string
+	// ProgressURLs are other services' GET /v1/progress endpoints (orders,
+	// payments, reporting), whose applied lag GET /v1/replication shows
+	// beside the bff's own.
+	ProgressURLs []string
 	// RelayToken is the bearer token the relays' lag endpoints require, if any.
 	RelayToken string
 	// UpstreamTimeout bounds the wait for reporting's or a relay's response

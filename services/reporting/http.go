@@ -11,6 +11,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
+
+	"github.com/alpes/alpes/services/inbox"
 )
 
 // DefaultFormat is the report's format when the request names none.
@@ -35,6 +37,7 @@ func (s *Service) Handler() http.Handler {
 	r.Get("/v1/reports/orders", s.serveReport)
 	r.Get("/v1/reports/formats", s.serveFormats)
 	r.Get("/v1/orders/{id}/timeline", s.serveTimeline)
+	r.Method(http.MethodGet, "/v1/progress", inbox.ProgressHandler(Subscription, s.cfg.DB))
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
 	r.Get("/readyz", s.serveReady)
 	r.Handle("/metrics", s.metrics)
