@@ -12,23 +12,23 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/internal/servicetest"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
 	"github.com/alpes/alpes/services/orders"
 )
 
 // products decodes every ProductUpdated received so far, in order.
-func (e *env) products(r *received) []*catalogv1.ProductUpdated {
-	e.t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*catalogv1.ProductUpdated, 0, len(r.msgs))
-	for _, m := range r.msgs {
+func (e *env) products(r *servicetest.Received) []*catalogv1.ProductUpdated {
+	e.T.Helper()
+	msgs := r.All()
+	out := make([]*catalogv1.ProductUpdated, 0, len(msgs))
+	for _, m := range msgs {
 		var p catalogv1.ProductUpdated
 		if err := proto.Unmarshal(m.Payload(), &p); err != nil {
-			e.t.Fatal(err)
+			e.T.Fatal(err)
 		}
 		if m.Key() != p.GetSku() {
-			e.t.Errorf("ProductUpdated for %s keyed %q", p.GetSku(), m.Key())
+			e.T.Errorf("ProductUpdated for %s keyed %q", p.GetSku(), m.Key())
 		}
 		out = append(out, &p)
 	}
@@ -37,18 +37,18 @@ func (e *env) products(r *received) []*catalogv1.ProductUpdated {
 
 // catalogueRows counts the ProductUpdated rows orders appended to its outbox.
 func (e *env) catalogueRows() int {
-	e.t.Helper()
-	return e.count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicCatalogEvents)
+	e.T.Helper()
+	return e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicCatalogEvents)
 }
 
 // subscribed returns how many consumers the orders subscription has on the
 // commands topic: a Service subscribes only once its catalogue is published.
 func (e *env) subscribed() int {
-	e.t.Helper()
+	e.T.Helper()
 	path := strings.TrimPrefix(eventcatalog.TopicOrderCommands, "persistent://")
-	resp, err := http.Get(e.broker.AdminURL() + "/admin/v2/persistent/" + path + "/stats")
+	resp, err := http.Get(e.Broker.AdminURL() + "/admin/v2/persistent/" + path + "/stats")
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var st pulsarbroker.TopicStats
@@ -60,11 +60,11 @@ func (e *env) subscribed() int {
 
 func TestCatalogueIsPublishedOnceAtStartup(t *testing.T) {
 	e := newEnv(t)
-	seeded := e.count(`SELECT count(*) FROM products`)
-	feed := e.watch(eventcatalog.TopicCatalogEvents)
+	seeded := e.Count(`SELECT count(*) FROM products`)
+	feed := e.Watch(eventcatalog.TopicCatalogEvents)
 
 	first := e.startService()
-	e.waitFor("the seeded catalogue on the topic", func() bool { return len(e.products(feed)) >= seeded })
+	e.WaitFor("the seeded catalogue on the topic", func() bool { return len(e.products(feed)) >= seeded })
 	var axe *catalogv1.ProductUpdated
 	for _, p := range e.products(feed) {
 		if p.GetSku() == "AXE-ICE-50" {
@@ -72,7 +72,7 @@ func TestCatalogueIsPublishedOnceAtStartup(t *testing.T) {
 		}
 	}
 	var updatedAt time.Time
-	if err := e.admin.QueryRow(context.Background(), `SELECT updated_at FROM products WHERE sku = 'AXE-ICE-50'`).Scan(&updatedAt); err != nil {
+	if err := e.Admin.QueryRow(context.Background(), `SELECT updated_at FROM products WHERE sku = 'AXE-ICE-50'`).Scan(&updatedAt); err != nil {
 		t.Fatal(err)
 	}
 	if axe.GetName() != "Ice axe, 50 cm" || axe.GetPrice().GetAmountMinor() != 8990 || axe.GetPrice().GetCurrency() != "EUR" ||
@@ -80,26 +80,26 @@ func TestCatalogueIsPublishedOnceAtStartup(t *testing.T) {
 		t.Errorf("ProductUpdated = %v, updated_at in the table %s", axe, updatedAt)
 	}
 	first.stop(t)
-	e.waitFor("the first instance gone", func() bool { return e.subscribed() == 0 })
+	e.WaitFor("the first instance gone", func() bool { return e.subscribed() == 0 })
 
 	// A restart publishes nothing: the catalogue has not changed.
 	second := e.startService()
-	e.waitFor("the restarted instance subscribed", func() bool { return e.subscribed() == 1 })
+	e.WaitFor("the restarted instance subscribed", func() bool { return e.subscribed() == 1 })
 	second.stop(t)
 	if n := e.catalogueRows(); n != seeded {
 		t.Errorf("%d ProductUpdated after a restart, want %d", n, seeded)
 	}
 
 	// A price change is published once, by one of two instances starting at once.
-	e.exec(`UPDATE products SET price_minor = 7490 WHERE sku = 'HELMET-MTN'`)
-	e.exec(`UPDATE products SET price_minor = price_minor WHERE sku = 'HARNESS-ALP'`) // no change
+	e.Exec(`UPDATE products SET price_minor = 7490 WHERE sku = 'HELMET-MTN'`)
+	e.Exec(`UPDATE products SET price_minor = price_minor WHERE sku = 'HARNESS-ALP'`) // no change
 	e.startService()
 	e.startService()
-	e.waitFor("two instances subscribed", func() bool { return e.subscribed() == 2 })
+	e.WaitFor("two instances subscribed", func() bool { return e.subscribed() == 2 })
 	if n := e.catalogueRows(); n != seeded+1 {
 		t.Errorf("%d ProductUpdated after a price change, want %d", n, seeded+1)
 	}
-	e.waitFor("the new price on the topic", func() bool { return len(e.products(feed)) >= seeded+1 })
+	e.WaitFor("the new price on the topic", func() bool { return len(e.products(feed)) >= seeded+1 })
 	got := e.products(feed)
 	if last := got[len(got)-1]; last.GetSku() != "HELMET-MTN" || last.GetPrice().GetAmountMinor() != 7490 ||
 		!last.GetUpdatedAt().AsTime().After(updatedAt) {

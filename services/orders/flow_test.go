@@ -10,6 +10,7 @@ import (
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/servicetest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/services/payments"
 )
@@ -17,27 +18,27 @@ import (
 // startPayments runs a payments Service on db in the background until the
 // test ends.
 func (e *env) startPayments(db *pgtest.DB) {
-	e.t.Helper()
+	e.T.Helper()
 	svc, err := payments.New(payments.Config{
-		DB:     db.PoolAs(e.t, migrations.ServiceRole("payments")),
-		Client: e.client,
-		Logger: testLogger(e.t),
+		DB:     db.PoolAs(e.T, migrations.ServiceRole("payments")),
+		Client: e.Client,
+		Logger: servicetest.Logger(e.T),
 	})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	e.t.Cleanup(func() {
+	e.T.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				e.t.Errorf("payments Run: %v", err)
+				e.T.Errorf("payments Run: %v", err)
 			}
-		case <-time.After(waitTimeout):
-			e.t.Error("payments did not stop")
+		case <-time.After(servicetest.WaitTimeout):
+			e.T.Error("payments did not stop")
 		}
 	})
 }
@@ -49,8 +50,8 @@ func (e *env) startPayments(db *pgtest.DB) {
 func TestOrdersAndPaymentsSettleEveryOrder(t *testing.T) {
 	e := newEnv(t)
 	paymentsDB := pgtest.New(t, "payments")
-	e.startRelay("payments", paymentsDB)
-	events := e.watch(eventcatalog.TopicOrderEvents)
+	e.StartRelay("payments", paymentsDB)
+	events := e.Watch(eventcatalog.TopicOrderEvents)
 	for range 2 {
 		e.startService()
 		e.startPayments(paymentsDB)
@@ -78,15 +79,13 @@ func TestOrdersAndPaymentsSettleEveryOrder(t *testing.T) {
 	}
 
 	got := func() map[string][]string {
-		events.mu.Lock()
-		defer events.mu.Unlock()
 		out := map[string][]string{}
-		for _, m := range events.msgs {
+		for _, m := range events.All() {
 			out[m.Key()] = append(out[m.Key()], m.Properties()[eventmeta.Type])
 		}
 		return out
 	}
-	e.waitFor(fmt.Sprintf("%d orders settled", n), func() bool {
+	e.WaitFor(fmt.Sprintf("%d orders settled", n), func() bool {
 		settled := 0
 		for _, types := range got() {
 			if slices.Contains(types, confirmed) || slices.Contains(types, rejected) {
@@ -105,10 +104,10 @@ func TestOrdersAndPaymentsSettleEveryOrder(t *testing.T) {
 	for _, types := range want {
 		steps += len(types)
 	}
-	if c := e.count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicOrderEvents); c != steps {
+	if c := e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicOrderEvents); c != steps {
 		t.Errorf("%d order events in the outbox, want %d", c, steps)
 	}
-	if c := e.count(`SELECT count(*) FROM orders WHERE status = 'confirmed'`); c != n/4 {
+	if c := e.Count(`SELECT count(*) FROM orders WHERE status = 'confirmed'`); c != n/4 {
 		t.Errorf("%d confirmed orders, want %d", c, n/4)
 	}
 	var charged int

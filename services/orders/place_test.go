@@ -11,6 +11,7 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
+	"github.com/alpes/alpes/internal/servicetest"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 )
 
@@ -18,7 +19,7 @@ import (
 // sku, quantity pairs.
 func placeOrder(customer string, lines ...any) *ordersv1.PlaceOrder {
 	cmd := &ordersv1.PlaceOrder{
-		OrderId:     newUUID(),
+		OrderId:     servicetest.NewUUID(),
 		CustomerId:  customer,
 		Address:     "Rue du Mont-Blanc 1, Chamonix",
 		RequestedAt: timestamppb.New(time.Date(2026, 11, 26, 8, 0, 0, 123456789, time.UTC)),
@@ -37,20 +38,20 @@ func requested(cmd *ordersv1.PlaceOrder) time.Time {
 
 // send publishes cmd on the commands topic under a new event id.
 func (e *env) send(cmd *ordersv1.PlaceOrder) string {
-	e.t.Helper()
-	return e.publish(eventcatalog.TopicOrderCommands, cmd.GetOrderId(), cmd, newUUID())
+	e.T.Helper()
+	return e.Publish(eventcatalog.TopicOrderCommands, cmd.GetOrderId(), cmd, servicetest.NewUUID())
 }
 
 func TestPlaceOrderPricesStoresAndPublishes(t *testing.T) {
 	e := newEnv(t)
-	events := e.watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(eventcatalog.TopicOrderEvents)
 	e.startService()
 
 	cmd := placeOrder("cust-42", "AXE-ICE-50", 2, "HELMET-MTN", 1, "AXE-ICE-50", 1)
 	e.send(cmd)
 
 	var placed ordersv1.OrderPlaced
-	msg := e.await(events, cmd.GetOrderId(), &placed)
+	msg := e.Await(events, cmd.GetOrderId(), &placed)
 	if got := msg.Properties()[eventmeta.AggregateID]; got != cmd.GetOrderId() {
 		t.Errorf("aggregate id %q, want %q", got, cmd.GetOrderId())
 	}
@@ -86,7 +87,7 @@ func TestPlaceOrderPricesStoresAndPublishes(t *testing.T) {
 	var status, currency string
 	var total int64
 	var placedAt time.Time
-	err := e.admin.QueryRow(context.Background(),
+	err := e.Admin.QueryRow(context.Background(),
 		`SELECT status, total_minor, currency, placed_at FROM orders WHERE id = $1`, cmd.GetOrderId()).
 		Scan(&status, &total, &currency, &placedAt)
 	if err != nil {
@@ -95,7 +96,7 @@ func TestPlaceOrderPricesStoresAndPublishes(t *testing.T) {
 	if status != "placed" || total != 33960 || currency != "EUR" || !placedAt.Equal(placed.GetPlacedAt().AsTime()) {
 		t.Errorf("order row: %s %d %s %s", status, total, currency, placedAt)
 	}
-	if n := e.count(`SELECT count(*) FROM order_lines WHERE order_id = $1 AND line_no BETWEEN 1 AND 3`, cmd.GetOrderId()); n != 3 {
+	if n := e.Count(`SELECT count(*) FROM order_lines WHERE order_id = $1 AND line_no BETWEEN 1 AND 3`, cmd.GetOrderId()); n != 3 {
 		t.Errorf("%d order lines, want 3", n)
 	}
 }
@@ -103,10 +104,10 @@ func TestPlaceOrderPricesStoresAndPublishes(t *testing.T) {
 func TestPlaceOrderRejections(t *testing.T) {
 	e := newEnv(t)
 	// Products that let an order mix currencies or overflow int64.
-	e.exec(`INSERT INTO products (sku, name, price_minor, currency) VALUES
+	e.Exec(`INSERT INTO products (sku, name, price_minor, currency) VALUES
 		('CHF-ROPE', 'Swiss rope', 20000, 'CHF'),
 		('GOLD-AXE', 'Golden ice axe', $1, 'EUR')`, int64(math.MaxInt64/2+1))
-	events := e.watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(eventcatalog.TopicOrderEvents)
 	e.startService()
 
 	invalid, unknown := ordersv1.RejectionReason_REJECTION_REASON_INVALID_ORDER, ordersv1.RejectionReason_REJECTION_REASON_UNKNOWN_PRODUCT
@@ -134,15 +135,15 @@ func TestPlaceOrderRejections(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var rejected ordersv1.OrderRejected
-			e.await(events, c.cmd.GetOrderId(), &rejected)
+			e.Await(events, c.cmd.GetOrderId(), &rejected)
 			if rejected.GetReason() != c.reason || rejected.GetDetail() == "" ||
 				!rejected.GetRequestedAt().AsTime().Equal(requested(c.cmd)) || !rejected.GetRejectedAt().IsValid() {
 				t.Errorf("OrderRejected = %v, want reason %s", &rejected, c.reason)
 			}
-			if n := len(events.of(c.cmd.GetOrderId(), "alpes.orders.v1.OrderPlaced")); n != 0 {
+			if n := len(events.Of(c.cmd.GetOrderId(), "alpes.orders.v1.OrderPlaced")); n != 0 {
 				t.Errorf("%d OrderPlaced for a rejected order", n)
 			}
-			if n := e.count(`SELECT count(*) FROM orders WHERE id = $1 AND status = 'rejected' AND rejection_reason = $2`,
+			if n := e.Count(`SELECT count(*) FROM orders WHERE id = $1 AND status = 'rejected' AND rejection_reason = $2`,
 				c.cmd.GetOrderId(), c.reason.String()); n != 1 {
 				t.Errorf("%d rejected order rows, want 1", n)
 			}
@@ -156,56 +157,56 @@ func TestPlaceOrderWithAnIDThatIsNotAUUIDIsParked(t *testing.T) {
 	cmd := placeOrder("c", "AXE-ICE-50", 1)
 	cmd.OrderId = "order-1"
 	id := e.send(cmd)
-	e.waitApplied(id)
-	if r := e.parkedReason(id); r == "" {
+	e.WaitApplied(id)
+	if r := e.ParkedReason(id); r == "" {
 		t.Error("not parked")
 	}
-	if n := e.count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicOrderEvents); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicOrderEvents); n != 0 {
 		t.Errorf("%d order events, want none", n)
 	}
 }
 
 func TestDuplicatePlaceOrderIsANoOp(t *testing.T) {
 	e := newEnv(t)
-	events := e.watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(eventcatalog.TopicOrderEvents)
 	e.startService()
 
 	cmd := placeOrder("c", "ROPE-DRY-60", 1)
 	first := e.send(cmd)
 	var placed ordersv1.OrderPlaced
-	e.await(events, cmd.GetOrderId(), &placed)
+	e.Await(events, cmd.GetOrderId(), &placed)
 
 	// The same order again under a new event id, with other lines: ignored.
 	again := proto.Clone(cmd).(*ordersv1.PlaceOrder)
 	again.Lines = []*ordersv1.OrderLine{{Sku: "JACKET-HS", Quantity: 3}}
 	second := e.send(again)
 	// And the very same message again: the inbox drops it.
-	e.publish(eventcatalog.TopicOrderCommands, cmd.GetOrderId(), cmd, first)
+	e.Publish(eventcatalog.TopicOrderCommands, cmd.GetOrderId(), cmd, first)
 	// A rejected order's id is taken as well.
 	bad := placeOrder("c", "NO-SUCH-SKU", 1)
 	e.send(bad)
-	e.await(events, bad.GetOrderId(), &ordersv1.OrderRejected{})
+	e.Await(events, bad.GetOrderId(), &ordersv1.OrderRejected{})
 	e.send(bad)
 
 	// A later order's event arrives after anything the duplicates caused.
 	sentinel := placeOrder("c", "BIVY-SACK", 1)
 	e.send(sentinel)
-	e.await(events, sentinel.GetOrderId(), &ordersv1.OrderPlaced{})
-	e.waitApplied(second)
+	e.Await(events, sentinel.GetOrderId(), &ordersv1.OrderPlaced{})
+	e.WaitApplied(second)
 
-	if n := len(events.of(cmd.GetOrderId(), "alpes.orders.v1.OrderPlaced")); n != 1 {
+	if n := len(events.Of(cmd.GetOrderId(), "alpes.orders.v1.OrderPlaced")); n != 1 {
 		t.Errorf("%d OrderPlaced, want 1", n)
 	}
-	if n := len(events.of(bad.GetOrderId(), "alpes.orders.v1.OrderRejected")); n != 1 {
+	if n := len(events.Of(bad.GetOrderId(), "alpes.orders.v1.OrderRejected")); n != 1 {
 		t.Errorf("%d OrderRejected, want 1", n)
 	}
-	if n := e.count(`SELECT count(*) FROM orders WHERE id IN ($1, $2)`, cmd.GetOrderId(), bad.GetOrderId()); n != 2 {
+	if n := e.Count(`SELECT count(*) FROM orders WHERE id IN ($1, $2)`, cmd.GetOrderId(), bad.GetOrderId()); n != 2 {
 		t.Errorf("%d orders, want 2", n)
 	}
-	if n := e.count(`SELECT count(*) FROM order_lines WHERE order_id = $1 AND sku = 'ROPE-DRY-60'`, cmd.GetOrderId()); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_lines WHERE order_id = $1 AND sku = 'ROPE-DRY-60'`, cmd.GetOrderId()); n != 1 {
 		t.Errorf("lines changed: %d ROPE-DRY-60 lines, want 1", n)
 	}
-	if n := e.count(`SELECT count(*) FROM parked_messages`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM parked_messages`); n != 0 {
 		t.Errorf("%d parked messages, want none", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/servicetest"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
@@ -21,7 +22,7 @@ const (
 // payment returns a PaymentProcessed for an order of the given total.
 func payment(orderID string, amountMinor int64, status paymentsv1.PaymentStatus, reason string) *paymentsv1.PaymentProcessed {
 	return &paymentsv1.PaymentProcessed{
-		PaymentId:     newUUID(),
+		PaymentId:     servicetest.NewUUID(),
 		OrderId:       orderID,
 		Amount:        &moneyv1.Money{AmountMinor: amountMinor, Currency: "EUR"},
 		Status:        status,
@@ -32,32 +33,32 @@ func payment(orderID string, amountMinor int64, status paymentsv1.PaymentStatus,
 
 // pay publishes p on the payment events topic under a new event id.
 func (e *env) pay(p *paymentsv1.PaymentProcessed) string {
-	e.t.Helper()
-	return e.publish(eventcatalog.TopicPaymentEvents, p.GetOrderId(), p, newUUID())
+	e.T.Helper()
+	return e.Publish(eventcatalog.TopicPaymentEvents, p.GetOrderId(), p, servicetest.NewUUID())
 }
 
 // placed sends a PlaceOrder and waits for its OrderPlaced.
-func (e *env) placed(events *received, lines ...any) *ordersv1.OrderPlaced {
-	e.t.Helper()
+func (e *env) placed(events *servicetest.Received, lines ...any) *ordersv1.OrderPlaced {
+	e.T.Helper()
 	cmd := placeOrder("c", lines...)
 	e.send(cmd)
 	var p ordersv1.OrderPlaced
-	e.await(events, cmd.GetOrderId(), &p)
+	e.Await(events, cmd.GetOrderId(), &p)
 	return &p
 }
 
 func (e *env) status(orderID string) string {
-	e.t.Helper()
+	e.T.Helper()
 	var s string
-	if err := e.admin.QueryRow(context.Background(), `SELECT status FROM orders WHERE id = $1`, orderID).Scan(&s); err != nil {
-		e.t.Fatal(err)
+	if err := e.Admin.QueryRow(context.Background(), `SELECT status FROM orders WHERE id = $1`, orderID).Scan(&s); err != nil {
+		e.T.Fatal(err)
 	}
 	return s
 }
 
 func TestPaymentSettlesTheOrder(t *testing.T) {
 	e := newEnv(t)
-	events := e.watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(eventcatalog.TopicOrderEvents)
 	e.startService()
 	a := e.placed(events, "BOOT-GTX-42", 1)
 	b := e.placed(events, "JACKET-HS", 1)
@@ -67,13 +68,13 @@ func TestPaymentSettlesTheOrder(t *testing.T) {
 	e.pay(payment(b.GetOrderId(), 32900, declined, "card expired"))
 
 	var confirmed ordersv1.OrderConfirmed
-	e.await(events, a.GetOrderId(), &confirmed)
+	e.Await(events, a.GetOrderId(), &confirmed)
 	if confirmed.GetPaymentId() != payA.GetPaymentId() || confirmed.GetTotal().GetAmountMinor() != 27900 ||
 		confirmed.GetTotal().GetCurrency() != "EUR" || !confirmed.GetConfirmedAt().IsValid() {
 		t.Errorf("OrderConfirmed = %v", &confirmed)
 	}
 	var rejected ordersv1.OrderRejected
-	e.await(events, b.GetOrderId(), &rejected)
+	e.Await(events, b.GetOrderId(), &rejected)
 	if rejected.GetReason() != ordersv1.RejectionReason_REJECTION_REASON_PAYMENT_DECLINED || rejected.GetDetail() != "card expired" ||
 		!rejected.GetRequestedAt().AsTime().Equal(b.GetRequestedAt().AsTime()) || !rejected.GetRejectedAt().IsValid() {
 		t.Errorf("OrderRejected = %v", &rejected)
@@ -88,17 +89,17 @@ func TestPaymentSettlesTheOrder(t *testing.T) {
 
 func TestPaymentAnomalies(t *testing.T) {
 	e := newEnv(t)
-	events := e.watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(eventcatalog.TopicOrderEvents)
 	e.startService()
 	a := e.placed(events, "BOOT-GTX-42", 1) // settled first, then paid again
 	c := e.placed(events, "PACK-45L", 1)    // stays placed through every anomaly
 	rejectedAtPlacement := placeOrder("c", "NO-SUCH-SKU", 1)
 	e.send(rejectedAtPlacement)
-	e.await(events, rejectedAtPlacement.GetOrderId(), &ordersv1.OrderRejected{})
+	e.Await(events, rejectedAtPlacement.GetOrderId(), &ordersv1.OrderRejected{})
 
 	payA := payment(a.GetOrderId(), 27900, approved, "")
 	e.pay(payA)
-	e.await(events, a.GetOrderId(), &ordersv1.OrderConfirmed{})
+	e.Await(events, a.GetOrderId(), &ordersv1.OrderConfirmed{})
 
 	parked := []struct {
 		name string
@@ -107,7 +108,7 @@ func TestPaymentAnomalies(t *testing.T) {
 	}{
 		{"unknown status", payment(c.GetOrderId(), 14990, paymentsv1.PaymentStatus(7), ""), "does not know"},
 		{"unspecified status", payment(c.GetOrderId(), 14990, paymentsv1.PaymentStatus_PAYMENT_STATUS_UNSPECIFIED, ""), "does not know"},
-		{"unknown order", payment(newUUID(), 100, approved, ""), "never stored"},
+		{"unknown order", payment(servicetest.NewUUID(), 100, approved, ""), "never stored"},
 		{"another payment for a settled order", payment(a.GetOrderId(), 27900, declined, "late"), "already confirmed"},
 		{"rejected at placement", payment(rejectedAtPlacement.GetOrderId(), 100, approved, ""), "rejected at placement"},
 		{"amount differs", payment(c.GetOrderId(), 1, approved, ""), "whose total is 14990 EUR"},
@@ -122,22 +123,22 @@ func TestPaymentAnomalies(t *testing.T) {
 
 	for i, p := range parked {
 		t.Run(p.name, func(t *testing.T) {
-			e.waitApplied(ids[i])
-			if r := e.parkedReason(ids[i]); !strings.Contains(r, p.want) {
+			e.WaitApplied(ids[i])
+			if r := e.ParkedReason(ids[i]); !strings.Contains(r, p.want) {
 				t.Errorf("parking reason %q, want it to mention %q", r, p.want)
 			}
 		})
 	}
-	e.waitApplied(again)
-	if r := e.parkedReason(again); r != "" {
+	e.WaitApplied(again)
+	if r := e.ParkedReason(again); r != "" {
 		t.Errorf("the repeated payment was parked: %s", r)
 	}
 
 	// Settle c properly; its event comes after anything the anomalies caused.
 	e.pay(payment(c.GetOrderId(), 14990, approved, ""))
-	e.await(events, c.GetOrderId(), &ordersv1.OrderConfirmed{})
+	e.Await(events, c.GetOrderId(), &ordersv1.OrderConfirmed{})
 	for _, id := range []string{a.GetOrderId(), c.GetOrderId(), rejectedAtPlacement.GetOrderId()} {
-		n := len(events.of(id, "alpes.orders.v1.OrderConfirmed")) + len(events.of(id, "alpes.orders.v1.OrderRejected"))
+		n := len(events.Of(id, "alpes.orders.v1.OrderConfirmed")) + len(events.Of(id, "alpes.orders.v1.OrderRejected"))
 		if n != 1 {
 			t.Errorf("order %s: %d terminal events, want 1", id, n)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
+	"github.com/alpes/alpes/internal/servicetest"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
@@ -19,7 +20,7 @@ import (
 // orderPlaced returns an OrderPlaced for a new order of customer and total.
 func orderPlaced(customer string, totalMinor int64) *ordersv1.OrderPlaced {
 	return &ordersv1.OrderPlaced{
-		OrderId:     newUUID(),
+		OrderId:     servicetest.NewUUID(),
 		CustomerId:  customer,
 		Address:     "Via Roma 1, Courmayeur",
 		Lines:       []*ordersv1.PricedLine{{Sku: "AXE-ICE-50", Name: "Ice axe", Quantity: 1}},
@@ -31,13 +32,13 @@ func orderPlaced(customer string, totalMinor int64) *ordersv1.OrderPlaced {
 
 // send publishes an order event under a new event id, as orders' relay would.
 func (e *env) send(orderID string, body proto.Message) string {
-	e.t.Helper()
-	return e.publish(eventcatalog.TopicOrderEvents, orderID, body, newUUID())
+	e.T.Helper()
+	return e.Publish(eventcatalog.TopicOrderEvents, orderID, body, servicetest.NewUUID())
 }
 
 func TestOrderPlacedIsCharged(t *testing.T) {
 	e := newEnv(t)
-	outcomes := e.watch(eventcatalog.TopicPaymentEvents)
+	outcomes := e.Watch(eventcatalog.TopicPaymentEvents)
 	e.startService()
 
 	cases := []struct {
@@ -58,7 +59,7 @@ func TestOrderPlacedIsCharged(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got paymentsv1.PaymentProcessed
-			msg := e.await(outcomes, c.order.GetOrderId(), &got)
+			msg := e.Await(outcomes, c.order.GetOrderId(), &got)
 			if got.GetStatus() != c.status || got.GetDeclineReason() != c.reason || got.GetOrderId() != c.order.GetOrderId() ||
 				!proto.Equal(got.GetAmount(), c.order.GetTotal()) || !got.GetProcessedAt().IsValid() {
 				t.Errorf("PaymentProcessed = %v, want %s %q", &got, c.status, c.reason)
@@ -69,7 +70,7 @@ func TestOrderPlacedIsCharged(t *testing.T) {
 			var status string
 			var amount int64
 			var processedAt time.Time
-			err := e.admin.QueryRow(context.Background(),
+			err := e.Admin.QueryRow(context.Background(),
 				`SELECT status, amount_minor, processed_at FROM payments WHERE id = $1 AND order_id = $2`,
 				got.GetPaymentId(), c.order.GetOrderId()).Scan(&status, &amount, &processedAt)
 			if err != nil {
@@ -79,7 +80,7 @@ func TestOrderPlacedIsCharged(t *testing.T) {
 			if status != wantStatus || amount != c.order.GetTotal().GetAmountMinor() || !processedAt.Equal(got.GetProcessedAt().AsTime()) {
 				t.Errorf("payment row: %s %d %s", status, amount, processedAt)
 			}
-			if n := e.count(`SELECT count(*) FROM order_snapshots WHERE order_id = $1 AND customer_id = $2 AND placed_at = $3`,
+			if n := e.Count(`SELECT count(*) FROM order_snapshots WHERE order_id = $1 AND customer_id = $2 AND placed_at = $3`,
 				c.order.GetOrderId(), c.order.GetCustomerId(), c.order.GetPlacedAt().AsTime()); n != 1 {
 				t.Errorf("%d snapshots, want 1", n)
 			}
@@ -89,32 +90,32 @@ func TestOrderPlacedIsCharged(t *testing.T) {
 
 func TestDuplicateOrderPlacedChargesOnce(t *testing.T) {
 	e := newEnv(t)
-	outcomes := e.watch(eventcatalog.TopicPaymentEvents)
+	outcomes := e.Watch(eventcatalog.TopicPaymentEvents)
 	e.startService()
 
 	order := orderPlaced("cust", 14990)
 	first := e.send(order.GetOrderId(), order)
-	e.await(outcomes, order.GetOrderId(), &paymentsv1.PaymentProcessed{})
+	e.Await(outcomes, order.GetOrderId(), &paymentsv1.PaymentProcessed{})
 
 	// orders re-emitting the order under a new event id, even with another
 	// total, and the very same message redelivered: neither charges again.
 	again := proto.Clone(order).(*ordersv1.OrderPlaced)
 	again.Total.AmountMinor = 999999
 	second := e.send(order.GetOrderId(), again)
-	e.publish(eventcatalog.TopicOrderEvents, order.GetOrderId(), order, first)
+	e.Publish(eventcatalog.TopicOrderEvents, order.GetOrderId(), order, first)
 
 	sentinel := orderPlaced("cust", 100)
 	e.send(sentinel.GetOrderId(), sentinel)
-	e.await(outcomes, sentinel.GetOrderId(), &paymentsv1.PaymentProcessed{})
-	e.waitApplied(second)
+	e.Await(outcomes, sentinel.GetOrderId(), &paymentsv1.PaymentProcessed{})
+	e.WaitApplied(second)
 
-	if n := len(outcomes.of(order.GetOrderId(), "alpes.payments.v1.PaymentProcessed")); n != 1 {
+	if n := len(outcomes.Of(order.GetOrderId(), "alpes.payments.v1.PaymentProcessed")); n != 1 {
 		t.Errorf("%d PaymentProcessed, want 1", n)
 	}
-	if n := e.count(`SELECT count(*) FROM payments WHERE order_id = $1 AND amount_minor = 14990`, order.GetOrderId()); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM payments WHERE order_id = $1 AND amount_minor = 14990`, order.GetOrderId()); n != 1 {
 		t.Errorf("%d payments of the first total, want 1 (and no other)", n)
 	}
-	if n := e.count(`SELECT count(*) FROM payments`); n != 2 {
+	if n := e.Count(`SELECT count(*) FROM payments`); n != 2 {
 		t.Errorf("%d payments, want 2", n)
 	}
 }
@@ -122,18 +123,18 @@ func TestDuplicateOrderPlacedChargesOnce(t *testing.T) {
 func TestOrderOutcomesAreSkipped(t *testing.T) {
 	e := newEnv(t)
 	e.startService()
-	orderID := newUUID()
+	orderID := servicetest.NewUUID()
 	ids := []string{
-		e.send(orderID, &ordersv1.OrderConfirmed{OrderId: orderID, PaymentId: newUUID()}),
+		e.send(orderID, &ordersv1.OrderConfirmed{OrderId: orderID, PaymentId: servicetest.NewUUID()}),
 		e.send(orderID, &ordersv1.OrderRejected{OrderId: orderID, Reason: ordersv1.RejectionReason_REJECTION_REASON_UNKNOWN_PRODUCT}),
 	}
 	for _, id := range ids {
-		e.waitApplied(id)
-		if r := e.parkedReason(id); r != "" {
+		e.WaitApplied(id)
+		if r := e.ParkedReason(id); r != "" {
 			t.Errorf("%s parked: %s", id, r)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM payments`) + e.count(`SELECT count(*) FROM order_snapshots`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM payments`) + e.Count(`SELECT count(*) FROM order_snapshots`); n != 0 {
 		t.Errorf("%d rows written for skipped events", n)
 	}
 }
@@ -160,13 +161,13 @@ func TestUnchargeableOrderPlacedIsParked(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := e.send(c.order.GetOrderId(), c.order)
-			e.waitApplied(id)
-			if r := e.parkedReason(id); !strings.Contains(r, c.want) {
+			e.WaitApplied(id)
+			if r := e.ParkedReason(id); !strings.Contains(r, c.want) {
 				t.Errorf("parking reason %q, want it to mention %q", r, c.want)
 			}
 		})
 	}
-	if n := e.count(`SELECT count(*) FROM payments`) + e.count(`SELECT count(*) FROM outbox`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM payments`) + e.Count(`SELECT count(*) FROM outbox`); n != 0 {
 		t.Errorf("%d payments and outbox rows, want none", n)
 	}
 }
