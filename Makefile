@@ -7,10 +7,11 @@ BUF      := $(GO) tool buf
 # Test timeout per package; the slowest packages start real Postgres clusters.
 TEST_FLAGS ?= -race -timeout 10m
 
-.PHONY: test check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
+.PHONY: test fuzz-smoke check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
 
-## test: everything CI checks: formatting, vet, the protobuf checks and all tests with the race detector.
-test: check go-test
+## test: everything CI checks: formatting, vet, the protobuf checks, all tests with the race
+## detector, and each fuzz target for a few seconds.
+test: check go-test fuzz-smoke
 
 check: fmt-check tidy-check vet proto-check
 
@@ -29,6 +30,18 @@ go-test:
 	@# Tests that make pulsar-client-go reconnect mid-send, where the client
 	@# itself races (see relay/outage_test.go), run without the race detector.
 	$(GO) test -count=1 -timeout 5m -run '^TestBrokerOutage$$' ./relay/
+
+## fuzz-smoke: every fuzz target for FUZZ_TIME (seed corpus first), so none rots. For a real
+## hunt, run one alone for longer: go test -run '^$$' -fuzz '^FuzzPostOrder$$' -fuzztime 10m ./services/bff/
+FUZZ_TIME ?= 8s
+FUZZ_TARGETS := ./services/bff/:FuzzDecodeOrderRequest ./services/bff/:FuzzPostOrder \
+	./internal/pulsarbroker/:FuzzConnection ./internal/pulsarwire/:FuzzParseFrame
+fuzz-smoke:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZ_TIME) "$$pkg" || exit 1; \
+	done
 
 ## proto: regenerate the Go code of every .proto file (pinned tools, run through `go tool`).
 proto:
