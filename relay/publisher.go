@@ -135,3 +135,28 @@ var topicName = regexp.MustCompile(`^(persistent|non-persistent)://[a-zA-Z0-9_.\
 
 // validTopic reports whether topic is a fully qualified Pulsar topic name.
 func validTopic(topic string) bool { return topicName.MatchString(topic) }
+
+// topicCache remembers the topics already found valid, so that a stream of
+// rows for a few topics runs the regular expression once per topic rather
+// than once per row. It holds at most maxCachedTopics names; past that, the
+// others are checked every time. The zero value is ready; it is not safe for
+// concurrent use.
+type topicCache struct{ known map[string]struct{} }
+
+const maxCachedTopics = 1024
+
+func (c *topicCache) valid(topic string) bool {
+	if _, ok := c.known[topic]; ok {
+		return true
+	}
+	if !validTopic(topic) {
+		return false
+	}
+	if c.known == nil {
+		c.known = map[string]struct{}{}
+	}
+	if len(c.known) < maxCachedTopics {
+		c.known[topic] = struct{}{}
+	}
+	return true
+}

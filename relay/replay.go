@@ -102,7 +102,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 			}
 			producers[row.Topic] = prod
 		}
-		msg := eventMessage(&row, "", row.CreatedAt)
+		msg := eventMessage(&row, "", formatTime(row.CreatedAt), row.CreatedAt)
 		msg.Properties[eventmeta.ReplayedAt] = started.Format(time.RFC3339Nano)
 		prod.SendAsync(ctx, msg, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
 			if err != nil {

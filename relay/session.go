@@ -22,20 +22,28 @@ type pipeline struct {
 	tx      *txState
 	begin   *pgsource.Begin
 	indexes map[string]int64 // messages so far in this transaction, per topic
+
+	// The open transaction's commit LSN and time as message properties:
+	// formatted once per transaction, not once per row.
+	commitLSN, commitTime string
+
+	topics topicCache
 }
 
-func (p *pipeline) run(ctx context.Context, changes <-chan pgsource.Change) error {
+func (p *pipeline) run(ctx context.Context, changes <-chan []pgsource.Change) error {
 	for {
-		var c pgsource.Change
+		var batch []pgsource.Change
 		select {
-		case c = <-changes:
+		case batch = <-changes:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.pub.failed:
 			return p.pub.failErr
 		}
-		if err := p.handle(ctx, c); err != nil {
-			return err
+		for _, c := range batch {
+			if err := p.handle(ctx, c); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -45,6 +53,8 @@ func (p *pipeline) handle(ctx context.Context, c pgsource.Change) error {
 	case *pgsource.Begin:
 		p.begin = c
 		p.tx = p.tracker.begin(c.CommitLSN, c.CommitTime)
+		p.commitLSN = c.CommitLSN.String()
+		p.commitTime = formatTime(c.CommitTime)
 		clear(p.indexes)
 	case *pgsource.Row:
 		if p.tx == nil {
@@ -98,7 +108,7 @@ func (p *pipeline) check(row *pgsource.Row) string {
 	switch {
 	case row.Err != nil:
 		return row.Err.Error()
-	case !validTopic(row.Topic):
+	case !p.topics.valid(row.Topic):
 		return fmt.Sprintf("topic %q is not a fully qualified Pulsar topic", row.Topic)
 	case len(row.Payload) > p.source.cfg.MaxPayloadBytes:
 		return fmt.Sprintf("payload of %d bytes exceeds the limit of %d", len(row.Payload), p.source.cfg.MaxPayloadBytes)
@@ -112,7 +122,7 @@ func (p *pipeline) check(row *pgsource.Row) string {
 }
 
 func (p *pipeline) message(row *pgsource.Row, seq int64, quarantineReason string) *pulsar.ProducerMessage {
-	msg := eventMessage(row, p.begin.CommitLSN.String(), p.begin.CommitTime)
+	msg := eventMessage(row, p.commitLSN, p.commitTime, p.begin.CommitTime)
 	msg.SequenceID = &seq
 	if quarantineReason != "" {
 		msg.Properties[eventmeta.QuarantineReason] = quarantineReason
@@ -131,9 +141,15 @@ func (p *pipeline) message(row *pgsource.Row, seq int64, quarantineReason string
 // eventMessage is the Pulsar message of an outbox row: its payload byte for
 // byte, keyed by aggregate id, with the properties of docs/adr/0006 (the
 // row's headers, such as trace context, first, so ours win on a clash).
-// commitLSN is empty for a replayed row.
-func eventMessage(row *pgsource.Row, commitLSN string, commitTime time.Time) *pulsar.ProducerMessage {
-	props := make(map[string]string, len(row.Headers)+8)
+// commitLSN is empty for a replayed row; commitTimeText is
+// formatTime(commitTime).
+func eventMessage(row *pgsource.Row, commitLSN, commitTimeText string, commitTime time.Time) *pulsar.ProducerMessage {
+	// Room for the headers and our six properties. A row with one header (a
+	// traceparent) then fits Go's smallest map, eight entries in one group:
+	// 336 bytes, against 664 for a hint of 9 (Go 1.26, amd64). It matters
+	// because the client holds every message until its receipt. The rare
+	// quarantined row grows its map.
+	props := make(map[string]string, len(row.Headers)+6)
 	for k, v := range row.Headers {
 		props[k] = v
 	}
@@ -144,7 +160,7 @@ func eventMessage(row *pgsource.Row, commitLSN string, commitTime time.Time) *pu
 	if commitLSN != "" {
 		props[eventmeta.CommitLSN] = commitLSN
 	}
-	props[eventmeta.CommitTime] = commitTime.UTC().Format(time.RFC3339Nano)
+	props[eventmeta.CommitTime] = commitTimeText
 	payload := row.Payload
 	if payload == nil {
 		payload = []byte{}
@@ -156,3 +172,6 @@ func eventMessage(row *pgsource.Row, commitLSN string, commitTime time.Time) *pu
 		EventTime:  commitTime,
 	}
 }
+
+// formatTime is how a commit time is written in a message property.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -166,7 +166,11 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 
 	s.stats.setState(StateStreaming, nil)
 	s.log.Info("streaming", "from", slot.ConfirmedFlushLSN)
-	changes := make(chan pgsource.Change, 1024)
+	// Batches of up to pgsource.MaxBatchChanges changes or MaxBatchBytes of
+	// WAL: a few in the channel keep the stream reading while the pipeline
+	// publishes, and bound what the session holds besides the in-flight
+	// messages.
+	changes := make(chan []pgsource.Change, 4)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return pgsource.Stream(gctx, repl, pgsource.StreamOptions{

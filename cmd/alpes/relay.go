@@ -76,7 +76,7 @@ type relayRunCmd struct {
 	HTTPAddr            string        `help:"Listen address of /v1/lag, /healthz, /readyz and /metrics; empty disables." default:"127.0.0.1:8081"`
 	HTTPToken           string        `help:"Require this bearer token on /v1/lag and /metrics." placeholder:"TOKEN"`
 	StartFresh          bool          `help:"Create a missing slot even though the outbox holds rows it will not stream (replay them)."`
-	MaxInFlight         int           `help:"Messages awaiting broker receipts, per source, before reading pauses." default:"10000"`
+	MaxInFlight         int           `help:"Messages awaiting broker receipts, per source, before reading pauses." default:"2000"`
 	StatusInterval      time.Duration `help:"How often the confirmed position is reported to Postgres." default:"1s"`
 	Heartbeat           time.Duration `help:"Idle time after which a heartbeat is written into the source's WAL." default:"10s"`
 	OutboxRetention     time.Duration `help:"Keep outbox rows this long for replay, then delete them; negative keeps them forever." default:"24h"`

@@ -96,12 +96,12 @@ func (r *relations) decodeRow(id uint32, tuple *pglogrepl.TupleData) *Row {
 	if seen < requiredColumns {
 		errs = append(errs, fmt.Errorf("outbox has %d of the %d required columns", seen, requiredColumns))
 	}
-	if headers != nil && string(headers) != "{}" { // most rows carry no headers: skip the JSON decoder
-		var m map[string]any
-		if err := json.Unmarshal(headers, &m); err != nil {
+	if headers != nil && string(headers) != "{}" { // many rows carry no headers
+		h, err := decodeHeaders(headers)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("column headers: %w", err))
 		}
-		row.Headers = HeaderStrings(m)
+		row.Headers = h
 	}
 	if len(errs) > 0 {
 		row.Err = fmt.Errorf("%w: %w", ErrMalformedRow, errors.Join(errs...))
@@ -134,6 +134,89 @@ func (row *Row) field(name string, headers *[]byte) (dst any, required bool) {
 		return &row.CreatedAt, false
 	}
 	return nil, false
+}
+
+// decodeHeaders returns the string-valued entries of a row's headers, a JSON
+// object. The common shape, a flat object of plain ASCII strings such as
+// {"traceparent": "00-…"}, is read directly; anything else goes through
+// encoding/json, so both give the same result.
+func decodeHeaders(raw []byte) (map[string]string, error) {
+	if h, ok := flatStringObject(raw); ok {
+		return h, nil
+	}
+	var m map[string]any
+	err := json.Unmarshal(raw, &m)
+	return HeaderStrings(m), err
+}
+
+// flatStringObject parses raw when it is a JSON object whose keys and values
+// are all strings of printable ASCII without escapes; ok is false for
+// anything else, which the caller then hands to encoding/json. An empty
+// object gives nil, as HeaderStrings does.
+func flatStringObject(raw []byte) (h map[string]string, ok bool) {
+	i := skipSpace(raw, 0)
+	if i == len(raw) || raw[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return nil, skipSpace(raw, i+1) == len(raw)
+	}
+	for {
+		key, next, ok := plainString(raw, i)
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(raw, next)
+		if i == len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		value, next, ok := plainString(raw, skipSpace(raw, i+1))
+		if !ok {
+			return nil, false
+		}
+		if h == nil {
+			h = make(map[string]string, 2)
+		}
+		h[key] = value // a repeated key: the last one wins, as with encoding/json
+		i = skipSpace(raw, next)
+		if i == len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return h, skipSpace(raw, i+1) == len(raw)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// plainString reads the JSON string starting at raw[i] when it holds only
+// printable ASCII other than a backslash, and returns it with the index just
+// past its closing quote.
+func plainString(raw []byte, i int) (s string, next int, ok bool) {
+	if i >= len(raw) || raw[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(raw); j++ {
+		switch c := raw[j]; {
+		case c == '"':
+			return string(raw[i+1 : j]), j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // HeaderStrings keeps the string-valued entries of an outbox row's headers:

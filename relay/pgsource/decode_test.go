@@ -2,7 +2,9 @@ package pgsource
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/jackc/pglogrepl"
@@ -93,5 +95,51 @@ func TestDecodeRowMalformed(t *testing.T) {
 func TestInsertBeforeItsRelationIsAnError(t *testing.T) {
 	if _, err := newRelations().isOutbox(42); err == nil {
 		t.Error("want an error for an unknown relation")
+	}
+}
+
+// TestDecodeHeadersAgreesWithEncodingJSON: the direct reading of flat string
+// objects gives exactly what encoding/json gives, and everything else still
+// goes through encoding/json.
+func TestDecodeHeadersAgreesWithEncodingJSON(t *testing.T) {
+	tests := []struct {
+		raw  string
+		fast bool // read without encoding/json
+	}{
+		{`{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`, true},
+		{`{"traceparent":"a","tracestate":"b=c"}`, true},
+		{" {\n\t\"a\" : \"b\" ,\r\n \"c\":\"\" } ", true},
+		{`{"a": "1", "a": "2"}`, true},
+		{`{ }`, true},
+		{`{"a": 1, "b": "x"}`, false},
+		{`{"a": {"b": "c"}, "d": "e"}`, false},
+		{`{"a": "\u00e9", "b": "x"}`, false},
+		{`{"a": "é"}`, false},
+		{`{"a": "x\"y"}`, false},
+		{`{"a": null}`, false},
+		{`["a", "b"]`, false},
+		{`{"a": "b"`, false},
+		{`{"a": "b"} x`, false},
+		{`{"a" "b"}`, false},
+		{`{"a": "b",}`, false},
+		{``, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			_, fast := flatStringObject([]byte(tt.raw))
+			if fast != tt.fast {
+				t.Errorf("read directly: %v, want %v", fast, tt.fast)
+			}
+			got, gotErr := decodeHeaders([]byte(tt.raw))
+			var m map[string]any
+			wantErr := json.Unmarshal([]byte(tt.raw), &m)
+			want := HeaderStrings(m)
+			if (gotErr != nil) != (wantErr != nil) {
+				t.Fatalf("error %v, encoding/json says %v", gotErr, wantErr)
+			}
+			if !maps.Equal(got, want) || (got == nil) != (want == nil) {
+				t.Errorf("headers %#v, encoding/json gives %#v", got, want)
+			}
+		})
 	}
 }

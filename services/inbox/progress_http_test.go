@@ -26,7 +26,9 @@ func TestServeProgressReportsAppliedLag(t *testing.T) {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- inbox.ServeProgress(sctx, ln, "payments", db.PoolAs(t, migrations.ServiceRole("payments"))) }()
+	go func() {
+		done <- inbox.ServeProgress(sctx, ln, "payments", db.PoolAs(t, migrations.ServiceRole("payments")))
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -1,0 +1,129 @@
+package pgsource_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/relay/pgsource"
+)
+
+// TestStreamHandsOverBoundedBatchesInOrder: the stream's batches are never
+// empty, never longer than MaxBatchChanges, and together hold every change
+// in stream order, a transaction larger than a batch included; while nobody
+// takes a batch, standby status updates keep going out.
+func TestStreamHandsOverBoundedBatchesInOrder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := pgtest.New(t, "orders")
+	admin := db.Pool(t)
+	var start string
+	if err := admin.QueryRow(ctx, `SELECT lsn::text FROM pg_create_logical_replication_slot('stream_test', 'pgoutput')`).Scan(&start); err != nil {
+		t.Fatal(err)
+	}
+	startLSN, err := pglogrepl.ParseLSN(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const small, bigRows = 1000, 3*pgsource.MaxBatchChanges + 7
+	// small one-row transactions, then one of bigRows rows.
+	const columns = `INSERT INTO outbox (id, topic, aggregate_id, type, payload) `
+	if _, err := admin.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP `+columns+
+		`VALUES (gen_random_uuid(), 'persistent://alpes/test/t.v1', 'k' || i, 't', '\x00'); COMMIT; END LOOP; END $$`, small)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, columns+
+		`SELECT gen_random_uuid(), 'persistent://alpes/test/t.v1', 'big', 't', '\x00' FROM generate_series(1, $1)`, bigRows); err != nil {
+		t.Fatal(err)
+	}
+
+	repl, err := pgconn.Connect(ctx, db.ReplicationDSN(migrations.RelayRole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repl.Close(context.Background())
+	out := make(chan []pgsource.Change) // unbuffered: the test paces the stream
+	statuses := make(chan struct{}, 100)
+	streamCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- pgsource.Stream(streamCtx, repl, pgsource.StreamOptions{
+			Slot:           "stream_test",
+			Publication:    "alpes_outbox",
+			Start:          startLSN,
+			Confirmed:      func() pgsource.LSN { return startLSN },
+			StatusInterval: 20 * time.Millisecond,
+			OnStatus: func(_, _ pgsource.LSN) {
+				select {
+				case statuses <- struct{}{}:
+				default:
+				}
+			},
+		}, out)
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("stream: %v", err)
+		}
+	}()
+
+	// Nobody takes a batch yet: status updates must keep flowing.
+	for range 3 {
+		select {
+		case <-statuses:
+		case <-ctx.Done():
+			t.Fatal("no standby status update while the consumer was paused")
+		}
+	}
+
+	var txs, rows, bigSeen int
+	var inTx bool
+	var last pgsource.LSN
+	for txs < small+1 {
+		var batch []pgsource.Change
+		select {
+		case batch = <-out:
+		case err := <-done:
+			t.Fatalf("stream ended: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("timed out after %d transactions", txs)
+		}
+		if len(batch) == 0 || len(batch) > pgsource.MaxBatchChanges {
+			t.Fatalf("batch of %d changes", len(batch))
+		}
+		for _, c := range batch {
+			switch c := c.(type) {
+			case *pgsource.Begin:
+				if inTx || c.CommitLSN <= last {
+					t.Fatalf("begin at %s after %s (in a transaction: %v)", c.CommitLSN, last, inTx)
+				}
+				inTx, last = true, c.CommitLSN
+			case *pgsource.Row:
+				if !inTx || c.Err != nil {
+					t.Fatalf("row %+v (in a transaction: %v)", c, inTx)
+				}
+				rows++
+				if c.AggregateID == "big" {
+					bigSeen++
+				}
+			case *pgsource.Commit:
+				if !inTx || c.CommitLSN != last {
+					t.Fatalf("commit at %s for the begin at %s", c.CommitLSN, last)
+				}
+				inTx = false
+				txs++
+			}
+		}
+	}
+	if rows != small+bigRows || bigSeen != bigRows {
+		t.Errorf("%d rows, %d of the big transaction; want %d and %d", rows, bigSeen, small+bigRows, bigRows)
+	}
+}
