@@ -27,7 +27,6 @@ import (
 
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -100,7 +99,7 @@ func benchDrain(b *testing.B, d benchDrainer) {
 	b.StopTimer()
 	for range b.N {
 		db := pgtest.New(b, "orders")
-		broker := benchStartBroker(b)
+		broker := startBroker(b)
 		admin := db.Pool(b)
 		ctx := context.Background()
 
@@ -301,7 +300,7 @@ func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, brokerURL string, src
 	cpu := benchProcessCPU()
 	start := time.Now()
 	var run benchRelayRun
-	r := benchStartRelay(tb, brokerURL, src)
+	r := startRelay(tb, brokerURL, src)
 	defer r.cancel()
 	deadline := start.Add(10 * time.Minute)
 	var inFlight, samples int64
@@ -393,43 +392,6 @@ func benchDrainRelayChild(tb testing.TB, db *pgtest.DB, brokerURL string, src re
 	return run
 }
 
-// benchStartBroker is startBroker for benchmarks.
-func benchStartBroker(tb testing.TB) *pulsarbroker.Broker {
-	tb.Helper()
-	cfg := pulsarbroker.DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	b, err := pulsarbroker.Start(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { b.Close() })
-	return b
-}
-
-// benchStartRelay is startRelay for benchmarks, without the HTTP server.
-func benchStartRelay(tb testing.TB, brokerURL string, src relay.SourceConfig) *runningRelay {
-	tb.Helper()
-	r, err := relay.New(relay.Config{
-		Sources:   []relay.SourceConfig{src},
-		PulsarURL: brokerURL,
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rr := &runningRelay{Relay: r, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		rr.err = r.Run(ctx)
-		close(rr.done)
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		<-rr.done
-	})
-	return rr
-}
-
 // benchResetPeakRSS resets the process's peak RSS (VmHWM), where the kernel
 // allows it.
 func benchResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
@@ -467,14 +429,13 @@ func BenchmarkCommitToBroker(b *testing.B) {
 	b.StopTimer()
 	for range b.N {
 		db := pgtest.New(b, "orders")
-		broker := benchStartBroker(b)
+		broker := startBroker(b)
 		lat := benchConsumeLatencies(b, broker.ServiceURL(), testTopic)
-		r := benchStartRelay(b, broker.ServiceURL(), source(db))
-		benchWaitStreaming(b, r)
+		r := startRelay(b, broker.ServiceURL(), source(db))
+		r.waitState(b, relay.StateStreaming)
 
-		// The test cluster runs with synchronous_commit=off, which holds WAL
-		// back from the walsender for up to wal_writer_delay; a production
-		// database commits synchronously, and so does this writer.
+		// A production database commits synchronously, and so does this
+		// writer, whatever the test cluster's default.
 		cfg, err := pgxpool.ParseConfig(db.DSNAs(migrations.ServiceRole("orders")))
 		if err != nil {
 			b.Fatal(err)
@@ -492,7 +453,7 @@ func BenchmarkCommitToBroker(b *testing.B) {
 		start := time.Now()
 		w := benchWriteAtRate(b, pool, "measured", rate, measured)
 		writeTime += time.Since(start)
-		waitForTB(b, "every measured message", func() bool { return lat.count("measured") >= w })
+		waitFor(b, "every measured message", func() bool { return lat.count("measured") >= w })
 		b.StopTimer()
 		written += int64(w)
 		all = append(all, lat.of("measured")...)
@@ -613,31 +574,6 @@ func benchConsumeLatencies(tb testing.TB, brokerURL, topic string) *benchLatenci
 		client.Close()
 	})
 	return lat
-}
-
-// benchWaitStreaming waits until the relay streams its source.
-func benchWaitStreaming(tb testing.TB, r *runningRelay) {
-	tb.Helper()
-	waitForTB(tb, "the relay to stream", func() bool {
-		select {
-		case <-r.done:
-			tb.Fatalf("relay stopped: %v", r.err)
-		default:
-		}
-		return r.Lag()[0].State == relay.StateStreaming
-	})
-}
-
-// waitForTB is waitFor for benchmarks.
-func waitForTB(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(time.Millisecond) // polling external state, not synchronising goroutines
-	}
 }
 
 // benchQuantile returns the q-quantile of sorted by the nearest-rank method.

@@ -35,7 +35,7 @@ const testTopic = "persistent://alpes/test/events.v1"
 // waitTimeout bounds every wait on the pipeline.
 const waitTimeout = 60 * time.Second
 
-func startBroker(t *testing.T) *pulsarbroker.Broker {
+func startBroker(t testing.TB) *pulsarbroker.Broker {
 	t.Helper()
 	cfg := pulsarbroker.DefaultConfig()
 	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -70,13 +70,13 @@ func (r *runningRelay) stop(t *testing.T) error {
 	}
 }
 
-func startRelay(t *testing.T, brokerURL string, sources ...relay.SourceConfig) *runningRelay {
+func startRelay(t testing.TB, brokerURL string, sources ...relay.SourceConfig) *runningRelay {
 	t.Helper()
 	return startRelayWith(t, relay.Config{Sources: sources, PulsarURL: brokerURL})
 }
 
 // startRelayWith runs a relay configured by cfg (logging into the test).
-func startRelayWith(t *testing.T, cfg relay.Config) *runningRelay {
+func startRelayWith(t testing.TB, cfg relay.Config) *runningRelay {
 	t.Helper()
 	cfg.Logger = testLogger(t)
 	r, err := relay.New(cfg)
@@ -106,7 +106,7 @@ func startStreamingRelay(t *testing.T, brokerURL string, sources ...relay.Source
 }
 
 // waitState waits until every source is in state.
-func (r *runningRelay) waitState(t *testing.T, state string) {
+func (r *runningRelay) waitState(t testing.TB, state string) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -133,11 +133,11 @@ func source(db *pgtest.DB) relay.SourceConfig {
 }
 
 // testLogger logs warnings and worse into the test's output.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -220,13 +220,13 @@ func consume(t *testing.T, brokerURL, topic string) *received {
 }
 
 // waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	waitForWithin(t, waitTimeout, what, cond)
 }
 
 // waitForWithin polls cond until it holds or timeout passes.
-func waitForWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitForWithin(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
