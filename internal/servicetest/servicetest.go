@@ -277,3 +277,37 @@ func NewUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// Running is a service's Run, started in the background by Start.
+type Running struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs run in the background until Stop is called or the test ends.
+func (e *Env) Start(name string, run func(context.Context) error) *Running {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{name: name, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx) }()
+	e.T.Cleanup(func() { r.Stop(e.T) })
+	return r
+}
+
+// Stop ends the service and checks its Run returned nil; stopping twice is
+// harmless.
+func (r *Running) Stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok && err != nil {
+			t.Errorf("%s Run: %v", r.name, err)
+		}
+		if ok {
+			close(r.done)
+		}
+	case <-time.After(WaitTimeout):
+		t.Fatalf("%s did not stop", r.name)
+	}
+}

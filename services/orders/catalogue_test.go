@@ -79,13 +79,13 @@ func TestCatalogueIsPublishedOnceAtStartup(t *testing.T) {
 		!axe.GetUpdatedAt().AsTime().Equal(updatedAt) {
 		t.Errorf("ProductUpdated = %v, updated_at in the table %s", axe, updatedAt)
 	}
-	first.stop(t)
+	first.Stop(t)
 	e.WaitFor("the first instance gone", func() bool { return e.subscribed() == 0 })
 
 	// A restart publishes nothing: the catalogue has not changed.
 	second := e.startService()
 	e.WaitFor("the restarted instance subscribed", func() bool { return e.subscribed() == 1 })
-	second.stop(t)
+	second.Stop(t)
 	if n := e.catalogueRows(); n != seeded {
 		t.Errorf("%d ProductUpdated after a restart, want %d", n, seeded)
 	}
