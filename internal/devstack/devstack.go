@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	for _, service := range migrations.Services {
-		if err := createAndMigrate(ctx, cluster, service, log); err != nil {
+		if err := CreateAndMigrate(ctx, cluster, service, log); err != nil {
 			return err
 		}
 	}
@@ -200,9 +200,9 @@ type stack struct {
 	bffURL       string
 }
 
-// createAndMigrate creates the service's database (named after the service)
+// CreateAndMigrate creates the service's database (named after the service)
 // and migrates it to the latest version.
-func createAndMigrate(ctx context.Context, c *pgcluster.Cluster, service string, log *slog.Logger) error {
+func CreateAndMigrate(ctx context.Context, c *pgcluster.Cluster, service string, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, c.AdminDSN("postgres"))
