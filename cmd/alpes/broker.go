@@ -9,6 +9,7 @@ import (
 type brokerCmd struct {
 	Addr           string `help:"Listen address of the Pulsar binary protocol." default:"127.0.0.1:6650"`
 	AdminAddr      string `help:"Listen address of the admin HTTP API." default:"127.0.0.1:8080"`
+	AdvertisedAddr string `help:"host:port the broker tells clients to connect to (behind a proxy or port mapping); default: the listen address." placeholder:"HOST:PORT"`
 	Data           string `help:"Directory that makes the broker durable; in memory when empty." placeholder:"DIR"`
 	Dedup          bool   `help:"Broker-side deduplication for namespaces without a policy of their own." default:"true" negatable:""`
 	AuthToken      string `help:"Require this token from clients (AuthenticationToken) and admin requests." placeholder:"TOKEN"`
@@ -18,6 +19,7 @@ type brokerCmd struct {
 func (c *brokerCmd) Run(ctx context.Context, e env) error {
 	cfg := pulsarbroker.DefaultConfig()
 	cfg.ServiceAddr, cfg.AdminAddr = c.Addr, c.AdminAddr
+	cfg.AdvertisedAddr = c.AdvertisedAddr
 	cfg.DataDir = c.Data
 	cfg.Deduplication = c.Dedup
 	cfg.AuthToken = c.AuthToken

@@ -44,6 +44,9 @@ type Options struct {
 	// Env adds environment variables (NAME=value) to one component's process,
 	// by component name (see Stack.Procs), e.g. failpoints for the relay.
 	Env map[string][]string
+	// Args adds flags to one component's command line, by component name,
+	// e.g. {"relay": {"--max-in-flight", "500"}}.
+	Args map[string][]string
 	// LogLevel of every component: debug, info, warn or error. Default info.
 	LogLevel string
 	// Logger receives the stack's own progress messages.
@@ -134,7 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	proc := func(name string, ready func(context.Context) error, args ...string) *Proc {
 		return &Proc{
 			Name: name, binary: binary, env: opts.Env[name], ready: ready,
-			args:    append([]string{"--log-level", level}, args...),
+			args:    append(append([]string{"--log-level", level}, args...), opts.Args[name]...),
 			logPath: filepath.Join(s.dir, name+".log"),
 		}
 	}

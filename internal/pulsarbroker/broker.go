@@ -77,7 +77,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		b.closeStores()
 		return nil, fmt.Errorf("listening for the admin API: %w", err)
 	}
-	b.serviceURL = "pulsar://" + net.JoinHostPort(b.advertisedHost(), strconv.Itoa(b.ln.Addr().(*net.TCPAddr).Port))
+	b.serviceURL = "pulsar://" + b.advertisedAddr()
 	b.admin = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 
 	b.wg.Add(4)
@@ -111,21 +111,27 @@ func Run(ctx context.Context, cfg Config) error {
 	return b.Close()
 }
 
-func (b *Broker) advertisedHost() string {
-	if b.cfg.AdvertisedHost != "" {
-		return b.cfg.AdvertisedHost
+// advertisedAddr is the host:port put in ServiceURL and in LOOKUP answers:
+// Config.AdvertisedAddr, else the bound service address.
+func (b *Broker) advertisedAddr() string {
+	if b.cfg.AdvertisedAddr != "" {
+		return b.cfg.AdvertisedAddr
 	}
 	addr := b.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
 	if addr.IP.IsUnspecified() {
-		return "127.0.0.1"
+		host = "127.0.0.1"
 	}
-	return addr.IP.String()
+	return net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
 // Addr returns the address of the binary protocol listener.
 func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
 
-// ServiceURL returns the URL clients connect to, e.g. pulsar://127.0.0.1:6650.
+// ServiceURL returns the URL clients connect to, e.g. pulsar://127.0.0.1:6650:
+// the advertised address (Config.AdvertisedAddr) when one is set, so that
+// clients given this URL go where the broker's lookups send them anyway.
+// Addr is where the broker itself listens.
 func (b *Broker) ServiceURL() string { return b.serviceURL }
 
 // AdminURL returns the base URL of the admin API, e.g. http://127.0.0.1:8080.

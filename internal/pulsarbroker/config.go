@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/alpes/alpes/internal/pulsarwire"
@@ -20,10 +21,13 @@ type Config struct {
 	// AdminAddr is the host:port of the admin HTTP API.
 	// Default "127.0.0.1:8080"; port 0 picks a free port.
 	AdminAddr string
-	// AdvertisedHost is the host put in the broker URL that LOOKUP returns.
-	// Default: the host of ServiceAddr, or 127.0.0.1 when that host is
-	// unspecified (0.0.0.0 or ::).
-	AdvertisedHost string
+	// AdvertisedAddr is the host:port the broker tells clients to connect
+	// to: the address in the broker URL that LOOKUP returns and in
+	// ServiceURL. Set it when clients reach the broker through something
+	// in between (a proxy, a port mapping), or they would bypass it after
+	// their first lookup. Default: the address the service listener is
+	// bound to, with 127.0.0.1 for an unspecified host (0.0.0.0 or ::).
+	AdvertisedAddr string
 	// DataDir, when not empty, makes the broker durable in that directory:
 	// topics, their entries, durable subscriptions' cursors, schemas,
 	// deduplication state, partitioned topics and namespace policies
@@ -82,6 +86,15 @@ func (c Config) withDefaults() (Config, error) {
 	for _, addr := range []string{c.ServiceAddr, c.AdminAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return c, fmt.Errorf("parsing listen address %q: %w", addr, err)
+		}
+	}
+	if c.AdvertisedAddr != "" {
+		host, port, err := net.SplitHostPort(c.AdvertisedAddr)
+		if err != nil {
+			return c, fmt.Errorf("parsing advertised address %q: %w", c.AdvertisedAddr, err)
+		}
+		if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+			return c, fmt.Errorf("advertised address %q: want host:port with a host and a port in 1..65535", c.AdvertisedAddr)
 		}
 	}
 	return c, nil

@@ -93,8 +93,8 @@ func (c *conn) handlePartitionedMetadata(req *wirev1.CommandPartitionedTopicMeta
 	}, nil)
 }
 
-// handleLookup always answers Connect with this broker's own URL: there is
-// only one broker, and it owns every topic.
+// handleLookup always answers Connect with this broker's own URL, at its
+// advertised address: there is only one broker, and it owns every topic.
 func (c *conn) handleLookup(req *wirev1.CommandLookupTopic) {
 	resp := &wirev1.CommandLookupTopicResponse{RequestId: proto.Uint64(req.GetRequestId())}
 	if _, err := parseTopicName(req.GetTopic()); err != nil {
