@@ -27,9 +27,9 @@ type relayReplayCmd struct {
 }
 
 func (c *relayReplayCmd) Run(ctx context.Context, e env) error {
-	name, dsn, ok := strings.Cut(c.Source, "=")
-	if !ok || name == "" || dsn == "" {
-		return fmt.Errorf("--source %q: want NAME=DSN", redactDSN(c.Source))
+	name, dsn, err := parseSource(c.Source)
+	if err != nil {
+		return err
 	}
 	now := time.Now()
 	since, err := parseWhen(c.Since, now)
@@ -86,9 +86,9 @@ type relayRunCmd struct {
 func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 	var sources []relay.SourceConfig
 	for _, s := range c.Source {
-		name, dsn, ok := strings.Cut(s, "=")
-		if !ok || name == "" || dsn == "" {
-			return fmt.Errorf("--source %q: want NAME=DSN", redactDSN(s))
+		name, dsn, err := parseSource(s)
+		if err != nil {
+			return err
 		}
 		sources = append(sources, relay.SourceConfig{
 			Name:              name,
@@ -123,6 +123,18 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 		return fmt.Errorf("%w (see /v1/lag and the log above)", err)
 	}
 	return err
+}
+
+// parseSource splits a --source value, NAME=DSN. A value without its NAME=
+// would split inside the DSN's own parameters and put the password into the
+// name, which error messages quote; so a name that looks like part of a URL
+// is refused here, with the password hidden.
+func parseSource(s string) (name, dsn string, err error) {
+	name, dsn, ok := strings.Cut(s, "=")
+	if !ok || name == "" || dsn == "" || strings.ContainsAny(name, ":/@?") {
+		return "", "", fmt.Errorf("--source %q: want NAME=DSN", redactDSN(s))
+	}
+	return name, dsn, nil
 }
 
 // redactDSN hides a password in a connection string that is about to be
