@@ -1,0 +1,155 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alpes/alpes/internal/bench"
+)
+
+// binary is the alpes command, built once for the package's tests (without
+// the race detector: the children are the system under measurement).
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bench-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "alpes")
+	build := exec.Command("go", "build", "-o", binary, "github.com/alpes/alpes/cmd/alpes")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building alpes:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tinySizes run every scenario in seconds: a few hundred transactions, a
+// few seconds of load.
+func tinySizes() bench.Sizes {
+	return bench.Sizes{
+		RampStart: 20, RampFactor: 2, RampMax: 40, RampStep: 2 * time.Second,
+		Backlog: 300, PollBatch: 100,
+		LatencyRates: []float64{50}, LatencyWarmUp: time.Second, LatencyDuration: 2 * time.Second,
+		ConstRate: 20, ConstDuration: 4 * time.Second, ConstWindow: 2 * time.Second, ConstRetention: 10 * time.Second,
+		BrokerMessages: 500,
+		OutcomeWait:    30 * time.Second,
+	}
+}
+
+// TestQuickBenchSmoke runs every scenario at tiny sizes and checks that the
+// report and its JSON are written and well formed and that the counts add
+// up: every order settled, every backlog drained. It never looks at a speed.
+func TestQuickBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four stacks")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	rep, err := bench.Run(ctx, bench.Options{
+		Binary: binary, Out: out, Runs: 1, Sizes: tinySizes(), Mode: "smoke", Command: "go test",
+		Progress: testWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	js, err := os.ReadFile(filepath.Join(out, bench.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bench.Report
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("the JSON report does not decode: %v", err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, bench.MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Benchmarks", "## Machine", "## Figures against the targets", "## A.", "## B.", "## C.", "## D.", "## E.", "## The embedded broker"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("the report has no %q", want)
+		}
+	}
+	if got.Throughput == nil || got.Drain == nil || got.Latency == nil || got.Constancy == nil || got.Broker == nil {
+		t.Fatalf("a scenario is missing from the JSON: %+v", got)
+	}
+
+	for i, run := range rep.Throughput.Runs {
+		if len(run.Steps) == 0 {
+			t.Errorf("A run %d has no steps", i)
+		}
+		for _, s := range run.Steps {
+			c := s.Summary
+			if c.Sent == 0 || c.Sent != c.Accepted+c.Refused+c.Failed || c.Accepted != c.Confirmed+c.Rejected+c.Unresolved {
+				t.Errorf("A at %.0f/s: counts do not add up: %+v", s.Rate, c)
+			}
+			if c.Unresolved != 0 || c.Refused != 0 || c.Failed != 0 {
+				t.Errorf("A at %.0f/s: not every order settled: %+v", s.Rate, c)
+			}
+		}
+	}
+
+	for i, run := range rep.Drain.Runs {
+		if run.Published != int64(rep.Drain.Backlog) || run.Left != 0 {
+			t.Errorf("B run %d: the poller published %d of %d and left %d", i, run.Published, rep.Drain.Backlog, run.Left)
+		}
+		for name, d := range map[string]bench.DrainTiming{"relay": run.Relay, "text": run.RecvText, "binary": run.RecvBinary, "poll": run.Poll} {
+			if d.Seconds <= 0 || d.TxPerSec <= 0 {
+				t.Errorf("B run %d: the %s drain has no timing: %+v", i, name, d)
+			}
+		}
+	}
+
+	if len(rep.Latency) != 1 {
+		t.Fatalf("C: %d rates measured, want 1", len(rep.Latency))
+	}
+	for i, run := range rep.Latency[0].Runs {
+		if run.Client.Accepted == 0 || run.Client.Unresolved != 0 {
+			t.Errorf("C run %d: %+v", i, run.Client)
+		}
+		for db, c := range run.Consumers {
+			if c.Messages == 0 {
+				t.Errorf("C run %d: %s applied nothing in the window", i, db)
+			}
+		}
+	}
+
+	c := rep.Constancy
+	if len(c.Windows) != 2 || c.Accepted == 0 || c.Settled != c.Accepted || c.Unresolved != 0 || c.Refused != 0 {
+		t.Errorf("D: %d windows, %d accepted, %d settled, %d unresolved, %d refused", len(c.Windows), c.Accepted, c.Settled, c.Unresolved, c.Refused)
+	}
+	if len(c.PeakRSS) == 0 || c.PeakRSS["relay"] <= 0 {
+		t.Errorf("D: no peak RSS: %v", c.PeakRSS)
+	}
+
+	for name, bc := range rep.Broker.Cases {
+		if bc.Produce.Median <= 0 || bc.Consume.Median <= 0 {
+			t.Errorf("broker %s: %+v", name, bc)
+		}
+	}
+}
+
+// testWriter logs each write through t.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

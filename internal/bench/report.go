@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Report is everything one benchmark run measured. Scenarios that did not
+// run are nil. Its JSON form is docs/benchmarks.json.
+type Report struct {
+	Mode     string    `json:"mode"`
+	Command  string    `json:"command"`
+	Runs     int       `json:"runs"`
+	Only     []string  `json:"only,omitempty"`
+	Sizes    Sizes     `json:"sizes"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Machine  Machine   `json:"machine"`
+
+	Throughput *Throughput       `json:"a_throughput,omitempty"`
+	Drain      *Drain            `json:"b_drain,omitempty"`
+	Latency    []*Latency        `json:"c_latency,omitempty"`
+	Constancy  *Constancy        `json:"d_constancy,omitempty"`
+	Broker     *BrokerThroughput `json:"broker,omitempty"`
+	Errors     []string          `json:"errors,omitempty"`
+}
+
+// The files Write creates.
+const (
+	MarkdownFile = "benchmarks.md"
+	JSONFile     = "benchmarks.json"
+)
+
+// Write writes the report into dir as MarkdownFile and JSONFile.
+func (rep *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, JSONFile), js, 0o644); err != nil {
+		return fmt.Errorf("writing the JSON report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, MarkdownFile), rep.Markdown(), 0o644); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	return nil
+}
+
+// JSON is the report as indented JSON.
+func (rep *Report) JSON() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return nil, fmt.Errorf("encoding the report: %w", err)
+	}
+	return buf.Bytes(), nil
+}
