@@ -46,6 +46,10 @@ const (
 	MaxBatchBytes   = 256 << 10
 )
 
+// minBatchCap is the smallest capacity a batch starts with: room for a
+// single-row transaction (Begin, Row, Commit) and one more change.
+const minBatchCap = 4
+
 // Stream starts logical replication on repl (a replication connection) and
 // sends every decoded change to out, in stream order, until ctx ends or the
 // connection fails.
@@ -177,7 +181,7 @@ func (s *stream) handle(ctx context.Context, data []byte) error {
 // hands the batch over when it is full.
 func (s *stream) add(ctx context.Context, c Change, size int) error {
 	if s.batch == nil {
-		s.batch = make([]Change, 0, 32)
+		s.batch = make([]Change, 0, minBatchCap)
 	}
 	s.batch = append(s.batch, c)
 	s.batchBytes += size
@@ -195,15 +199,18 @@ func (s *stream) flush(ctx context.Context) error {
 	if err := s.emit(ctx, s.batch); err != nil {
 		return err
 	}
-	// The next batch starts at the size this one reached, so that a steady
-	// stream allocates one slice per batch and never regrows it.
-	next := min(cap(s.batch), MaxBatchChanges)
+	// The next batch starts at the length this one reached, so that a steady
+	// stream allocates one slice per batch and never regrows it, while a
+	// trickle of small transactions (three changes each) allocates small
+	// slices: sizing by capacity kept every later batch at 4 KiB once a
+	// backlog had filled one, whatever it carried.
+	next := min(max(len(s.batch), minBatchCap), MaxBatchChanges)
 	s.batch, s.batchBytes = make([]Change, 0, next), 0
 	return nil
 }
 
 func (s *stream) decode(ctx context.Context, wal []byte) error {
-	msg, err := pglogrepl.Parse(wal)
+	msg, err := parseMessage(wal)
 	if err != nil {
 		return fmt.Errorf("parsing pgoutput message: %w", err)
 	}
