@@ -92,8 +92,11 @@ func TestDiskFullOnTheDatabase(t *testing.T) {
 			}
 			orders[key] = a.OrderID
 			return true
-		case resp.StatusCode >= 500:
+		case resp.StatusCode == http.StatusServiceUnavailable:
 			checkProblem(t, resp, resp.StatusCode, "")
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("order %s: 503 without Retry-After", key)
+			}
 			return false
 		}
 		t.Fatalf("order %s: status %d: %s", key, resp.StatusCode, resp.body)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
@@ -108,6 +109,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail = http.StatusServiceUnavailable, "the database is unreachable; retry later"
 		w.Header().Set("Retry-After", "1")
 		s.log.WarnContext(r.Context(), "database unreachable", "request_id", p.RequestID, "err", err)
+	case outOfResources(err):
+		// A full disk, memory or connection table: nothing was written, and
+		// the same request may succeed once the operator has made room.
+		p.Status, p.Detail = http.StatusServiceUnavailable, "the database is out of resources (disk, memory or connections); retry later"
+		w.Header().Set("Retry-After", "5")
+		s.log.ErrorContext(r.Context(), "database out of resources", "request_id", p.RequestID, "err", err)
 	default:
 		p.Status = http.StatusInternalServerError
 		s.log.ErrorContext(r.Context(), "handling request", "request_id", p.RequestID, "err", err)
@@ -137,6 +144,13 @@ func unreachable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// outOfResources reports whether Postgres refused for want of resources:
+// SQLSTATE class 53 (disk full, out of memory, too many connections).
+func outOfResources(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "53")
 }
 
 // writeJSON writes v as a JSON response with status and content type.
