@@ -7,7 +7,7 @@ BUF      := $(GO) tool buf
 # Test timeout per package; the slowest packages start real Postgres clusters.
 TEST_FLAGS ?= -race -timeout 10m
 
-.PHONY: test fuzz-smoke check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
+.PHONY: test fuzz-smoke bench bench-quick chaos chaos-suite check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
 
 ## test: everything CI checks: formatting, vet, the protobuf checks, all tests with the race
 ## detector, and each fuzz target for a few seconds.
@@ -37,13 +37,31 @@ go-test:
 ## go test -run '^$$' -fuzz '^FuzzPostOrder$$' -fuzztime 10m ./services/bff/
 FUZZ_TIME ?= 3000x
 FUZZ_TARGETS := ./services/bff/:FuzzDecodeOrderRequest ./services/bff/:FuzzPostOrder \
-	./internal/pulsarbroker/:FuzzConnection ./internal/pulsarwire/:FuzzParseFrame
+	./internal/pulsarbroker/:FuzzConnection ./internal/pulsarwire/:FuzzParseFrame \
+	./relay/pgsource/:FuzzDecodePgoutput
 fuzz-smoke:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name ($$pkg) for $(FUZZ_TIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZ_TIME) "$$pkg" || exit 1; \
 	done
+
+## bench: the benchmarks of BENCH.md on a quiet machine (about 25 minutes); rewrites
+## docs/benchmarks.md and docs/benchmarks.json. bench-quick: the same at small sizes, minutes.
+bench:
+	$(GO) run ./cmd/alpes bench
+
+bench-quick:
+	$(GO) run ./cmd/alpes bench --quick
+
+## chaos: the 15-minute soak: load, random kills, freezes and Postgres crashes, then the oracle.
+CHAOS_DURATION ?= 15m
+chaos:
+	$(GO) run ./cmd/alpes chaos --duration $(CHAOS_DURATION)
+
+## chaos-suite: the fault tests too long for CI (minutes each), behind the chaos build tag.
+chaos-suite:
+	$(GO) test -tags chaos -count=1 -timeout 60m ./relay/ ./internal/chaos/
 
 ## proto: regenerate the Go code of every .proto file (pinned tools, run through `go tool`).
 proto:
