@@ -16,7 +16,7 @@ const (
 	DefaultHTTPAddr          = "127.0.0.1:8000"
 	DefaultMaxBodyBytes      = 64 << 10
 	DefaultMaxWait           = 30 * time.Second
-	DefaultPollInterval      = time.Second
+	DefaultPollInterval      = 5 * time.Second
 	DefaultRateLimit         = 50 // requests per second per client
 	DefaultRateBurst         = 100
 	DefaultShutdownTimeout   = 10 * time.Second
@@ -51,7 +51,12 @@ type Config struct {
 	// MaxWait bounds ?wait= on GET /v1/orders/{id}. Default 30s.
 	MaxWait time.Duration
 	// PollInterval is how often a long poll re-reads its order besides
-	// being woken by notifications. Default 1s; at least 50ms.
+	// being woken by notifications. Default 5s; at least 50ms. It is a last
+	// safety net, so it is long: notifications wake waiters, and the listener
+	// wakes them all after it reconnects. At 1s, every order awaiting its
+	// outcome read its view once a second, so a backlog of n orders cost n
+	// reads/s and a bff that fell behind fell further behind
+	// (docs/profiles.md).
 	PollInterval time.Duration
 	// RateLimit is each client's sustained requests per second. Default 50.
 	RateLimit float64

@@ -56,7 +56,7 @@ func applyOrderPlaced(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *order
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `
+	return applyAndNotify(ctx, tx, ev.GetOrderId(), "applying OrderPlaced", `
 		INSERT INTO order_views AS v (order_id, customer_id, status, lines, total_minor, currency, requested_at, updated_at)
 		VALUES ($1, $2, 'placed', $3, $4, $5, $6, clock_timestamp())
 		ON CONFLICT (order_id) DO UPDATE SET
@@ -69,10 +69,6 @@ func applyOrderPlaced(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *order
 			updated_at   = clock_timestamp()`,
 		ev.GetOrderId(), ev.GetCustomerId(), linesJSON, amount, currency,
 		timeOr(ev.GetRequestedAt().AsTime(), ev.GetPlacedAt().AsTime()))
-	if err != nil {
-		return fmt.Errorf("applying OrderPlaced to view %s: %w", ev.GetOrderId(), err)
-	}
-	return notifyView(ctx, tx, ev.GetOrderId())
 }
 
 func applyOrderConfirmed(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ordersv1.OrderConfirmed) error {
@@ -90,7 +86,7 @@ func applyOrderConfirmed(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *or
 		}
 		paymentID = &p
 	}
-	_, err = tx.Exec(ctx, `
+	return applyAndNotify(ctx, tx, ev.GetOrderId(), "applying OrderConfirmed", `
 		INSERT INTO order_views AS v (order_id, customer_id, status, lines, total_minor, currency, payment_id, requested_at, updated_at)
 		VALUES ($1, '', 'confirmed', '[]', $2, $3, $4, $5, clock_timestamp())
 		ON CONFLICT (order_id) DO UPDATE SET
@@ -101,17 +97,13 @@ func applyOrderConfirmed(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *or
 			updated_at  = clock_timestamp()
 		WHERE v.status IN ('pending', 'placed')`,
 		ev.GetOrderId(), amount, currency, paymentID, timeOr(ev.GetConfirmedAt().AsTime(), time.Now()))
-	if err != nil {
-		return fmt.Errorf("applying OrderConfirmed to view %s: %w", ev.GetOrderId(), err)
-	}
-	return notifyView(ctx, tx, ev.GetOrderId())
 }
 
 func applyOrderRejected(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ordersv1.OrderRejected) error {
 	if err := checkOrderID(ev.GetOrderId()); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `
+	return applyAndNotify(ctx, tx, ev.GetOrderId(), "applying OrderRejected", `
 		INSERT INTO order_views AS v (order_id, customer_id, status, lines, rejection_reason, rejection_detail, requested_at, updated_at)
 		VALUES ($1, '', 'rejected', '[]', $2, $3, $4, clock_timestamp())
 		ON CONFLICT (order_id) DO UPDATE SET
@@ -122,10 +114,6 @@ func applyOrderRejected(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ord
 		WHERE v.status IN ('pending', 'placed')`,
 		ev.GetOrderId(), rejectionReason(ev.GetReason()), ev.GetDetail(),
 		timeOr(ev.GetRequestedAt().AsTime(), ev.GetRejectedAt().AsTime()))
-	if err != nil {
-		return fmt.Errorf("applying OrderRejected to view %s: %w", ev.GetOrderId(), err)
-	}
-	return notifyView(ctx, tx, ev.GetOrderId())
 }
 
 func applyProductUpdated(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *catalogv1.ProductUpdated) error {
@@ -149,10 +137,16 @@ func applyProductUpdated(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ca
 	return nil
 }
 
-// notifyView tells waiting long polls, on commit, that the view changed.
-func notifyView(ctx context.Context, tx pgx.Tx, id string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, id); err != nil {
-		return fmt.Errorf("notifying: %w", err)
+// applyAndNotify runs sql, the change of order id's view, and notifies
+// waiting long polls, which receive the notification once the transaction
+// commits: both statements in one round trip. what names the change in
+// errors.
+func applyAndNotify(ctx context.Context, tx pgx.Tx, id, what, sql string, args ...any) error {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, id)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("%s to view %s: %w", what, id, err)
 	}
 	return nil
 }

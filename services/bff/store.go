@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -36,27 +37,25 @@ type savedResponse struct {
 	replayed bool
 }
 
-// errKeyTaken is returned inside placeOrder's transaction when another
-// request committed the same idempotency key first.
-var errKeyTaken = errors.New("idempotency key taken")
-
-// placeOrder answers an order request: a replay of the stored response when
-// key is known, else one transaction with the request, the idempotency
-// record, the pending view row and the PlaceOrder command.
+// placeOrder answers an order request with one batch, one round trip: the
+// request, the idempotency record, the pending view row and the PlaceOrder
+// command, run by Postgres as one implicit transaction. When key is known
+// already, inserting its record fails with a unique violation, which undoes
+// the whole batch, and the answer is a replay of the stored response. A
+// concurrent request with the same key makes the insert wait for its commit,
+// so the replay then finds what it stored.
 func (st *store) placeOrder(ctx context.Context, key string, hash []byte, req orderRequest, headers map[string]string) (savedResponse, error) {
-	if resp, found, err := st.replay(ctx, key, hash); err != nil || found {
-		return resp, err
-	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return savedResponse{}, fmt.Errorf("minting an order id: %w", err)
 	}
 	resp := savedResponse{status: 202, body: accepted{OrderID: id.String(), Status: statusPending}}
-	err = pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
-		return insertOrder(ctx, tx, id.String(), key, hash, req, resp, headers)
-	})
-	if errors.Is(err, errKeyTaken) {
-		// The other request has committed: ON CONFLICT waited for it.
+	batch, err := orderBatch(id.String(), key, hash, req, resp, headers)
+	if err != nil {
+		return savedResponse{}, err
+	}
+	err = st.db.SendBatch(ctx, batch).Close()
+	if keyTaken(err) {
 		resp, found, err := st.replay(ctx, key, hash)
 		if err == nil && !found {
 			err = errKeyInFlight // swept in between; the client may retry
@@ -64,45 +63,50 @@ func (st *store) placeOrder(ctx context.Context, key string, hash []byte, req or
 		return resp, err
 	}
 	if err != nil {
-		return savedResponse{}, err
+		return savedResponse{}, fmt.Errorf("storing the order: %w", err)
 	}
 	return resp, nil
 }
 
-func insertOrder(ctx context.Context, tx pgx.Tx, id, key string, hash []byte, req orderRequest, resp savedResponse, headers map[string]string) error {
+// uniqueViolation is Postgres's SQLSTATE unique_violation.
+const uniqueViolation = "23505"
+
+// keyTaken reports whether err is the unique violation of an idempotency
+// key that has a record already.
+func keyTaken(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == uniqueViolation && pe.TableName == "idempotency_keys"
+}
+
+// orderBatch is the statements of a new order, in an order that satisfies
+// the foreign keys: the idempotency record and the view refer to the request.
+func orderBatch(id, key string, hash []byte, req orderRequest, resp savedResponse, headers map[string]string) (*pgx.Batch, error) {
 	now := time.Now().UTC()
 	lines, err := json.Marshal(req.Items)
 	if err != nil {
-		return fmt.Errorf("encoding lines: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO order_requests (order_id, customer_id, address, lines, requested_at) VALUES ($1, $2, $3, $4, $5)`,
-		id, req.CustomerID, req.Address, lines, now); err != nil {
-		return fmt.Errorf("storing the order request: %w", err)
+		return nil, fmt.Errorf("encoding lines: %w", err)
 	}
 	body, err := json.Marshal(resp.body)
 	if err != nil {
-		return fmt.Errorf("encoding the response: %w", err)
+		return nil, fmt.Errorf("encoding the response: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash, order_id, response_status, response_body)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`, key, hash, id, resp.status, body)
-	if err != nil {
-		return fmt.Errorf("storing the idempotency record: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return errKeyTaken
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO order_views (order_id, customer_id, status, lines, requested_at, updated_at)
-		VALUES ($1, $2, 'pending', $3, $4, $4)`, id, req.CustomerID, lines, now); err != nil {
-		return fmt.Errorf("storing the order view: %w", err)
-	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO order_requests (order_id, customer_id, address, lines, requested_at) VALUES ($1, $2, $3, $4, $5)`,
+		id, req.CustomerID, req.Address, lines, now)
+	b.Queue(`INSERT INTO idempotency_keys (key, request_hash, order_id, response_status, response_body)
+		VALUES ($1, $2, $3, $4, $5)`, key, hash, id, resp.status, body)
+	b.Queue(`INSERT INTO order_views (order_id, customer_id, status, lines, requested_at, updated_at)
+		VALUES ($1, $2, 'pending', $3, $4, $4)`, id, req.CustomerID, lines, now)
 	cmd := &ordersv1.PlaceOrder{OrderId: id, CustomerId: req.CustomerID, Address: req.Address, RequestedAt: timestamppb.New(now)}
 	for _, it := range req.Items {
 		cmd.Lines = append(cmd.Lines, &ordersv1.OrderLine{Sku: it.SKU, Quantity: int32(it.Quantity)})
 	}
-	_, err = outbox.Append(ctx, tx, outbox.Message{
+	if _, err := outbox.Queue(b, outbox.Message{
 		Topic: eventcatalog.TopicOrderCommands, AggregateID: id, Body: cmd, Headers: headers,
-	})
-	return err
+	}); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // replay returns the stored response for key, if any: errKeyReused when it
