@@ -51,11 +51,8 @@ func (p *pipeline) run(ctx context.Context, changes <-chan []pgsource.Change) er
 func (p *pipeline) handle(ctx context.Context, c pgsource.Change) error {
 	switch c := c.(type) {
 	case *pgsource.Begin:
-		p.begin = c
 		p.tx = p.tracker.begin(c.CommitLSN, c.CommitTime)
-		p.commitLSN = c.CommitLSN.String()
-		p.commitTime = formatTime(c.CommitTime)
-		clear(p.indexes)
+		p.openTx(c)
 	case *pgsource.Row:
 		if p.tx == nil {
 			return fmt.Errorf("outbox row outside a transaction")
@@ -74,22 +71,21 @@ func (p *pipeline) handle(ctx context.Context, c pgsource.Change) error {
 	return nil
 }
 
+// openTx makes c the open transaction whose rows encode encodes.
+func (p *pipeline) openTx(c *pgsource.Begin) {
+	p.begin = c
+	p.commitLSN = c.CommitLSN.String()
+	p.commitTime = formatTime(c.CommitTime)
+	clear(p.indexes)
+}
+
 // row publishes one outbox row, or quarantines it when it cannot be
 // published as it is: the stream must never stall on one bad row.
 func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
-	topic, reason := row.Topic, p.check(row)
-	if reason != "" {
-		topic = p.source.cfg.QuarantineTopic
-		p.source.stats.quarantined.Add(1)
-		p.source.log.Warn("quarantining outbox row", "event_id", row.EventID, "topic", row.Topic, "type", row.Type, "reason", reason)
-	}
-	index := p.indexes[topic]
-	p.indexes[topic] = index + 1
-	seq, epoch, err := position{commitLSN: p.begin.CommitLSN, index: index}.sequenceID()
+	topic, epoch, msg, err := p.encode(row)
 	if err != nil {
 		return err
 	}
-	msg := p.message(row, seq, reason)
 	tx := p.tx
 	p.tracker.add(tx)
 	fp := p.source.relay.Failpoints
@@ -101,6 +97,26 @@ func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 	})
 	fp.Hit("relay/after-send")
 	return err
+}
+
+// encode builds the Pulsar message of one row of the open transaction: its
+// topic (the quarantine topic when the row cannot be published as it is),
+// the epoch of the producer that must send it, and the message with its
+// sequence id.
+func (p *pipeline) encode(row *pgsource.Row) (topic string, epoch uint64, msg *pulsar.ProducerMessage, err error) {
+	topic, reason := row.Topic, p.check(row)
+	if reason != "" {
+		topic = p.source.cfg.QuarantineTopic
+		p.source.stats.quarantined.Add(1)
+		p.source.log.Warn("quarantining outbox row", "event_id", row.EventID, "topic", row.Topic, "type", row.Type, "reason", reason)
+	}
+	index := p.indexes[topic]
+	p.indexes[topic] = index + 1
+	seq, epoch, err := position{commitLSN: p.begin.CommitLSN, index: index}.sequenceID()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	return topic, epoch, p.message(row, seq, reason), nil
 }
 
 // check returns why row cannot be published as it is, or "".

@@ -20,6 +20,7 @@ func BenchmarkApply(b *testing.B) {
 			cfg := e.config(effectRegistry())
 			cfg.BatchSize = size
 
+			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
 			c := e.start(cfg)
