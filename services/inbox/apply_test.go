@@ -183,3 +183,25 @@ func TestApplyProgressRecordsTheNewestCommitPerTopic(t *testing.T) {
 		t.Errorf("inbox rows with the second event's commit time: %d, want 1", n)
 	}
 }
+
+// TestNaturalBatchingAppliesABacklogInBulk checks the default BatchWait of 0:
+// no time is spent waiting for more messages, yet a backlog is applied many
+// messages per transaction, because what arrives while one batch commits
+// forms the next. Rows inserted by one transaction share its xmin.
+func TestNaturalBatchingAppliesABacklogInBulk(t *testing.T) {
+	e := newEnv(t)
+	evs := sequence(10, 30)
+	e.publisher(ordersTopic).publish(evs...)
+	cfg := e.config(effectRegistry())
+	if cfg.BatchWait != 0 {
+		t.Fatalf("the test config sets BatchWait %s; this test is about the default", cfg.BatchWait)
+	}
+	e.start(cfg)
+
+	e.waitEffects(len(evs))
+	e.assertEffects(evs)
+	txs := e.count(`SELECT count(DISTINCT xmin::text) FROM inbox`)
+	if txs > len(evs)/3 {
+		t.Errorf("%d messages applied in %d transactions: a backlog should be applied in bulk", len(evs), txs)
+	}
+}

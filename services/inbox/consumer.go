@@ -100,8 +100,9 @@ func (c *Consumer) close() {
 	wg.Wait()
 }
 
-// nextBatch waits for a message, then gathers more until BatchSize messages
-// or BatchWait have passed. It returns nil once ctx has ended.
+// nextBatch waits for a message, then gathers more: what has already arrived
+// (BatchWait 0), or what arrives within BatchWait, up to BatchSize messages.
+// It returns nil once ctx has ended.
 func (c *Consumer) nextBatch(ctx context.Context) []*delivery {
 	in := c.consumer.Chan()
 	var first pulsar.ConsumerMessage
@@ -112,6 +113,17 @@ func (c *Consumer) nextBatch(ctx context.Context) []*delivery {
 	}
 	batch := make([]*delivery, 0, c.cfg.BatchSize)
 	batch = append(batch, classify(first.Message, c.entries))
+	if c.cfg.BatchWait == 0 {
+		for len(batch) < c.cfg.BatchSize {
+			select {
+			case m := <-in:
+				batch = append(batch, classify(m.Message, c.entries))
+			default:
+				return batch // nothing more has arrived: apply what there is
+			}
+		}
+		return batch
+	}
 	timer := time.NewTimer(c.cfg.BatchWait)
 	defer timer.Stop()
 	for len(batch) < c.cfg.BatchSize {
