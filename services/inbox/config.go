@@ -16,7 +16,7 @@ import (
 // Defaults of Config's tunables.
 const (
 	DefaultBatchSize    = 100
-	DefaultBatchWait    = 0 // natural batching: see Config.BatchWait
+	DefaultBatchWait    = 5 * time.Millisecond
 	DefaultMaxAttempts  = 5
 	DefaultRetryBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff   = 10 * time.Second
@@ -56,11 +56,11 @@ type Config struct {
 
 	// BatchSize is the most messages applied in one transaction. Default 100.
 	BatchSize int
-	// BatchWait is how long a batch waits for more messages after its first
-	// one. The default, 0, batches naturally: a batch takes what has already
-	// arrived, and what arrives while it commits forms the next one, so a
-	// quiet stream pays no waiting and a busy one still applies in bulk. A
-	// wait buys larger batches at moderate rates for added latency.
+	// BatchWait is how long a batch may wait for more messages. A batch first
+	// takes what has already arrived. A lone message, as on a quiet stream,
+	// is applied at once; when more than one was waiting the stream is busy,
+	// and the batch waits up to BatchWait to fill, so that a busy stream
+	// commits fewer, larger transactions. Negative never waits. Default 5ms.
 	BatchWait time.Duration
 	// MaxAttempts is how many times a message whose handler fails is tried
 	// before it is dead-lettered, the first attempt included. Default 5.
@@ -107,7 +107,7 @@ func (c Config) withDefaults() (Config, error) {
 		seen[t] = true
 	}
 	check(c.BatchSize > 0, "batch size %d: want at least 1", c.BatchSize)
-	check(c.BatchWait >= 0, "batch wait %s: want 0 or more", c.BatchWait)
+	setDefault(&c.BatchWait, DefaultBatchWait)
 	check(c.MaxAttempts > 0, "max attempts %d: want at least 1", c.MaxAttempts)
 	check(c.RetryBackoff > 0, "retry backoff %s: want more than 0", c.RetryBackoff)
 	check(c.MaxBackoff >= c.RetryBackoff, "max backoff %s: want at least the retry backoff %s", c.MaxBackoff, c.RetryBackoff)

@@ -100,9 +100,10 @@ func (c *Consumer) close() {
 	wg.Wait()
 }
 
-// nextBatch waits for a message, then gathers more: what has already arrived
-// (BatchWait 0), or what arrives within BatchWait, up to BatchSize messages.
-// It returns nil once ctx has ended.
+// nextBatch waits for a message and gathers what else has arrived. When
+// that is more than the one message, the stream is busy: it waits up to
+// BatchWait for the batch to fill (see Config.BatchWait). It returns at most
+// BatchSize messages, and nil once ctx has ended.
 func (c *Consumer) nextBatch(ctx context.Context) []*delivery {
 	in := c.consumer.Chan()
 	var first pulsar.ConsumerMessage
@@ -113,15 +114,16 @@ func (c *Consumer) nextBatch(ctx context.Context) []*delivery {
 	}
 	batch := make([]*delivery, 0, c.cfg.BatchSize)
 	batch = append(batch, classify(first.Message, c.entries))
-	if c.cfg.BatchWait == 0 {
-		for len(batch) < c.cfg.BatchSize {
-			select {
-			case m := <-in:
-				batch = append(batch, classify(m.Message, c.entries))
-			default:
-				return batch // nothing more has arrived: apply what there is
-			}
+	for len(batch) < c.cfg.BatchSize {
+		select {
+		case m := <-in:
+			batch = append(batch, classify(m.Message, c.entries))
+			continue
+		default:
 		}
+		break
+	}
+	if len(batch) == 1 || len(batch) == c.cfg.BatchSize || c.cfg.BatchWait < 0 {
 		return batch
 	}
 	timer := time.NewTimer(c.cfg.BatchWait)

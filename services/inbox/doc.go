@@ -5,8 +5,8 @@
 // named after the service, from the earliest message, so any number of
 // instances of a service share the work while the messages of one key (one
 // order, one product) stay in order. It takes messages in batches (up to
-// Config.BatchSize of what has arrived: see Config.BatchWait) and applies a
-// batch in one Postgres transaction:
+// Config.BatchSize, waiting briefly for more only when the stream is busy:
+// see Config.BatchWait) and applies a batch in one Postgres transaction:
 //
 //   - every message's event id (alpes-event-id) is inserted into the inbox
 //     table with ON CONFLICT DO NOTHING; a message whose id is already there
