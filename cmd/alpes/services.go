@@ -22,13 +22,21 @@ type serviceFlags struct {
 	DSN         string `name:"dsn" required:"" help:"The service's database, as its own login (alpes_<service>)."`
 	PulsarURL   string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
 	PulsarToken string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
+	DBMaxConns  int32  `name:"db-max-conns" help:"Most connections to the database; 0 is pgx's default, the larger of 4 and the number of CPUs."`
 }
 
 // open connects to the database and the broker; close releases both.
 func (f serviceFlags) open(ctx context.Context, e env) (db *pgxpool.Pool, client pulsar.Client, close func(), err error) {
-	db, err = pgxpool.New(ctx, f.DSN)
+	cfg, err := pgxpool.ParseConfig(f.DSN)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("reading --dsn: %w", err)
+	}
+	if f.DBMaxConns > 0 {
+		cfg.MaxConns = f.DBMaxConns
+	}
+	db, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("connecting to the database: %w", err)
 	}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
