@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-
 	"github.com/alpes/alpes/relay/pgsource"
 )
 
@@ -59,17 +57,12 @@ func (s *sourceStats) lastCommitTime() time.Time { return time.Unix(0, s.lastCom
 
 // refreshSlot reads the slot's state and the current WAL position.
 func (s *sourceStats) refreshSlot(ctx context.Context, db pgsource.Querier, slot string) error {
-	var wal string
-	if err := db.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&wal); err != nil {
-		return err
-	}
 	state, err := pgsource.ReadSlot(ctx, db, slot)
 	if err != nil {
 		return err
 	}
-	lsn, _ := pglogrepl.ParseLSN(wal)
 	s.mu.Lock()
-	s.walLSN, s.refreshed = lsn, time.Now()
+	s.walLSN, s.refreshed = state.CurrentWALLSN, time.Now()
 	s.mu.Unlock()
 	s.slot.Store(&state)
 	return nil

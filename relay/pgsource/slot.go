@@ -17,7 +17,8 @@ import (
 // so, and never recreates the slot on its own (see EnsureSlot).
 var ErrSlotLost = errors.New("replication slot lost")
 
-// SlotState is what pg_replication_slots says about a slot.
+// SlotState is what pg_replication_slots says about a slot, and where the
+// server's WAL was when it said so.
 type SlotState struct {
 	Name              string
 	Exists            bool
@@ -31,26 +32,39 @@ type SlotState struct {
 	// SafeWALSize is how many more bytes of WAL can be written before the
 	// slot is in danger of being invalidated; -1 when unlimited.
 	SafeWALSize int64
+	// CurrentWALLSN is pg_current_wal_lsn() read together with the slot.
+	CurrentWALLSN LSN
 }
 
-// ReadSlot returns the state of the named slot; Exists is false when there
-// is no such slot.
+// ReadSlot returns the state of the named slot, Exists false when there is
+// no such slot, in one query together with the current WAL position.
 func ReadSlot(ctx context.Context, db Querier, name string) (SlotState, error) {
 	s := SlotState{Name: name}
-	var restart, confirmed *string
-	var walStatus *string
+	var wal string
+	var plugin, database, restart, confirmed, walStatus *string
+	var active *bool
 	var safe *int64
 	err := db.QueryRow(ctx, `
-		SELECT plugin, database, active, restart_lsn::text, confirmed_flush_lsn::text, wal_status, safe_wal_size
-		FROM pg_replication_slots WHERE slot_name = $1`, name).
-		Scan(&s.Plugin, &s.Database, &s.Active, &restart, &confirmed, &walStatus, &safe)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s, nil
-	}
+		SELECT w.lsn::text, s.plugin, s.database, s.active, s.restart_lsn::text,
+		       s.confirmed_flush_lsn::text, s.wal_status, s.safe_wal_size
+		FROM (SELECT pg_current_wal_lsn() AS lsn) w
+		LEFT JOIN pg_replication_slots s ON s.slot_name = $1`, name).
+		Scan(&wal, &plugin, &database, &active, &restart, &confirmed, &walStatus, &safe)
 	if err != nil {
 		return s, fmt.Errorf("reading slot %s: %w", name, err)
 	}
-	s.Exists = true
+	s.CurrentWALLSN, _ = pglogrepl.ParseLSN(wal)
+	s.SafeWALSize = -1
+	if plugin == nil { // the join found no slot of that name
+		return s, nil
+	}
+	s.Exists, s.Plugin = true, *plugin
+	if database != nil {
+		s.Database = *database
+	}
+	if active != nil {
+		s.Active = *active
+	}
 	if restart != nil {
 		s.RestartLSN, _ = pglogrepl.ParseLSN(*restart)
 	}
@@ -60,7 +74,6 @@ func ReadSlot(ctx context.Context, db Querier, name string) (SlotState, error) {
 	if walStatus != nil {
 		s.WALStatus = *walStatus
 	}
-	s.SafeWALSize = -1
 	if safe != nil {
 		s.SafeWALSize = *safe
 	}
