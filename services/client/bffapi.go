@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // bffAPI speaks the bff's public HTTP API (services/bff's OpenAPI document).
@@ -68,25 +68,39 @@ func (a *bffAPI) waitForProducts(ctx context.Context, patience time.Duration) ([
 	}
 }
 
-// placeOrder posts an order with a fresh idempotency key and returns the
-// order id and HTTP status. A transport error is retried once with the same
-// key, which the bff answers with the original response.
-func (a *bffAPI) placeOrder(ctx context.Context, o order) (id string, status int, err error) {
-	key := uuid.NewString()
+// answer is what one HTTP exchange produced: a status (0 when no answer
+// came), whether the body was a problem+json document, the order id of a
+// 202, and the transport or decoding error, if any.
+type answer struct {
+	status  int
+	problem bool
+	orderID string
+	retry   time.Duration // Retry-After, when given
+	err     error
+}
+
+// postOrder sends one attempt of POST /v1/orders with key, bounded by timeout.
+func (a *bffAPI) postOrder(ctx context.Context, key string, o order, timeout time.Duration) answer {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var body struct {
 		OrderID string `json:"order_id"`
 	}
-	for attempt := 0; attempt < 2; attempt++ {
-		status, err = a.do(ctx, http.MethodPost, "/v1/orders", http.Header{"Idempotency-Key": {key}}, o, &body)
-		if err == nil {
-			return body.OrderID, status, nil
+	resp, err := a.send(ctx, http.MethodPost, "/v1/orders", http.Header{"Idempotency-Key": {key}}, o, &body)
+	ans := answer{status: resp.status, problem: resp.problem, retry: resp.retryAfter, err: err}
+	if err == nil && resp.status == http.StatusAccepted {
+		if body.OrderID == "" {
+			ans.err = fmt.Errorf("a 202 without an order id")
 		}
+		ans.orderID = body.OrderID
 	}
-	return "", 0, err
+	return ans
 }
 
 // awaitOrder long-polls the order's state for up to wait.
 func (a *bffAPI) awaitOrder(ctx context.Context, id string, wait time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
+	defer cancel()
 	var body struct {
 		Status string `json:"status"`
 	}
@@ -103,34 +117,61 @@ func (a *bffAPI) awaitOrder(ctx context.Context, id string, wait time.Duration) 
 
 // do sends a JSON request and decodes a JSON answer into out for 2xx codes.
 func (a *bffAPI) do(ctx context.Context, method, path string, header http.Header, in, out any) (int, error) {
+	resp, err := a.send(ctx, method, path, header, in, out)
+	return resp.status, err
+}
+
+// response is what send learned of an answer besides its decoded body.
+type response struct {
+	status     int
+	problem    bool // Content-Type application/problem+json
+	retryAfter time.Duration
+}
+
+// send sends a JSON request and decodes a JSON answer into out for 2xx codes.
+func (a *bffAPI) send(ctx context.Context, method, path string, header http.Header, in, out any) (response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return 0, err
+			return response{}, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.base, "/")+path, body)
 	if err != nil {
-		return 0, err
+		return response{}, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+		// net/http would resend a request with an Idempotency-Key by itself
+		// after some connection errors; every attempt must be our own, so
+		// that the ledger knows each one whose fate is unknown.
+		req.GetBody = nil
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return 0, err
+		return response{}, err
 	}
 	defer resp.Body.Close()
+	r := response{status: resp.StatusCode}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt == "application/problem+json" {
+		r.problem = true
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+		r.retryAfter = time.Duration(s) * time.Second
+	}
 	if resp.StatusCode/100 == 2 && out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decoding %s %s: %w", method, path, err)
+			return r, fmt.Errorf("decoding %s %s: %w", method, path, err)
 		}
 	}
-	io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		// The answer was cut: for a POST, what it said may not be all of it.
+		return r, fmt.Errorf("reading %s %s: %w", method, path, err)
+	}
+	return r, nil
 }

@@ -8,6 +8,11 @@
 // (no coordinated omission). At the end every accepted order must have
 // reached a terminal state (confirmed or rejected); any that did not is
 // reported as unresolved, and Run returns ErrUnresolved.
+//
+// Like a careful real client, it retries an order whose fate is unknown with
+// the same Idempotency-Key for a while, and it can record every operation
+// and its fate in a Ledger (ok, failed or unknown) for an oracle to check
+// the system against afterwards (internal/oracle).
 package client
 
 import (
@@ -46,6 +51,21 @@ type Config struct {
 	// sized for MaxInFlight.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+
+	// Ledger, when set, receives every operation with its fate (see Fate),
+	// for an oracle to check the system against.
+	Ledger *Ledger
+	// RetryFor is how long an order whose fate is unknown (no answer, a
+	// reset, a timeout, a 5xx other than the bff's 503 problem) is retried
+	// with the same Idempotency-Key, from its first attempt. Default 30s;
+	// negative: never retried.
+	RetryFor time.Duration
+	// RequestTimeout bounds one POST attempt; one that times out has an
+	// unknown fate and is retried. Default 60s.
+	RequestTimeout time.Duration
+	// Stop, when closed, ends the placing of new orders as the end of
+	// Duration would; the orders already placed are still followed.
+	Stop <-chan struct{}
 }
 
 // ErrUnresolved means accepted orders did not reach a terminal state.
@@ -66,6 +86,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.OutcomeWait <= 0 {
 		c.OutcomeWait = 60 * time.Second
+	}
+	if c.RetryFor == 0 {
+		c.RetryFor = 30 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 60 * time.Second
 	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = time.Second
@@ -123,12 +149,16 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			select {
 			case <-ctx.Done():
 				goto done
+			case <-r.cfg.Stop:
+				goto done
 			case <-time.After(wait):
 			}
 		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			goto done
+		case <-r.cfg.Stop:
 			goto done
 		}
 		order := r.faker.order()
@@ -149,42 +179,40 @@ done:
 	return sum, ctx.Err()
 }
 
-// place sends one order and follows it to its outcome.
+// place sends one order, follows it to its outcome, and records it in the
+// ledger, if any.
 func (r *run) place(ctx context.Context, due time.Time, o order) {
 	r.stats.sent.Add(1)
-	id, status, err := r.api.placeOrder(ctx, o)
-	accepted := time.Since(due)
-	switch {
-	case err != nil:
+	op := r.placeOrder(ctx, o)
+	if r.cfg.Ledger != nil {
+		defer func() { r.cfg.Ledger.Record(op) }()
+	}
+	if op.Attempts > 1 {
+		r.stats.retried.Add(1)
+	}
+	switch op.Fate {
+	case FateUnknown:
 		r.stats.failed.Add(1)
-		r.cfg.Logger.Debug("placing an order", "err", err)
+		r.cfg.Logger.Debug("placing an order", "key", op.Key, "err", op.Err)
 		return
-	case status != http.StatusAccepted:
+	case FateFailed:
 		r.stats.refused.Add(1)
 		return
 	}
 	r.stats.accepted.Add(1)
-	r.stats.record(&r.stats.acceptLatency, accepted)
+	r.stats.record(&r.stats.acceptLatency, time.Since(due))
 
-	deadline := time.Now().Add(r.cfg.OutcomeWait)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		state, err := r.api.awaitOrder(ctx, id, min(10*time.Second, time.Until(deadline)))
-		if err != nil {
-			r.cfg.Logger.Debug("waiting for an order", "order_id", id, "err", err)
-			continue
-		}
-		switch state {
-		case "confirmed":
-			r.stats.confirmed.Add(1)
-		case "rejected":
-			r.stats.rejected.Add(1)
-		default:
-			continue
-		}
-		r.stats.record(&r.stats.outcomeLatency, time.Since(due))
+	op.Outcome = r.awaitOutcome(ctx, op.OrderID)
+	switch op.Outcome {
+	case "confirmed":
+		r.stats.confirmed.Add(1)
+	case "rejected":
+		r.stats.rejected.Add(1)
+	default:
+		r.stats.unresolved.Add(1)
 		return
 	}
-	r.stats.unresolved.Add(1)
+	r.stats.record(&r.stats.outcomeLatency, time.Since(due))
 }
 
 // reportProgress prints a line per interval until the returned func is called.

@@ -23,10 +23,29 @@ type fakeBFF struct {
 	orders map[string]string
 	settle func(n int) string
 	refuse func(n int) bool
+	// Ledger tests: ids maps keys to the orders they created, which a
+	// retry with the same key is answered with; fault, when set, decides
+	// how the attempt-th POST (from 0) with the n-th new key goes wrong.
+	ids      map[string]string
+	attempts map[string]int
+	fault    func(n, attempt int) fault
 }
 
+// fault is how the fake bff mistreats one POST.
+type fault int
+
+const (
+	noFault     fault = iota
+	resetBefore       // the connection drops before anything is written
+	resetAfter        // the order is written, then the connection drops
+	problem503        // the bff's "database unreachable" problem
+	bare500           // an unexplained 500, after writing nothing
+	bare502           // a gateway's 502 without a problem body
+)
+
 func newFakeBFF(t *testing.T, settle func(int) string) (*fakeBFF, *httptest.Server) {
-	f := &fakeBFF{keys: map[string]bool{}, orders: map[string]string{}, settle: settle, refuse: func(int) bool { return false }}
+	f := &fakeBFF{keys: map[string]bool{}, orders: map[string]string{}, settle: settle, refuse: func(int) bool { return false },
+		ids: map[string]string{}, attempts: map[string]int{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -46,6 +65,35 @@ func (f *fakeBFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		n := len(f.keys)
+		if f.fault != nil {
+			if id, ok := f.ids[key]; ok {
+				w.WriteHeader(http.StatusAccepted) // the replay of the stored answer
+				json.NewEncoder(w).Encode(map[string]string{"order_id": id, "status": "pending"})
+				return
+			}
+			attempt := f.attempts[key]
+			f.attempts[key]++
+			switch f.fault(n, attempt) {
+			case resetBefore:
+				panic(http.ErrAbortHandler)
+			case resetAfter:
+				id := fmt.Sprintf("order-%d", n)
+				f.keys[key], f.ids[key], f.orders[id] = true, id, f.settle(n)
+				panic(http.ErrAbortHandler)
+			case problem503:
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(`{"type":"about:blank","title":"Service Unavailable","status":503}`))
+				return
+			case bare500:
+				http.Error(w, "oops", http.StatusInternalServerError)
+				return
+			case bare502:
+				http.Error(w, "bad gateway", http.StatusBadGateway)
+				return
+			}
+		}
 		if key == "" || f.keys[key] {
 			http.Error(w, "missing or reused key", http.StatusUnprocessableEntity)
 			return
@@ -58,6 +106,7 @@ func (f *fakeBFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		id := fmt.Sprintf("order-%d", n)
 		f.orders[id] = f.settle(n)
+		f.ids[key] = id
 		w.WriteHeader(http.StatusAccepted)
 		json.NewEncoder(w).Encode(map[string]string{"order_id": id, "status": "pending"})
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/orders/"):
@@ -190,4 +239,129 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestLedgerRecordsEachOperationsFate checks the ledger's classification
+// and the retries with the same Idempotency-Key: an attempt with no answer
+// is retried until a definite one; a first 503 problem or 429 is a refusal;
+// a 5xx that says nothing stays unknown once the retries run out.
+func TestLedgerRecordsEachOperationsFate(t *testing.T) {
+	cases := []struct {
+		name     string
+		fault    func(attempt int) fault
+		fate     Fate
+		attempts int
+		created  bool // whether the fake bff holds an order for the key
+	}{
+		{"clean", func(int) fault { return noFault }, FateOK, 1, true},
+		{"reset before writing, then ok", func(a int) fault { return []fault{resetBefore, noFault}[min(a, 1)] }, FateOK, 2, true},
+		{"reset after writing: the retry is replayed", func(a int) fault { return []fault{resetAfter, noFault}[min(a, 1)] }, FateOK, 2, true},
+		{"503 problem first: refused", func(int) fault { return problem503 }, FateFailed, 1, false},
+		{"unknown, then 503 until the end: unknown", func(a int) fault { return []fault{resetBefore, problem503}[min(a, 1)] }, FateUnknown, 0, false},
+		{"unexplained 500 until the end: unknown", func(int) fault { return bare500 }, FateUnknown, 0, false},
+		{"502 without a problem, then ok", func(a int) fault { return []fault{bare502, noFault}[min(a, 1)] }, FateOK, 2, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, srv := newFakeBFF(t, func(int) string { return "confirmed" })
+			f.fault = func(_, attempt int) fault { return c.fault(attempt) }
+			var ledger Ledger
+			sum, err := Run(context.Background(), Config{BFFURL: srv.URL, Rate: 100, Count: 1, Ledger: &ledger, RetryFor: 700 * time.Millisecond})
+			if err != nil {
+				t.Fatalf("%v (%+v)", err, sum)
+			}
+			ops := ledger.Ops()
+			if len(ops) != 1 {
+				t.Fatalf("%d operations recorded, want 1", len(ops))
+			}
+			op := ops[0]
+			if op.Fate != c.fate || (c.attempts > 0 && op.Attempts != c.attempts) || op.Key == "" {
+				t.Errorf("op %+v: want fate %s after %d attempts", op, c.fate, c.attempts)
+			}
+			if c.fate == FateUnknown && op.Attempts < 3 {
+				t.Errorf("op %+v: an unknown fate was retried only %d times", op, op.Attempts)
+			}
+			f.mu.Lock()
+			_, created := f.ids[op.Key]
+			attempts := f.attempts[op.Key]
+			f.mu.Unlock()
+			if created != c.created {
+				t.Errorf("order created = %v, want %v", created, c.created)
+			}
+			if op.Fate == FateOK && (op.OrderID != f.ids[op.Key] || op.Outcome != "confirmed") {
+				t.Errorf("op %+v: want order %s confirmed", op, f.ids[op.Key])
+			}
+			if op.Fate != FateOK && attempts != op.Attempts {
+				t.Errorf("the bff saw %d attempts, the ledger %d: an attempt the ledger does not know", attempts, op.Attempts)
+			}
+			counts := ledger.Counts()
+			if counts.OK+counts.Failed+counts.Unknown != 1 || sum.Accepted+sum.Refused+sum.Failed != 1 {
+				t.Errorf("counts %+v, summary %+v", counts, sum)
+			}
+		})
+	}
+}
+
+// TestOutcomeWaitOutlastsAnUnreachableBFF checks that an order's outcome
+// is still awaited while GETs fail (the bff down), and found afterwards.
+func TestOutcomeWaitOutlastsAnUnreachableBFF(t *testing.T) {
+	f, srv := newFakeBFF(t, func(int) string { return "" })
+	var down sync.Mutex
+	failing := 0
+	inner := srv.Config.Handler
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/orders/") {
+			down.Lock()
+			failing++
+			n := failing
+			down.Unlock()
+			if n <= 3 {
+				panic(http.ErrAbortHandler) // the bff is down for the first reads
+			}
+			f.mu.Lock()
+			f.orders["order-0"] = "rejected" // and the order settled meanwhile
+			f.mu.Unlock()
+		}
+		inner.ServeHTTP(w, r)
+	})
+	var ledger Ledger
+	sum, err := Run(context.Background(), Config{BFFURL: srv.URL, Rate: 10, Count: 1, Ledger: &ledger, OutcomeWait: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("%v (%+v)", err, sum)
+	}
+	if sum.Rejected != 1 || sum.Unresolved != 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	if ops := ledger.Ops(); len(ops) != 1 || ops[0].Outcome != "rejected" {
+		t.Errorf("ledger %+v", ops)
+	}
+}
+
+// TestStopEndsPlacing checks that closing Config.Stop ends the placing of
+// orders while those placed are still followed to their outcome.
+func TestStopEndsPlacing(t *testing.T) {
+	_, srv := newFakeBFF(t, func(int) string { return "confirmed" })
+	stop := make(chan struct{})
+	var ledger Ledger
+	done := make(chan Summary, 1)
+	go func() {
+		sum, err := Run(context.Background(), Config{BFFURL: srv.URL, Rate: 50, Duration: time.Hour, Ledger: &ledger, Stop: stop})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ledger.Ops()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
+	close(stop)
+	select {
+	case sum := <-done:
+		if sum.Sent < 3 || sum.Confirmed != sum.Sent || int64(len(ledger.Ops())) != sum.Sent {
+			t.Errorf("summary %+v, %d in the ledger", sum, len(ledger.Ops()))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not end after Stop")
+	}
 }

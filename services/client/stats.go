@@ -10,6 +10,7 @@ import (
 // stats gathers a run's counters and latencies. Safe for concurrent use.
 type stats struct {
 	sent, accepted, refused, failed atomic.Int64
+	retried                         atomic.Int64
 	confirmed, rejected, unresolved atomic.Int64
 	mu                              sync.Mutex
 	acceptLatency, outcomeLatency   []time.Duration
@@ -63,11 +64,14 @@ func latency(ds []time.Duration) Latency {
 type Summary struct {
 	DurationSeconds float64 `json:"duration_s"`
 	Sent            int64   `json:"sent"`
-	// Accepted orders got 202; Refused got another status (validation, 429,
-	// 503); Failed got no answer at all.
+	// Accepted orders got 202 (the ledger's ok); Refused got a definite
+	// refusal (validation, 429, the bff's 503 problem: the ledger's failed);
+	// Failed got no definite answer even after retries (the ledger's
+	// unknown). Retried orders needed more than one attempt.
 	Accepted int64 `json:"accepted"`
 	Refused  int64 `json:"refused"`
 	Failed   int64 `json:"failed"`
+	Retried  int64 `json:"retried"`
 	// Confirmed and Rejected are accepted orders' outcomes; Unresolved
 	// accepted orders had none within the wait.
 	Confirmed  int64   `json:"confirmed"`
@@ -89,6 +93,7 @@ func (s *stats) summary(elapsed time.Duration) Summary {
 		Accepted:        s.accepted.Load(),
 		Refused:         s.refused.Load(),
 		Failed:          s.failed.Load(),
+		Retried:         s.retried.Load(),
 		Confirmed:       s.confirmed.Load(),
 		Rejected:        s.rejected.Load(),
 		Unresolved:      s.unresolved.Load(),

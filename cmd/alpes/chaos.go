@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/alpes/alpes/internal/chaos"
+)
+
+type chaosCmd struct {
+	Duration      time.Duration `help:"How long the load runs while faults are injected." default:"15m"`
+	Rate          float64       `help:"Orders per second, open loop." default:"50"`
+	Interval      time.Duration `help:"Mean pause between injections (each drawn from half to one and a half times it)." default:"6s"`
+	Seed          uint64        `help:"Seed of the faults, their order and pauses, and the orders (0: from the clock, printed)."`
+	FreezeMin     time.Duration `help:"Shortest SIGSTOP of a frozen component." default:"1s"`
+	FreezeMax     time.Duration `help:"Longest SIGSTOP of a frozen component." default:"5s"`
+	SettleTimeout time.Duration `help:"How long the oracle waits for the system to settle after the load." default:"3m"`
+	Dir           string        `help:"Keep the stack's data and logs here (default: a temporary directory, removed)." type:"path"`
+	Out           string        `help:"Write the run's record (injections, counts, verdict) as JSON to this file." type:"path"`
+}
+
+// Run runs the soak, prints each injection as it happens and the verdict at
+// the end, and fails when the oracle found a violation.
+func (c *chaosCmd) Run(ctx context.Context, e env) error {
+	seed := c.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	rep, err := chaos.Run(ctx, chaos.Config{
+		Duration: c.Duration, Rate: c.Rate, Interval: c.Interval, Seed: seed,
+		FreezeMin: c.FreezeMin, FreezeMax: c.FreezeMax, SettleTimeout: c.SettleTimeout,
+		Dir: c.Dir, Out: e.stdout, Logger: e.log,
+	})
+	fmt.Fprint(e.stdout, rep.Summary())
+	if c.Out != "" {
+		b, jerr := json.MarshalIndent(rep, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(c.Out, append(b, '\n'), 0o644)
+		}
+		if jerr != nil {
+			err = errors.Join(err, fmt.Errorf("writing the record: %w", jerr))
+		}
+	}
+	return err
+}

@@ -1,0 +1,244 @@
+// Package chaos is alpes's chaos soak (`alpes chaos`): the whole system as
+// processes (internal/procstack, durable), the fake-data client placing
+// orders at a steady rate, and every few seconds a random fault: a component
+// killed with SIGKILL and restarted, frozen with SIGSTOP for a few seconds,
+// or Postgres crashed and restarted. At the end it stops the load, heals
+// everything, and lets the oracle (internal/oracle) judge the system against
+// the client's ledger.
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/alpes/alpes/internal/oracle"
+	"github.com/alpes/alpes/internal/procstack"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/services/client"
+)
+
+// Config configures a soak.
+type Config struct {
+	// Binary is the alpes executable the components run; empty means this
+	// process's own.
+	Binary string
+	// Dir keeps the stack's data and logs; empty means a temporary
+	// directory, removed at the end.
+	Dir string
+	// Duration is how long the load runs. Default 15m.
+	Duration time.Duration
+	// Rate is the client's orders per second. Default 50.
+	Rate float64
+	// Interval is the mean pause between injections; each pause is drawn
+	// uniformly from half to one and a half times it. Default 6s.
+	Interval time.Duration
+	// Seed makes the faults, their order, the pauses and the client's
+	// orders reproducible.
+	Seed uint64
+	// Faults are the kinds to inject, dealt in shuffled rounds. Default
+	// AllFaults.
+	Faults []Fault
+	// MinInjections keeps the load running past Duration until this many
+	// faults were injected (a test that must see every kind).
+	MinInjections int
+	// FreezeMin and FreezeMax bound how long a frozen process stays
+	// stopped. Default 1s and 5s.
+	FreezeMin, FreezeMax time.Duration
+	// SettleTimeout bounds the oracle's wait for the system to settle.
+	SettleTimeout time.Duration
+	// Out receives a line per injection as it happens, and progress.
+	Out    io.Writer
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Duration <= 0 {
+		c.Duration = 15 * time.Minute
+	}
+	if c.Rate <= 0 {
+		c.Rate = 50
+	}
+	if c.Interval <= 0 {
+		c.Interval = 6 * time.Second
+	}
+	if len(c.Faults) == 0 {
+		c.Faults = AllFaults()
+	}
+	if c.FreezeMin <= 0 {
+		c.FreezeMin = time.Second
+	}
+	if c.FreezeMax < c.FreezeMin {
+		c.FreezeMax = max(c.FreezeMin, 5*time.Second)
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Report is what a soak did and found; it is written as JSON to record a run.
+type Report struct {
+	Seed       uint64        `json:"seed"`
+	Rate       float64       `json:"rate_per_s"`
+	Duration   time.Duration `json:"duration_ns"`
+	Interval   time.Duration `json:"interval_ns"`
+	StartedAt  time.Time     `json:"started_at"`
+	LoadFor    time.Duration `json:"load_ns"`
+	Injections []Injection   `json:"injections"`
+	// ByKind counts injections by fault ("kill relay": 7).
+	ByKind map[string]int `json:"injections_by_kind"`
+	// Crashes are components found exited without an injection, restarted.
+	Crashes []string          `json:"unexpected_exits,omitempty"`
+	Client  client.Summary    `json:"client"`
+	Ops     client.FateCounts `json:"ops"`
+	Verdict oracle.Verdict    `json:"verdict"`
+}
+
+// ErrViolated means the oracle found a violation or the system did not settle.
+var ErrViolated = errors.New("the oracle found violations")
+
+// Run starts a durable stack, runs the soak, and returns its report. The
+// error is ErrViolated (with the report) when the verdict is not clean, or
+// what prevented the soak from running or being judged.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	cfg = cfg.withDefaults()
+	rep := Report{Seed: cfg.Seed, Rate: cfg.Rate, Duration: cfg.Duration, Interval: cfg.Interval, ByKind: map[string]int{}}
+	fmt.Fprintf(cfg.Out, "chaos: starting a durable stack (seed %d)\n", cfg.Seed)
+	if cfg.Dir != "" {
+		// Postgres runs as its own user when we are root: it must reach in.
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return rep, err
+		}
+	}
+	s, err := procstack.Start(ctx, procstack.Options{Binary: cfg.Binary, Dir: cfg.Dir, Durable: true, Logger: cfg.Logger})
+	if err != nil {
+		return rep, err
+	}
+	defer s.Close()
+	fmt.Fprintf(cfg.Out, "chaos: stack up; data and logs in %s\n", s.Dir())
+
+	var ledger client.Ledger
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	var sum client.Summary
+	var loadErr error
+	rep.StartedAt = time.Now()
+	load.Go(func() {
+		sum, loadErr = client.Run(ctx, client.Config{
+			BFFURL: s.BFFURL, Rate: cfg.Rate, Duration: 1000 * time.Hour, Stop: stop, Seed: cfg.Seed,
+			OutcomeWait: 2 * time.Minute, Ledger: &ledger, Logger: cfg.Logger,
+			Progress: cfg.Out, ProgressEvery: 30 * time.Second,
+		})
+	})
+
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed))
+	d := &deck{rng: rng, faults: cfg.Faults}
+	loadEnd := rep.StartedAt.Add(cfg.Duration)
+	for ctx.Err() == nil && (time.Now().Before(loadEnd) || len(rep.Injections) < cfg.MinInjections) {
+		pause := cfg.Interval/2 + time.Duration(rng.Int64N(int64(cfg.Interval)+1))
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if ctx.Err() != nil || (!time.Now().Before(loadEnd) && len(rep.Injections) >= cfg.MinInjections) {
+			break
+		}
+		rep.Crashes = append(rep.Crashes, restartExited(ctx, s, cfg.Out)...)
+		f := d.next()
+		hold := cfg.FreezeMin + time.Duration(rng.Int64N(int64(cfg.FreezeMax-cfg.FreezeMin)+1))
+		in := Injection{Fault: f, At: time.Now()}
+		in.Offset = in.At.Sub(rep.StartedAt)
+		if err := inject(ctx, s, f, hold); err != nil {
+			in.Err = err.Error()
+		}
+		in.Held = time.Since(in.At)
+		rep.Injections = append(rep.Injections, in)
+		rep.ByKind[f.String()]++
+		fmt.Fprintln(cfg.Out, "chaos:", in)
+	}
+	close(stop)
+	rep.LoadFor = time.Since(rep.StartedAt)
+	fmt.Fprintf(cfg.Out, "chaos: load stopped after %s; healing\n", rep.LoadFor.Round(time.Second))
+	rep.Crashes = append(rep.Crashes, restartExited(ctx, s, cfg.Out)...)
+	if err := heal(ctx, s); err != nil {
+		load.Wait()
+		return rep, err
+	}
+	load.Wait()
+	rep.Client = sum
+	rep.Ops = ledger.Counts()
+	if loadErr != nil && !errors.Is(loadErr, client.ErrUnresolved) {
+		return rep, fmt.Errorf("running the load: %w", loadErr)
+	}
+	fmt.Fprintf(cfg.Out, "chaos: ops %d ok, %d failed, %d unknown; waiting for the system to settle\n", rep.Ops.OK, rep.Ops.Failed, rep.Ops.Unknown)
+
+	rep.Verdict, err = oracle.Check(ctx, OracleConfig(s, ledger.Ops(), cfg.SettleTimeout, cfg.Logger))
+	if err != nil {
+		return rep, fmt.Errorf("running the oracle: %w", err)
+	}
+	if !rep.Verdict.OK() {
+		return rep, ErrViolated
+	}
+	return rep, nil
+}
+
+// OracleConfig is the oracle's configuration for a stack and a ledger.
+func OracleConfig(s *procstack.Stack, ops []client.Op, settle time.Duration, log *slog.Logger) oracle.Config {
+	dsns := map[string]string{}
+	for _, service := range migrations.Services {
+		dsns[service] = s.Cluster.AdminDSN(service)
+	}
+	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, SettleTimeout: settle, Logger: log}
+}
+
+// restartExited starts again any component that exited without an
+// injection, and names them: each is a crash worth a look in its log.
+func restartExited(ctx context.Context, s *procstack.Stack, out io.Writer) []string {
+	var names []string
+	for _, p := range s.Procs() {
+		if p.Running() {
+			continue
+		}
+		fmt.Fprintf(out, "chaos: %s exited by itself (%v); restarting. Log tail:\n%s\n", p.Name, p.ExitErr(), p.LogTail(15))
+		names = append(names, fmt.Sprintf("%s %s: %v", time.Now().Format(time.RFC3339), p.Name, p.ExitErr()))
+		if err := restart(ctx, p); err != nil {
+			fmt.Fprintf(out, "chaos: restarting %s: %v\n", p.Name, err)
+		}
+	}
+	return names
+}
+
+// Summary is a few lines for people: the injections by kind, the client's
+// counts and the verdict.
+func (r Report) Summary() string {
+	var b []byte
+	b = fmt.Appendf(b, "chaos: %d injections over %s of load at %.0f/s (seed %d):\n", len(r.Injections), r.LoadFor.Round(time.Second), r.Rate, r.Seed)
+	for _, k := range slices.Sorted(maps.Keys(r.ByKind)) {
+		b = fmt.Appendf(b, "  %-18s %d\n", k, r.ByKind[k])
+	}
+	failedInjections := 0
+	for _, in := range r.Injections {
+		if in.Err != "" {
+			failedInjections++
+		}
+	}
+	b = fmt.Appendf(b, "  injections that could not heal: %d; components that exited by themselves: %d\n", failedInjections, len(r.Crashes))
+	b = fmt.Appendf(b, "client: %d sent, %d ok, %d failed, %d unknown (%d retried); %d confirmed, %d rejected, %d unresolved\n",
+		r.Client.Sent, r.Ops.OK, r.Ops.Failed, r.Ops.Unknown, r.Client.Retried, r.Client.Confirmed, r.Client.Rejected, r.Client.Unresolved)
+	b = append(b, r.Verdict.String()...)
+	return string(b)
+}

@@ -1,0 +1,104 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alpes/alpes/internal/chaos"
+	"github.com/alpes/alpes/internal/pgcluster"
+)
+
+// binary is the alpes command, built once for the package's tests: the
+// components run as its children, normal binaries even under -race.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chaos-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "alpes")
+	build := exec.Command("go", "build", "-o", binary, "github.com/alpes/alpes/cmd/alpes")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building alpes:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func skipWithoutPostgres(t *testing.T) {
+	t.Helper()
+	if _, err := pgcluster.FindBinDir(); err != nil && testing.Short() {
+		t.Skipf("skipping under -short: %v", err)
+	}
+}
+
+// TestShortChaosSoak is the CI-sized soak: 40 seconds of load at 50 orders
+// a second while every kind of fault is injected at least once (a kill and
+// restart and a freeze of each component, a Postgres crash), in an order
+// the seed fixes; then the oracle's verdict must be clean.
+func TestShortChaosSoak(t *testing.T) {
+	skipWithoutPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	faults := chaos.AllFaults()
+	rep, err := chaos.Run(ctx, chaos.Config{
+		Binary: binary, Duration: 40 * time.Second, Rate: 50, Interval: 2500 * time.Millisecond, Seed: 42,
+		MinInjections: len(faults), FreezeMin: 500 * time.Millisecond, FreezeMax: 1500 * time.Millisecond,
+		SettleTimeout: 2 * time.Minute, Out: &testWriter{t: t},
+	})
+	t.Log("\n" + rep.Summary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range faults {
+		if rep.ByKind[f.String()] == 0 {
+			t.Errorf("%s was never injected", f)
+		}
+	}
+	for _, in := range rep.Injections {
+		if in.Err != "" {
+			t.Errorf("injection %s did not heal: %s", in.Fault, in.Err)
+		}
+	}
+	if rep.Ops.OK < 1000 {
+		t.Errorf("only %d orders ok: the load did not run", rep.Ops.OK)
+	}
+	if !rep.Verdict.OK() {
+		t.Errorf("verdict:\n%s", rep.Verdict)
+	}
+}
+
+// testWriter logs each line written to it.
+type testWriter struct {
+	t   *testing.T
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for {
+		s := w.buf.String()
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.t.Log(s[:i])
+		w.buf.Reset()
+		w.buf.WriteString(s[i+1:])
+	}
+}

@@ -1,0 +1,85 @@
+package chaos_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/alpes/alpes/internal/faultproxy"
+	"github.com/alpes/alpes/internal/procstack"
+	"github.com/alpes/alpes/migrations"
+)
+
+// TestBFFRefusesOnlyWhatItDidNotWrite checks the promise a 503 problem
+// makes to clients (and the ledger relies on): nothing was written. A second
+// bff reaches Postgres through a fault proxy that drops Postgres's replies,
+// so the order's statements arrive and commit while the bff hears nothing;
+// it must not then answer with the 503 that means "nothing written".
+//
+// It fails today: the bff's DBTimeout expires, the timeout counts as
+// "unreachable", and the answer is a 503 problem for an order that exists
+// (see the report of issue 7). Remove the Skip with the fix.
+func TestBFFRefusesOnlyWhatItDidNotWrite(t *testing.T) {
+	t.Skip("known bug: the bff answers 503 (nothing written) when a write's reply is lost after it committed")
+	skipWithoutPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := procstack.Start(ctx, procstack.Options{Binary: binary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	proxy := faultproxy.New(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Cluster.Port())))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bff := exec.CommandContext(ctx, binary, "bff", "--http-addr", addr, "--pulsar-url", s.BrokerURL,
+		"--dsn", "postgres://"+migrations.ServiceRole("bff")+"@"+proxy.Addr()+"/bff?sslmode=disable")
+	if err := bff.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bff.Process.Kill(); bff.Wait() })
+	base := "http://" + addr
+	waitFor(t, ctx, "the second bff", func() bool {
+		resp, err := http.Get(base + "/v1/products")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if status, _, body := postOrder(t, ctx, base, uuid.NewString()); status != http.StatusAccepted {
+		t.Fatalf("an order through the proxy: %d %s", status, body)
+	}
+
+	if err := proxy.SetMode(faultproxy.DropReplies); err != nil {
+		t.Fatal(err)
+	}
+	key := uuid.NewString()
+	status, _, body := postOrder(t, ctx, base, key)
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, s.Cluster.AdminDSN("bff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys WHERE key = $1`, key).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if status == http.StatusServiceUnavailable && n > 0 {
+		t.Errorf("the bff answered %d %s, but the order was stored", status, body)
+	}
+}

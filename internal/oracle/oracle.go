@@ -1,0 +1,133 @@
+// Package oracle decides, after the fact, whether alpes kept its promises
+// (docs/reliability.md, FAULTS.md I1–I5) through whatever a run did to it.
+//
+// It takes the client's ledger (services/client: every operation with its
+// fate, ok, failed or unknown), the admin DSN of every service database and
+// the broker's URL. It first waits, with a deadline, for the system to
+// settle: every relay slot caught up with the WAL, every outbox event in
+// every consumer's inbox, every order terminal, nothing changing. Then it
+// reads every database and every topic from the start and checks:
+//
+//   - ledger: every ok operation's key names its order, no failed
+//     operation's key names one, an unknown one names at most one;
+//   - effects: every order that should exist has exactly one effect in each
+//     consumer (the bff's request and view, orders' order, payments' payment
+//     when it was placed, reporting's facts and one timeline entry per
+//     event) and no order exists that no operation asked for;
+//   - terminal: every order is confirmed or rejected, alike everywhere;
+//   - order: per order, its events are in causal order on the broker and in
+//     reporting's timeline;
+//   - inbox: each consumer's inbox holds exactly the outbox events of the
+//     topics it consumes; nothing is parked;
+//   - broker: every topic holds each outbox event exactly once (none
+//     missing, none twice): the relay never confirmed past what the broker
+//     receipted, and re-sends were deduplicated;
+//   - slots: every relay slot's confirmed position reached the WAL's end.
+package oracle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/services/client"
+)
+
+// Config says what to check and where.
+type Config struct {
+	// Ops is the client's ledger: every operation made on the system.
+	Ops []client.Op
+	// DSNs are admin connection strings of every service's database, by
+	// service name (migrations.Services), e.g. Cluster.AdminDSN("orders").
+	DSNs map[string]string
+	// BrokerURL is the Pulsar service URL of the broker.
+	BrokerURL string
+	// SettleTimeout bounds the wait for the system to settle. Default 3m.
+	SettleTimeout time.Duration
+	// ExpectParked is how many parked messages are expected in all; the
+	// default, 0, makes any parked message a violation.
+	ExpectParked int
+	Logger       *slog.Logger
+}
+
+// services are the databases the oracle reads.
+var services = migrations.Services
+
+func isProducer(service string) bool { return slices.Contains(migrations.Producers, service) }
+
+// consumed lists the topics each consuming service subscribes to.
+var consumed = map[string][]string{
+	"bff":       {eventcatalog.TopicOrderEvents, eventcatalog.TopicCatalogEvents},
+	"orders":    {eventcatalog.TopicOrderCommands, eventcatalog.TopicPaymentEvents},
+	"payments":  {eventcatalog.TopicOrderEvents},
+	"reporting": {eventcatalog.TopicOrderEvents, eventcatalog.TopicPaymentEvents},
+}
+
+// Check waits for the system to settle, then checks it. The error is for
+// when the oracle itself could not look (a database or the broker
+// unreachable); what it found is in the Verdict.
+func Check(ctx context.Context, cfg Config) (Verdict, error) {
+	if cfg.SettleTimeout <= 0 {
+		cfg.SettleTimeout = 3 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, s := range services {
+		if cfg.DSNs[s] == "" {
+			return Verdict{}, fmt.Errorf("no DSN for %s", s)
+		}
+	}
+	if cfg.BrokerURL == "" {
+		return Verdict{}, errors.New("no broker URL")
+	}
+	var v Verdict
+	start := time.Now()
+	slots, err := settle(ctx, cfg)
+	v.SettleTook = time.Since(start)
+	switch {
+	case errors.Is(err, errUnsettled):
+		v.Unsettled = err.Error()
+	case err != nil:
+		return v, err
+	default:
+		v.Settled = true
+	}
+	cfg.Logger.Info("oracle: settled", "settled", v.Settled, "took", v.SettleTook)
+
+	snap, err := read(ctx, cfg.DSNs)
+	if err != nil {
+		return v, err
+	}
+	topics := topicsOf(snap)
+	onBroker, err := readBroker(ctx, cfg.BrokerURL, topics, cfg.Logger)
+	if err != nil {
+		return v, err
+	}
+	judge(&v, cfg, snap, onBroker, slots)
+	return v, nil
+}
+
+// topicsOf lists the topics of the outbox events, and the consumed ones.
+func topicsOf(s *snapshot) []string {
+	set := map[string]bool{}
+	for _, e := range s.events {
+		set[e.topic] = true
+	}
+	for _, ts := range consumed {
+		for _, t := range ts {
+			set[t] = true
+		}
+	}
+	var out []string
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}

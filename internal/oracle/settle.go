@@ -1,0 +1,201 @@
+package oracle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/alpes/alpes/migrations"
+)
+
+// errUnsettled: the system was still moving at the deadline.
+var errUnsettled = errors.New("not settled")
+
+// slotState is one relay slot at the end of settling.
+type slotState struct {
+	name, database string
+	confirmed      string // confirmed_flush_lsn
+	target         string // the WAL's end one poll earlier
+	caughtUp       bool
+}
+
+// settle polls the databases until the system is quiet: every relay slot
+// has confirmed the WAL position that was current one poll earlier, every
+// consumer's inbox holds as many events of its topics as the outboxes, no
+// order is in flight, and none of those counts moved since the last poll.
+// It returns the slots as last seen; errUnsettled (wrapped, with what was
+// still moving) when the deadline passed first.
+func settle(ctx context.Context, cfg Config) ([]slotState, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.SettleTimeout)
+	defer cancel()
+	conns := map[string]*pgx.Conn{}
+	defer func() {
+		for _, c := range conns {
+			c.Close(context.Background())
+		}
+	}()
+	var (
+		prevCounts map[string]int64
+		target     string
+		slots      []slotState
+		why        = "nothing read yet"
+	)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		counts, wal, s, err := poll(ctx, cfg, conns, target)
+		switch {
+		case err != nil:
+			why = err.Error()
+		default:
+			slots = s
+			why = quietness(counts, prevCounts, slots, target)
+			if why == "" {
+				return slots, nil
+			}
+			prevCounts, target = counts, wal
+		}
+		select {
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
+				return slots, cause
+			}
+			return slots, fmt.Errorf("%w after %s: %s", errUnsettled, cfg.SettleTimeout, why)
+		case <-tick.C:
+		}
+	}
+}
+
+// quietness says what still moves; "" when nothing does.
+func quietness(counts, prev map[string]int64, slots []slotState, target string) string {
+	var why []string
+	for _, consumer := range slices.Sorted(maps.Keys(consumed)) {
+		var want int64
+		for _, t := range consumed[consumer] {
+			want += counts["outbox "+t]
+		}
+		if got := counts["inbox "+consumer]; got != want {
+			why = append(why, fmt.Sprintf("%s's inbox holds %d of %d events", consumer, got, want))
+		}
+	}
+	for _, k := range []string{"in flight orders", "in flight views", "in flight facts"} {
+		if counts[k] != 0 {
+			why = append(why, fmt.Sprintf("%s: %d", k, counts[k]))
+		}
+	}
+	if target == "" {
+		why = append(why, "no WAL position to reach yet")
+	}
+	if len(slots) < len(migrations.Producers) {
+		why = append(why, fmt.Sprintf("%d relay slots, want %d", len(slots), len(migrations.Producers)))
+	}
+	for _, s := range slots {
+		if !s.caughtUp {
+			why = append(why, fmt.Sprintf("slot %s at %s, behind %s", s.name, s.confirmed, s.target))
+		}
+	}
+	if len(why) == 0 && !maps.Equal(counts, prev) {
+		why = append(why, "counts still moving")
+	}
+	return strings.Join(why, "; ")
+}
+
+// poll reads the counts settle watches and the WAL's end, and the slots
+// measured against target (the WAL's end of the previous poll).
+func poll(ctx context.Context, cfg Config, conns map[string]*pgx.Conn, target string) (map[string]int64, string, []slotState, error) {
+	counts := map[string]int64{}
+	var wal string
+	var slots []slotState
+	for _, service := range services {
+		c := conns[service]
+		if c == nil || c.IsClosed() {
+			var err error
+			if c, err = pgx.Connect(ctx, cfg.DSNs[service]); err != nil {
+				return nil, "", nil, fmt.Errorf("connecting to %s: %w", service, err)
+			}
+			conns[service] = c
+		}
+		err := pollService(ctx, c, service, counts)
+		if err == nil && service == "bff" {
+			// pg_replication_slots and the WAL are the cluster's, whichever database asks.
+			wal, slots, err = pollSlots(ctx, c, target)
+		}
+		if err != nil {
+			c.Close(context.Background())
+			delete(conns, service)
+			return nil, "", nil, fmt.Errorf("reading %s: %w", service, err)
+		}
+	}
+	return counts, wal, slots, nil
+}
+
+func pollService(ctx context.Context, c *pgx.Conn, service string, counts map[string]int64) error {
+	add := func(sql, name string) error {
+		var n int64
+		if err := c.QueryRow(ctx, sql).Scan(&n); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+		counts[name] += n
+		return nil
+	}
+	if isProducer(service) {
+		rows, err := c.Query(ctx, `SELECT topic, count(*) FROM outbox GROUP BY topic`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var topic string
+			var n int64
+			if err := rows.Scan(&topic, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			counts["outbox "+topic] += n
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	if err := add(`SELECT count(*) FROM inbox`, "inbox "+service); err != nil {
+		return err
+	}
+	switch service {
+	case "bff":
+		return add(`SELECT count(*) FROM order_views WHERE status NOT IN ('confirmed', 'rejected')`, "in flight views")
+	case "orders":
+		return add(`SELECT count(*) FROM orders WHERE status NOT IN ('confirmed', 'rejected')`, "in flight orders")
+	case "reporting":
+		return add(`SELECT count(*) FROM order_facts WHERE status NOT IN ('confirmed', 'rejected')`, "in flight facts")
+	}
+	return nil
+}
+
+func pollSlots(ctx context.Context, c *pgx.Conn, target string) (string, []slotState, error) {
+	var wal string
+	if err := c.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&wal); err != nil {
+		return "", nil, err
+	}
+	t := target
+	if t == "" {
+		t = wal
+	}
+	rows, err := c.Query(ctx, `
+		SELECT slot_name, coalesce(database, ''), coalesce(confirmed_flush_lsn::text, ''),
+		       coalesce(confirmed_flush_lsn >= $1::pg_lsn, false)
+		FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name`, t)
+	if err != nil {
+		return "", nil, err
+	}
+	slots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slotState, error) {
+		s := slotState{target: t}
+		err := r.Scan(&s.name, &s.database, &s.confirmed, &s.caughtUp)
+		return s, err
+	})
+	return wal, slots, err
+}
