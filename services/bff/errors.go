@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -24,6 +25,10 @@ var (
 	errKeyReused = errors.New("idempotency key reused with a different request")
 	// errKeyInFlight: a request with this Idempotency-Key is still being processed (409).
 	errKeyInFlight = errors.New("a request with this idempotency key is in progress")
+	// errOutcomeUnknown: a write reached the database and its answer did
+	// not come back, so it may have committed. Not a 503, which promises
+	// that nothing was written; the same Idempotency-Key tells which.
+	errOutcomeUnknown = errors.New("the order may have been stored; retry with the same Idempotency-Key to learn its outcome")
 	// errUnsupportedMedia: the body is not JSON (415).
 	errUnsupportedMedia = errors.New("unsupported media type")
 	// errMethodNotAllowed: the route exists, but not for this method (405).
@@ -105,6 +110,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away (the database call then fails too): nobody
 		// reads the answer, and it is not the database's fault.
 		p.Status = 499
+	case errors.Is(err, errOutcomeUnknown):
+		p.Status, p.Detail = http.StatusInternalServerError, errOutcomeUnknown.Error()
+		w.Header().Set("Retry-After", "1")
+		s.log.WarnContext(r.Context(), "outcome of a write unknown", "request_id", p.RequestID, "err", err)
 	case unreachable(err):
 		p.Status, p.Detail = http.StatusServiceUnavailable, "the database is unreachable; retry later"
 		w.Header().Set("Retry-After", "1")
@@ -128,8 +137,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // unreachable reports whether err means the database could not be reached
-// or stopped serving: a failed connect, a network error, a timeout while
-// acquiring a connection, a closed pool, or a server shutting down.
+// or stopped serving: a failed connect, a network error, a connection cut
+// mid-answer, a timeout while acquiring a connection, a closed pool, or a
+// server shutting down. For a write, placeOrder first sorts out the errors
+// after which the write may have committed (errOutcomeUnknown).
 func unreachable(err error) bool {
 	var ce *pgconn.ConnectError
 	var ne net.Error
@@ -137,6 +148,8 @@ func unreachable(err error) bool {
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, puddle.ErrClosedPool):
 		return true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true // the server went away mid-answer, as in a crash
 	case errors.As(err, &pe):
 		// Class 08: connection exception; 57P01-57P03: shutdown, cannot connect now.
 		return len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03")

@@ -54,7 +54,14 @@ func (st *store) placeOrder(ctx context.Context, key string, hash []byte, req or
 	if err != nil {
 		return savedResponse{}, err
 	}
-	err = st.db.SendBatch(ctx, batch).Close()
+	// Acquired apart from sending, so that failing to get a connection (a
+	// plain "nothing written") is told apart from losing a sent write.
+	conn, err := st.db.Acquire(ctx)
+	if err != nil {
+		return savedResponse{}, fmt.Errorf("storing the order: %w", err)
+	}
+	err = conn.SendBatch(ctx, batch).Close()
+	conn.Release()
 	if keyTaken(err) {
 		resp, found, err := st.replay(ctx, key, hash)
 		if err == nil && !found {
@@ -62,10 +69,23 @@ func (st *store) placeOrder(ctx context.Context, key string, hash []byte, req or
 		}
 		return resp, err
 	}
+	if err != nil && mayHaveCommitted(err) {
+		return savedResponse{}, fmt.Errorf("storing the order: %w: %w", errOutcomeUnknown, err)
+	}
 	if err != nil {
 		return savedResponse{}, fmt.Errorf("storing the order: %w", err)
 	}
 	return resp, nil
+}
+
+// mayHaveCommitted reports whether a failed write may nevertheless have
+// committed: its statements may have been sent (pgconn's SafeToRetry says
+// when they certainly were not) and no answer from Postgres said it failed.
+// A Postgres error means the whole batch, one implicit transaction, was
+// rolled back.
+func mayHaveCommitted(err error) bool {
+	var pe *pgconn.PgError
+	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
 }
 
 // uniqueViolation is Postgres's SQLSTATE unique_violation.
