@@ -4,38 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alpes/alpes/internal/bench"
+	"github.com/alpes/alpes/internal/procstack/proctest"
 )
 
 // binary is the alpes command, built once for the package's tests (without
 // the race detector: the children are the system under measurement).
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "alpes")
-	build := exec.Command("go", "build", "-o", binary, "github.com/alpes/alpes/cmd/alpes")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building alpes:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, &binary) }
 
 // tinySizes run every scenario in seconds: a few hundred transactions, a
 // few seconds of load.

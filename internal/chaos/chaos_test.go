@@ -2,10 +2,6 @@ package chaos_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,29 +9,14 @@ import (
 
 	"github.com/alpes/alpes/internal/chaos"
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/procstack/proctest"
 )
 
 // binary is the alpes command, built once for the package's tests: the
 // components run as its children, normal binaries even under -race.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chaos-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "alpes")
-	build := exec.Command("go", "build", "-o", binary, "github.com/alpes/alpes/cmd/alpes")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building alpes:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, &binary) }
 
 func skipWithoutPostgres(t *testing.T) {
 	t.Helper()

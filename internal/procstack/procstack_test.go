@@ -4,36 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/alpes/alpes/internal/procstack"
+	"github.com/alpes/alpes/internal/procstack/proctest"
 	"github.com/alpes/alpes/services/client"
 )
 
 // binary is the alpes command, built once for the package's tests.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "procstack-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "alpes")
-	build := exec.Command("go", "build", "-o", binary, "github.com/alpes/alpes/cmd/alpes")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building alpes:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, &binary) }
 
 // TestStackSettlesOrdersAndSurvivesARelayKill runs every component as its
 // own process, settles orders, kills the relay with SIGKILL mid-traffic,
