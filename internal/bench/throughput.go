@@ -30,6 +30,10 @@ type Throughput struct {
 
 // RampCriteria are the thresholds a step is judged by.
 type RampCriteria struct {
+	// AcceptP99MaxMs bounds the queue at the front door: the client is open
+	// loop, so a bff that cannot keep up shows as accept latencies that grow
+	// with the step, while everything behind it keeps up with what it lets in.
+	AcceptP99MaxMs       float64 `json:"accept_p99_max_ms"`
 	RelayFloorSeconds    float64 `json:"relay_floor_s"`
 	ConsumerFloorSeconds float64 `json:"consumer_floor_s"`
 	SampleEvery          string  `json:"sample_every"`
@@ -69,7 +73,7 @@ type RampBound struct {
 	Failed *RampStep `json:"failed,omitempty"`
 }
 
-var rampCriteria = RampCriteria{RelayFloorSeconds: 0.25, ConsumerFloorSeconds: 0.5, SampleEvery: "250ms"}
+var rampCriteria = RampCriteria{AcceptP99MaxMs: 1000, RelayFloorSeconds: 0.25, ConsumerFloorSeconds: 0.5, SampleEvery: "250ms"}
 
 func (r *runner) throughput(ctx context.Context) (*Throughput, error) {
 	t := &Throughput{Criteria: rampCriteria}
@@ -201,6 +205,9 @@ func (r *runner) rampStep(ctx context.Context, sys *system, rate float64, seed u
 	}
 	if sum.Unresolved > 0 {
 		fail("%d orders without an outcome", sum.Unresolved)
+	}
+	if sum.AcceptLatency.P99 > rampCriteria.AcceptP99MaxMs {
+		fail("the bff falls behind (accept p99 %.0f ms)", sum.AcceptLatency.P99)
 	}
 	if grows(relaySeries, rampCriteria.RelayFloorSeconds) {
 		fail("relay lag grows (%.2fs → %.2fs)", step.RelayHead, step.RelayTail)
