@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/services/bff"
 	"github.com/alpes/alpes/services/inbox"
@@ -23,6 +24,16 @@ type serviceFlags struct {
 	PulsarURL   string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
 	PulsarToken string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
 	DBMaxConns  int32  `name:"db-max-conns" help:"Most connections to the database; 0 is pgx's default, the larger of 4 and the number of CPUs."`
+	Failpoints  string `hidden:"" help:"Fault tests only: crash at the inbox's named points, e.g. inbox/after-commit=crash@5."`
+}
+
+// failpoints parses --failpoints.
+func (f serviceFlags) failpoints() (*failpoint.Set, error) {
+	fp, err := failpoint.Parse(f.Failpoints)
+	if err != nil {
+		return nil, fmt.Errorf("--failpoints: %w", err)
+	}
+	return fp, nil
 }
 
 // open connects to the database and the broker; close releases both.
@@ -65,7 +76,12 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeAll()
-	svc, err := reporting.New(reporting.Config{DB: db, Pulsar: client, HTTPAddr: c.HTTPAddr, Logger: e.log})
+	fp, err := c.failpoints()
+	if err != nil {
+		return err
+	}
+	svc, err := reporting.New(reporting.Config{DB: db, Pulsar: client, HTTPAddr: c.HTTPAddr, Logger: e.log,
+		Consumer: inbox.Config{Failpoints: fp}})
 	if err != nil {
 		return err
 	}
@@ -83,7 +99,11 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeAll()
-	svc, err := orders.New(orders.Config{DB: db, Client: client, Logger: e.log})
+	fp, err := c.failpoints()
+	if err != nil {
+		return err
+	}
+	svc, err := orders.New(orders.Config{DB: db, Client: client, Logger: e.log, Tuning: orders.Tuning{Failpoints: fp}})
 	if err != nil {
 		return err
 	}
@@ -101,7 +121,11 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeAll()
-	svc, err := payments.New(payments.Config{DB: db, Client: client, Logger: e.log})
+	fp, err := c.failpoints()
+	if err != nil {
+		return err
+	}
+	svc, err := payments.New(payments.Config{DB: db, Client: client, Logger: e.log, Tuning: payments.Tuning{Failpoints: fp}})
 	if err != nil {
 		return err
 	}
@@ -144,8 +168,12 @@ func (c *bffCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeAll()
+	fp, err := c.failpoints()
+	if err != nil {
+		return err
+	}
 	svc, err := bff.New(bff.Config{
-		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Logger: e.log,
+		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Logger: e.log, Failpoints: fp,
 		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
 		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 	})

@@ -102,6 +102,15 @@ func (p *Proc) countCPU(cmd *exec.Cmd) {
 	p.countedOf = cmd
 }
 
+// SetEnv replaces the environment variables (NAME=value) that the next
+// Start adds to the process's, e.g. to start it again without the failpoints
+// it was started with.
+func (p *Proc) SetEnv(env []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.env = env
+}
+
 // Running reports whether an incarnation is alive (possibly frozen).
 func (p *Proc) Running() bool {
 	p.mu.Lock()

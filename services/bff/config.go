@@ -9,6 +9,8 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/internal/failpoint"
 )
 
 // Defaults of Config's tunables.
@@ -35,6 +37,9 @@ const (
 type Config struct {
 	// HTTPAddr is where Run listens. Default 127.0.0.1:8000.
 	HTTPAddr string
+	// Failpoints crash the process at the view consumer's named points (see
+	// inbox.Config), for fault tests; nil in production.
+	Failpoints *failpoint.Set
 	// DB is the bff's database, connected as alpes_bff. The caller owns it.
 	// Serve holds one of its connections for LISTEN (long polls), so it
 	// needs at least two.

@@ -115,6 +115,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		consumer, err = inbox.New(inbox.Config{
 			Client: s.cfg.Pulsar, DB: s.cfg.DB, Subscription: Subscription,
 			Topics: consumedTopics(), Registry: newRegistry(), Logger: s.log,
+			Failpoints: s.cfg.Failpoints,
 		})
 		if err != nil {
 			ln.Close()

@@ -11,6 +11,8 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/internal/failpoint"
 )
 
 // Defaults of Config's tunables.
@@ -74,6 +76,11 @@ type Config struct {
 	// ReceiveQueue is the Pulsar consumer's receiver queue size: how many
 	// messages the broker may push ahead of the batches. Default 1000.
 	ReceiveQueue int
+	// Failpoints, for fault tests, crash the process at "inbox/before-commit"
+	// (a batch applied, its transaction not yet committed) or
+	// "inbox/after-commit" (committed, not yet acknowledged). Nil in
+	// production.
+	Failpoints *failpoint.Set
 }
 
 // withDefaults returns c with zero tunables set to their defaults, or an

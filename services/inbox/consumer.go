@@ -40,12 +40,17 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Consumer{
+	c := &Consumer{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "inbox", "subscription", cfg.Subscription),
 		entries: cfg.Registry.snapshot(),
 		dlq:     map[string]pulsar.Producer{},
-	}, nil
+	}
+	if fp := cfg.Failpoints; fp != nil {
+		c.beforeCommit = func() error { fp.Hit("inbox/before-commit"); return nil }
+		c.afterCommit = func() error { fp.Hit("inbox/after-commit"); return nil }
+	}
+	return c, nil
 }
 
 // Run subscribes and applies messages until ctx ends, then closes the

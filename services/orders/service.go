@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/services/inbox"
 )
 
@@ -46,6 +47,9 @@ type Tuning struct {
 	MaxBackoff time.Duration
 	// ReceiveQueue is the Pulsar consumer's receiver queue size.
 	ReceiveQueue int
+	// Failpoints crash the process at the inbox's named points, for fault
+	// tests; nil in production.
+	Failpoints *failpoint.Set
 }
 
 // Service is one instance of the orders service. Create it with New and
@@ -81,6 +85,7 @@ func New(cfg Config) (*Service, error) {
 		RetryBackoff: cfg.Tuning.RetryBackoff,
 		MaxBackoff:   cfg.Tuning.MaxBackoff,
 		ReceiveQueue: cfg.Tuning.ReceiveQueue,
+		Failpoints:   cfg.Tuning.Failpoints,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the orders consumer: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/failpoint"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/inbox"
 )
@@ -50,6 +51,9 @@ type Tuning struct {
 	MaxBackoff time.Duration
 	// ReceiveQueue is the Pulsar consumer's receiver queue size.
 	ReceiveQueue int
+	// Failpoints crash the process at the inbox's named points, for fault
+	// tests; nil in production.
+	Failpoints *failpoint.Set
 }
 
 // Service is one instance of the payments service. Create it with New and
@@ -89,6 +93,7 @@ func New(cfg Config) (*Service, error) {
 		RetryBackoff: cfg.Tuning.RetryBackoff,
 		MaxBackoff:   cfg.Tuning.MaxBackoff,
 		ReceiveQueue: cfg.Tuning.ReceiveQueue,
+		Failpoints:   cfg.Tuning.Failpoints,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the payments consumer: %w", err)
