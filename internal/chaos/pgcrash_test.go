@@ -28,11 +28,11 @@ import (
 // TestPostgresCrashOnTheWholeStack is FAULTS row 3 on the whole system as
 // processes: under load, Postgres is stopped as a crash would stop it
 // (immediate shutdown); while it is down the bff answers a real POST with a
-// 503 problem and writes nothing (or, on a pooled connection that died under
-// the request, with the 500 that says the outcome is unknown); once it is back, the oracle finds every
-// order applied once everywhere and each event once on the broker (the
-// relay's slot rewound to its confirmed position, the broker deduplicated
-// the re-sends).
+// 503 problem and writes nothing (or, on a pooled connection that died
+// under the request, with the 500 that says the outcome is unknown); once
+// it is back, the oracle finds every order applied once everywhere and each
+// event once on the broker (the relay's slot rewound to its confirmed
+// position, the broker deduplicated the re-sends).
 func TestPostgresCrashOnTheWholeStack(t *testing.T) {
 	skipWithoutPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
