@@ -155,8 +155,44 @@ func (p *Proc) Terminate(grace time.Duration) error {
 }
 
 // Freeze stops the process with SIGSTOP: it holds its connections and
-// answers nothing, like a process stuck in a long pause. Thaw resumes it.
-func (p *Proc) Freeze() error { return p.signal(syscall.SIGSTOP) }
+// answers nothing, like a process stuck in a long pause. It returns once
+// every thread of the process has stopped (the signal is asynchronous: a
+// process may still serve a request just after it was sent). Thaw resumes it.
+func (p *Proc) Freeze() error {
+	pid := p.PID()
+	if err := p.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !allThreadsStopped(pid) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s has not stopped 5s after SIGSTOP", p.Name)
+		}
+		time.Sleep(time.Millisecond) // polling the kernel's view: no event to wait on
+	}
+	return nil
+}
+
+// allThreadsStopped reports whether every thread of pid is in the stopped
+// state (T) according to /proc; false when that cannot be read.
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/stat")
+		if err != nil {
+			return false
+		}
+		// The state follows the command name's closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
 
 // Thaw resumes a frozen process (SIGCONT).
 func (p *Proc) Thaw() error { return p.signal(syscall.SIGCONT) }
