@@ -9,6 +9,7 @@ import (
 
 	"github.com/alpes/alpes/internal/chaos"
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/internal/procstack/proctest"
 )
 
@@ -82,4 +83,21 @@ func (w *testWriter) Write(p []byte) (int, error) {
 		w.buf.Reset()
 		w.buf.WriteString(s[i+1:])
 	}
+}
+
+// startStack starts the system as processes of the test's alpes binary and
+// stops it when the test ends.
+func startStack(t *testing.T, ctx context.Context, opts procstack.Options) *procstack.Stack {
+	t.Helper()
+	opts.Binary = binary
+	s, err := procstack.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("closing the stack: %v", err)
+		}
+	})
+	return s
 }

@@ -37,11 +37,7 @@ func TestConsumersCrashAroundTheirCommits(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := procstack.Start(ctx, procstack.Options{Binary: binary, Env: env})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := startStack(t, ctx, procstack.Options{Env: env})
 
 	var ledger client.Ledger
 	var load sync.WaitGroup

@@ -29,11 +29,7 @@ func TestBFFRefusesOnlyWhatItDidNotWrite(t *testing.T) {
 	skipWithoutPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := procstack.Start(ctx, procstack.Options{Binary: binary})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := startStack(t, ctx, procstack.Options{})
 	proxy := faultproxy.New(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Cluster.Port())))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

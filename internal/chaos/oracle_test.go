@@ -27,11 +27,7 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 	skipWithoutPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := procstack.Start(ctx, procstack.Options{Binary: binary})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := startStack(t, ctx, procstack.Options{})
 	var ledger client.Ledger
 	if sum, err := client.Run(ctx, client.Config{BFFURL: s.BFFURL, Rate: 100, Count: 60, Seed: 5, Ledger: &ledger}); err != nil {
 		t.Fatalf("%v (%+v)", err, sum)

@@ -37,15 +37,7 @@ func TestPostgresCrashOnTheWholeStack(t *testing.T) {
 	skipWithoutPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := procstack.Start(ctx, procstack.Options{Binary: binary, Durable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("closing the stack: %v", err)
-		}
-	})
+	s := startStack(t, ctx, procstack.Options{Durable: true})
 
 	var ledger client.Ledger
 	stop := make(chan struct{})

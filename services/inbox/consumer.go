@@ -119,14 +119,14 @@ func (c *Consumer) nextBatch(ctx context.Context) []*delivery {
 	}
 	batch := make([]*delivery, 0, c.cfg.BatchSize)
 	batch = append(batch, classify(first.Message, c.entries))
+drain:
 	for len(batch) < c.cfg.BatchSize {
 		select {
 		case m := <-in:
 			batch = append(batch, classify(m.Message, c.entries))
-			continue
 		default:
+			break drain
 		}
-		break
 	}
 	if len(batch) == 1 || len(batch) == c.cfg.BatchSize || c.cfg.BatchWait < 0 {
 		return batch
