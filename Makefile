@@ -7,7 +7,7 @@ BUF      := $(GO) tool buf
 # Test timeout per package; the slowest packages start real Postgres clusters.
 TEST_FLAGS ?= -race -timeout 10m
 
-.PHONY: test fuzz-smoke bench bench-quick chaos chaos-suite check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
+.PHONY: test test-pulsar pulsar-up pulsar-down fuzz-smoke bench bench-quick chaos chaos-suite check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
 
 ## test: everything CI checks: formatting, vet, the protobuf checks, all tests with the race
 ## detector, and each fuzz target for a few seconds.
@@ -30,6 +30,22 @@ go-test:
 	@# Tests that make pulsar-client-go reconnect mid-send, where the client
 	@# itself races (see relay/outage_test.go), run without the race detector.
 	$(GO) test -count=1 -timeout 5m -run '^TestBrokerOutage$$' ./relay/
+
+## test-pulsar: the tests that talk to a broker, run against ONE real Apache Pulsar standalone
+## started for the whole pass (fetched once with Maven; needs Java 17+ and Maven) and stopped
+## after it. Tests isolate themselves by unique tenant, namespace, topic and subscription names.
+## It fails, never skips, when Pulsar cannot start.
+PULSAR_TEST_PKGS ?= ./internal/pulsarbroker/ ./relay/... ./services/... ./internal/servicetest/
+test-pulsar:
+	$(GO) run ./cmd/alpes pulsar exec -- $(GO) test -count=1 -timeout 15m $(PULSAR_TEST_PKGS)
+
+## pulsar-up: a real Apache Pulsar standalone on 127.0.0.1:6650 (admin :8080) in the background,
+## alpes's namespaces created with deduplication on. pulsar-down: stop it and remove its data.
+pulsar-up:
+	$(GO) run ./cmd/alpes pulsar up
+
+pulsar-down:
+	$(GO) run ./cmd/alpes pulsar down
 
 ## fuzz-smoke: every fuzz target for FUZZ_TIME inputs (seed corpus first), so none rots. A count,
 ## not a duration: Go 1.26's coordinator can fail a duration run with a spurious "context deadline

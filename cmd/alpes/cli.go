@@ -9,6 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/alpes/alpes/internal/buildinfo"
+	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
 // cli is the command line of alpes. Kong gives every flag an ALPES_<FLAG>
@@ -19,6 +20,7 @@ type cli struct {
 
 	Dev       devCmd       `cmd:"" help:"Run alpes on this machine: a throwaway Postgres with a migrated database per service."`
 	Broker    brokerCmd    `cmd:"" help:"Run the embedded broker that speaks the Pulsar binary protocol (development and tests)."`
+	Pulsar    pulsarCmd    `cmd:"" help:"Run the real Apache Pulsar standalone on this machine, without Docker (up, down, exec)."`
 	Relay     relayCmd     `cmd:"" help:"Run the relay: Postgres logical replication of the outbox to Pulsar."`
 	Lag       lagCmd       `cmd:"" help:"Show a relay's replication lag per source."`
 	Tail      tailCmd      `cmd:"" help:"Print the messages of a Pulsar topic as they arrive."`
@@ -49,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Writers(stdout, stderr),
+		kong.Vars{
+			"pulsar_version": pulsarstandalone.DefaultVersion,
+			"pulsar_memory":  pulsarstandalone.DefaultMemory,
+		},
 	)
 	if err != nil {
 		return err
