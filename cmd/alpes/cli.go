@@ -35,6 +35,12 @@ type cli struct {
 	Version   versionCmd   `cmd:"" help:"Print the version of this build."`
 }
 
+// defaults are the ${…} values of flag defaults that live in packages.
+var defaults = kong.Vars{
+	"pulsar_version": pulsarstandalone.DefaultVersion,
+	"pulsar_memory":  pulsarstandalone.DefaultMemory,
+}
+
 // env is what every command gets: where to write and how to log.
 type env struct {
 	stdout io.Writer
@@ -51,10 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Writers(stdout, stderr),
-		kong.Vars{
-			"pulsar_version": pulsarstandalone.DefaultVersion,
-			"pulsar_memory":  pulsarstandalone.DefaultMemory,
-		},
+		defaults,
 	)
 	if err != nil {
 		return err

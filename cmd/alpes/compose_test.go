@@ -8,6 +8,9 @@ import (
 
 	"github.com/alecthomas/kong"
 	"gopkg.in/yaml.v3"
+
+	"github.com/alpes/alpes/deploy/pulsarconf"
+	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
 // composeFile is the part of docker-compose.yml these checks read.
@@ -20,6 +23,7 @@ type composeFile struct {
 		DependsOn   map[string]any    `yaml:"depends_on"`
 		Ports       []string          `yaml:"ports"`
 		Healthcheck map[string]any    `yaml:"healthcheck"`
+		Volumes     []string          `yaml:"volumes"`
 	} `yaml:"services"`
 }
 
@@ -59,7 +63,7 @@ func TestComposeFileIsConsistent(t *testing.T) {
 		}
 		if svc.Image == "alpes:dev" {
 			args := commandArgs(t, name, svc.Command)
-			parser, err := kong.New(&cli{}, kong.Exit(func(int) { t.Errorf("%s: the command line exits the parser", name) }))
+			parser, err := kong.New(&cli{}, defaults, kong.Exit(func(int) { t.Errorf("%s: the command line exits the parser", name) }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,12 +76,7 @@ func TestComposeFileIsConsistent(t *testing.T) {
 	if alpesCommands < 5 {
 		t.Errorf("%d services run the alpes image, want the relay and every service", alpesCommands)
 	}
-	if img := f.Services["pulsar"].Image; !strings.HasPrefix(img, "apachepulsar/pulsar:") {
-		t.Errorf("pulsar runs %q, want the real apachepulsar/pulsar image", img)
-	}
-	if f.Services["pulsar"].Environment["PULSAR_PREFIX_brokerDeduplicationEnabled"] != "true" {
-		t.Error("pulsar runs without broker-side deduplication")
-	}
+	checkPulsarRunsAlpesSettings(t, f)
 	if !slices.Contains(commandArgs(t, "postgres", f.Services["postgres"].Command), "wal_level=logical") {
 		t.Error("postgres runs without wal_level=logical")
 	}
@@ -104,4 +103,45 @@ func commandArgs(t *testing.T, service string, command any) []string {
 		args[i], _ = a.(string)
 	}
 	return args
+}
+
+// checkPulsarRunsAlpesSettings: the container runs the Pulsar version the
+// launcher runs, with deploy/pulsarconf/standalone.conf (the one source of
+// alpes's broker settings, deduplication among them) appended to the
+// configuration that standalone really reads. PULSAR_PREFIX_* variables
+// would do nothing there: standalone applies them only through
+// bin/apply-config-from-env.py.
+func checkPulsarRunsAlpesSettings(t *testing.T, f composeFile) {
+	t.Helper()
+	want := "apachepulsar/pulsar:" + pulsarstandalone.DefaultVersion
+	for _, name := range []string{"pulsar", "pulsar-init"} {
+		if img := f.Services[name].Image; img != want {
+			t.Errorf("%s runs %q, want %q (the version `alpes pulsar up` runs)", name, img, want)
+		}
+	}
+	pulsar := f.Services["pulsar"]
+	for k := range pulsar.Environment {
+		if strings.HasPrefix(k, "PULSAR_PREFIX_") {
+			t.Errorf("pulsar sets %s, which standalone ignores", k)
+		}
+	}
+	mounted := ""
+	for _, v := range pulsar.Volumes {
+		if src, dst, ok := strings.Cut(v, ":"); ok && src == "./deploy/pulsarconf/standalone.conf" {
+			mounted, _, _ = strings.Cut(dst, ":")
+		}
+	}
+	if mounted == "" {
+		t.Fatal("pulsar does not mount deploy/pulsarconf/standalone.conf")
+	}
+	script := strings.Join(commandArgs(t, "pulsar", pulsar.Command), " ")
+	for _, step := range []string{"cat conf/standalone.conf " + mounted + " > /tmp/standalone.conf",
+		"PULSAR_STANDALONE_CONF=/tmp/standalone.conf exec bin/pulsar standalone"} {
+		if !strings.Contains(script, step) {
+			t.Errorf("pulsar's command lacks %q: %s", step, script)
+		}
+	}
+	if !strings.Contains(pulsarconf.StandaloneOverrides, "\nbrokerDeduplicationEnabled=true\n") {
+		t.Error("deploy/pulsarconf/standalone.conf does not turn deduplication on")
+	}
 }
