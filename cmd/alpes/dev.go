@@ -10,8 +10,11 @@ type devCmd struct {
 	PostgresPort   int     `help:"Port of the throwaway Postgres cluster on 127.0.0.1 (0 picks a free one)." default:"55432"`
 	PostgresBinDir string  `help:"Directory of initdb and postgres; found on PATH or in /usr/lib/postgresql/*/bin when empty."`
 	DataDir        string  `help:"Keep the cluster's files here instead of a temporary directory removed on exit."`
-	BrokerAddr     string  `help:"Listen address of the embedded broker's binary protocol." default:"127.0.0.1:6650"`
-	BrokerAdmin    string  `help:"Listen address of the embedded broker's admin API." default:"127.0.0.1:8080"`
+	Pulsar         string  `help:"The broker to run: embedded (alpes's own, in this process) or real (Apache Pulsar standalone from its distribution, fetched once with Maven; needs Java 17+)." enum:"embedded,real" default:"embedded"`
+	PulsarURL      string  `help:"Use the Pulsar already running here instead of starting one (with --pulsar-admin-url)." placeholder:"pulsar://HOST:PORT"`
+	PulsarAdminURL string  `help:"Admin API of the Pulsar named by --pulsar-url." placeholder:"http://HOST:PORT"`
+	BrokerAddr     string  `help:"Listen address of the broker's binary protocol." default:"127.0.0.1:6650"`
+	BrokerAdmin    string  `help:"Listen address of the broker's admin API." default:"127.0.0.1:8080"`
 	RelayHTTPAddr  string  `help:"Listen address of the relay's /v1/lag." default:"127.0.0.1:8081"`
 	Relay          bool    `help:"Run the relay and the services (--no-relay: Postgres and the broker only, to run a relay by hand)." default:"true" negatable:""`
 	ReportingAddr  string  `help:"Listen address of the reporting service." default:"127.0.0.1:8084"`
@@ -25,6 +28,9 @@ func (d *devCmd) Run(ctx context.Context, e env) error {
 		PostgresPort:    d.PostgresPort,
 		PostgresBinDir:  d.PostgresBinDir,
 		DataDir:         d.DataDir,
+		Pulsar:          d.Pulsar,
+		PulsarURL:       d.PulsarURL,
+		PulsarAdminURL:  d.PulsarAdminURL,
 		BrokerAddr:      d.BrokerAddr,
 		BrokerAdminAddr: d.BrokerAdmin,
 		RelayHTTPAddr:   d.RelayHTTPAddr,

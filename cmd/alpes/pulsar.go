@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/alpes/alpes/internal/pulsaradmin"
+	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
@@ -73,20 +73,10 @@ func (c *pulsarUpCmd) Run(ctx context.Context, e env) error {
 	return nil
 }
 
-// alpesNamespaces are the namespaces of the default tenant that alpes
-// publishes to (docs/adr/0006-topic-naming-and-keys.md).
-var alpesNamespaces = []string{"alpes/orders", "alpes/payments", "alpes/catalog", "alpes/relay"}
-
 // provisionAlpes creates alpes's tenant and namespaces with deduplication
 // on, as docker-compose.yml's pulsar-init does.
 func provisionAlpes(ctx context.Context, adminURL string) error {
-	admin := pulsaradmin.New(adminURL, "")
-	for _, ns := range alpesNamespaces {
-		if err := admin.EnsureNamespace(ctx, ns, true); err != nil {
-			return err
-		}
-	}
-	return nil
+	return devstack.EnsureNamespaces(ctx, adminURL)
 }
 
 type pulsarDownCmd struct {

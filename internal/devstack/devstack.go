@@ -1,6 +1,7 @@
 // Package devstack runs alpes on one machine for development: a throwaway
-// Postgres cluster with a migrated database per service, the embedded broker,
-// the relay streaming every producing service's outbox, and the services.
+// Postgres cluster with a migrated database per service, a broker (the
+// embedded one, or the real Apache Pulsar), the relay streaming every
+// producing service's outbox, and the services.
 // `alpes dev` is a thin command over Run.
 package devstack
 
@@ -21,7 +22,6 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
-	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -35,7 +35,15 @@ type Config struct {
 	// DataDir keeps the cluster's files; empty means a temporary directory,
 	// removed on exit.
 	DataDir string
-	// BrokerAddr and BrokerAdminAddr are where the embedded broker listens;
+	// Pulsar is the broker to run: PulsarEmbedded (the default) or
+	// PulsarReal. PulsarURL and PulsarAdminURL instead name a Pulsar that
+	// already runs; the stack then starts none.
+	Pulsar                    string
+	PulsarURL, PulsarAdminURL string
+	// PulsarCacheDir is where the real Pulsar's distribution is kept; empty
+	// means pulsarstandalone.DefaultCacheDir.
+	PulsarCacheDir string
+	// BrokerAddr and BrokerAdminAddr are where the broker listens;
 	// "127.0.0.1:0" picks free ports.
 	BrokerAddr, BrokerAdminAddr string
 	// RelayHTTPAddr is where the relay serves /v1/lag; "127.0.0.1:0" picks a free port.
@@ -87,14 +95,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	bcfg := pulsarbroker.DefaultConfig()
-	bcfg.ServiceAddr, bcfg.AdminAddr = cfg.BrokerAddr, cfg.BrokerAdminAddr
-	bcfg.Logger = log.With("component", "broker")
-	broker, err := pulsarbroker.Start(ctx, bcfg)
+	broker, err := startBroker(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("starting the broker: %w", err)
+		return err
 	}
-	defer broker.Close()
+	defer func() {
+		if err := broker.stop(); err != nil {
+			log.Error("stopping the broker", "err", err)
+		}
+	}()
 
 	st := stack{cluster: cluster, broker: broker}
 	if cfg.WithoutRelay {
@@ -138,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 // startRelay runs the relay for every producing service's database until ctx
 // ends (its result goes to done) and returns the base URL of its /v1/lag once
 // every source streams, so nothing a service writes can predate the slots.
-func startRelay(ctx context.Context, c *pgcluster.Cluster, b *pulsarbroker.Broker, httpAddr string, log *slog.Logger, done chan<- error) (string, error) {
+func startRelay(ctx context.Context, c *pgcluster.Cluster, b *broker, httpAddr string, log *slog.Logger, done chan<- error) (string, error) {
 	var sources []relay.SourceConfig
 	for _, service := range migrations.Producers {
 		sources = append(sources, relay.SourceConfig{
@@ -147,7 +156,7 @@ func startRelay(ctx context.Context, c *pgcluster.Cluster, b *pulsarbroker.Broke
 			ValidatePayload: eventcatalog.ValidatePayload,
 		})
 	}
-	r, err := relay.New(relay.Config{Sources: sources, PulsarURL: b.ServiceURL(), Logger: log.With("component", "relay")})
+	r, err := relay.New(relay.Config{Sources: sources, PulsarURL: b.serviceURL, Logger: log.With("component", "relay")})
 	if err != nil {
 		return "", err
 	}
@@ -194,7 +203,7 @@ func waitStreaming(ctx context.Context, r *relay.Relay, done <-chan error) error
 // stack is what printSummary describes.
 type stack struct {
 	cluster      *pgcluster.Cluster
-	broker       *pulsarbroker.Broker
+	broker       *broker
 	relayURL     string
 	reportingURL string
 	bffURL       string
@@ -249,7 +258,7 @@ func printSummary(w io.Writer, s stack) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Pulsar (embedded broker): %s   admin: %s\n", s.broker.ServiceURL(), s.broker.AdminURL())
+	fmt.Fprintf(w, "%-26s%s   admin: %s\n", s.broker.kind+":", s.broker.serviceURL, s.broker.adminURL)
 	if s.relayURL != "" {
 		fmt.Fprintf(w, "Relay lag:                %s/v1/lag   (alpes lag --url %s)\n", s.relayURL, s.relayURL)
 	}

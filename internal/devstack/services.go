@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/pgcluster"
-	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/services/bff"
@@ -37,13 +36,13 @@ func (r *resources) close() {
 }
 
 // connect opens a service's pool, as its own login, and a Pulsar client.
-func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *pulsarbroker.Broker, service string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
+func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *broker, service string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
 	pool, err := pgxpool.New(ctx, c.DSN(migrations.ServiceRole(service), service))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting %s to its database: %w", service, err)
 	}
 	r.pools = append(r.pools, pool)
-	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.ServiceURL(), Logger: pulsarslog.New(log)})
+	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.serviceURL, Logger: pulsarslog.New(log)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating %s's Pulsar client: %w", service, err)
 	}
@@ -53,7 +52,7 @@ func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *pulsar
 
 // startServices runs orders, payments, reporting and the bff in g until its
 // context ends, and returns reporting's and the bff's base URLs.
-func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *pulsarbroker.Broker, cfg Config, relayURL string, log *slog.Logger, res *resources) (reportingURL, bffURL string, err error) {
+func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *broker, cfg Config, relayURL string, log *slog.Logger, res *resources) (reportingURL, bffURL string, err error) {
 	db, client, err := res.connect(ctx, c, b, "orders", log)
 	if err != nil {
 		return "", "", err
