@@ -13,11 +13,12 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -42,9 +43,9 @@ func TestLagEndpointShowsCaughtUp(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	r := startStreamingRelay(t, broker.ServiceURL(), source(db))
-	ids := insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), "order-1", 0, 20)
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	r := startStreamingRelay(t, broker, broker.source(db))
+	ids := insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), broker.topic, "order-1", 0, 20)
 	waitFor(t, "20 events", func() bool { _, n := rec.count(); return n >= 20 })
 	rec.assertExactlyOnce(t, ids)
 
@@ -131,16 +132,16 @@ func TestStandbyTakesOverWhenTheActiveRelayDies(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
+	rec := consume(t, broker.ServiceURL, broker.topic)
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
-	src := source(db)
+	src := broker.source(db)
 	src.LockPollInterval = 100 * time.Millisecond
-	active := startStreamingRelay(t, broker.ServiceURL(), src)
-	standby := startRelay(t, broker.ServiceURL(), src)
+	active := startStreamingRelay(t, broker, src)
+	standby := startRelay(t, broker, src)
 	standby.waitState(t, relay.StateWaiting)
 
-	ids := insertEvents(ctx, t, writer, "order-1", 0, 30)
+	ids := insertEvents(ctx, t, writer, broker.topic, "order-1", 0, 30)
 	waitFor(t, "30 events", func() bool { _, n := rec.count(); return n >= 30 })
 	if l := lagOf(t, standby, "orders"); l.State != relay.StateWaiting || l.MessagesPublished != 0 {
 		t.Fatalf("the standby did not stand by: %+v", l)
@@ -154,7 +155,7 @@ func TestStandbyTakesOverWhenTheActiveRelayDies(t *testing.T) {
 	if d := time.Since(took); d > 10*time.Second {
 		t.Errorf("takeover took %s", d)
 	}
-	ids = append(ids, insertEvents(ctx, t, writer, "order-1", 30, 30)...)
+	ids = append(ids, insertEvents(ctx, t, writer, broker.topic, "order-1", 30, 30)...)
 	waitFor(t, "60 events", func() bool { _, n := rec.count(); return n >= 60 })
 	rec.assertExactlyOnce(t, ids)
 	rec.assertPerKeyOrder(t)
@@ -164,9 +165,9 @@ func TestDroppedSlotStopsTheRelayLoudly(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	r := startStreamingRelay(t, broker.ServiceURL(), source(db))
-	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), "order-1", 0, 5)
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	r := startStreamingRelay(t, broker, broker.source(db))
+	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), broker.topic, "order-1", 0, 5)
 	waitFor(t, "5 events", func() bool { _, n := rec.count(); return n >= 5 })
 
 	admin := db.Pool(t)
@@ -201,9 +202,9 @@ func TestIdleSourceKeepsItsSlotMoving(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	src := source(db)
+	src := broker.source(db)
 	src.HeartbeatInterval = 200 * time.Millisecond
-	startStreamingRelay(t, broker.ServiceURL(), src)
+	startStreamingRelay(t, broker, src)
 
 	// WAL written elsewhere in the cluster must not stay pinned by this slot.
 	other := pgtest.NewEmpty(t).Pool(t)
@@ -234,18 +235,18 @@ func TestMalformedRowsAreQuarantinedAndTheStreamGoesOn(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	quarantine := consume(t, broker.ServiceURL(), relay.DefaultQuarantineTopic)
-	src := source(db)
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	quarantine := consume(t, broker.ServiceURL, broker.quarantine)
+	src := broker.source(db)
 	src.ValidatePayload = eventcatalog.ValidatePayload
 	src.MaxPayloadBytes = 1024
-	startStreamingRelay(t, broker.ServiceURL(), src)
+	startStreamingRelay(t, broker, src)
 
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 	bad := []struct{ topic, typ string }{
 		{"not a topic", "alpes.test.v1.Probe"},
-		{testTopic, "alpes.orders.v1.OrderPlaced"}, // a known type whose payload does not decode
-		{testTopic, "alpes.test.v1.Huge"},          // over MaxPayloadBytes
+		{broker.topic, "alpes.orders.v1.OrderPlaced"}, // a known type whose payload does not decode
+		{broker.topic, "alpes.test.v1.Huge"},          // over MaxPayloadBytes
 	}
 	payloads := [][]byte{[]byte("x"), {0xff, 0xff, 0xff}, make([]byte, 2048)}
 	for i, b := range bad {
@@ -254,7 +255,7 @@ func TestMalformedRowsAreQuarantinedAndTheStreamGoesOn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ids := insertEvents(ctx, t, writer, "order-1", 0, 3)
+	ids := insertEvents(ctx, t, writer, broker.topic, "order-1", 0, 3)
 	waitFor(t, "3 good events", func() bool { _, n := rec.count(); return n >= 3 })
 	waitFor(t, "3 quarantined rows", func() bool { _, n := quarantine.count(); return n >= 3 })
 	rec.assertExactlyOnce(t, ids)
@@ -271,11 +272,11 @@ func TestOutboxAlteredMidStream(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	startStreamingRelay(t, broker.ServiceURL(), source(db))
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	startStreamingRelay(t, broker, broker.source(db))
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
-	ids := insertEvents(ctx, t, writer, "order-1", 0, 10)
+	ids := insertEvents(ctx, t, writer, broker.topic, "order-1", 0, 10)
 	admin := db.Pool(t)
 	for _, ddl := range []string{
 		`ALTER TABLE outbox ADD COLUMN note text DEFAULT 'added mid-stream'`,
@@ -285,7 +286,7 @@ func TestOutboxAlteredMidStream(t *testing.T) {
 		if _, err := admin.Exec(ctx, ddl); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, insertEvents(ctx, t, writer, "order-1", len(ids), 10)...)
+		ids = append(ids, insertEvents(ctx, t, writer, broker.topic, "order-1", len(ids), 10)...)
 	}
 	waitFor(t, "40 events", func() bool { _, n := rec.count(); return n >= 40 })
 	rec.assertExactlyOnce(t, ids)
@@ -304,14 +305,14 @@ func TestOneTransactionWith100kRows(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	src := source(db)
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	src := broker.source(db)
 	src.MaxInFlight = 2000
-	r := startStreamingRelay(t, broker.ServiceURL(), src)
+	r := startStreamingRelay(t, broker, src)
 
 	const n = 100_000
 	if _, err := db.Pool(t).Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload)
-		SELECT gen_random_uuid(), $1, 'order-' || (g % 100), 'alpes.test.v1.Probe', int4send(g) FROM generate_series(1, $2) g`, testTopic, n); err != nil {
+		SELECT gen_random_uuid(), $1, 'order-' || (g % 100), 'alpes.test.v1.Probe', int4send(g) FROM generate_series(1, $2) g`, broker.topic, n); err != nil {
 		t.Fatal(err)
 	}
 	maxInFlight := int64(0)
@@ -338,19 +339,19 @@ func TestSourceConnectionsCutMidStream(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
+	rec := consume(t, broker.ServiceURL, broker.topic)
 	proxy := faultproxy.New(t, fmt.Sprintf("127.0.0.1:%d", db.Cluster().Port()))
-	src := source(db)
+	src := broker.source(db)
 	src.DSN = strings.Replace(src.DSN, fmt.Sprintf("127.0.0.1:%d", db.Cluster().Port()), proxy.Addr(), 1)
-	r := startStreamingRelay(t, broker.ServiceURL(), src)
+	r := startStreamingRelay(t, broker, src)
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
-	ids := insertEvents(ctx, t, writer, "order-1", 0, 20)
+	ids := insertEvents(ctx, t, writer, broker.topic, "order-1", 0, 20)
 	for round := range 3 {
 		if err := proxy.SetMode(faultproxy.Reset); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, insertEvents(ctx, t, writer, "order-1", len(ids), 20)...)
+		ids = append(ids, insertEvents(ctx, t, writer, broker.topic, "order-1", len(ids), 20)...)
 		waitFor(t, "the relay to notice", func() bool { return lagOf(t, r, "orders").State == relay.StateError })
 		if err := proxy.SetMode(faultproxy.Pass); err != nil {
 			t.Fatal(err)
@@ -358,7 +359,7 @@ func TestSourceConnectionsCutMidStream(t *testing.T) {
 		r.waitState(t, relay.StateStreaming)
 		t.Logf("round %d: relay streaming again", round)
 	}
-	ids = append(ids, insertEvents(ctx, t, writer, "order-1", len(ids), 20)...)
+	ids = append(ids, insertEvents(ctx, t, writer, broker.topic, "order-1", len(ids), 20)...)
 	waitFor(t, fmt.Sprintf("%d events", len(ids)), func() bool { distinct, _ := rec.count(); return distinct >= len(ids) })
 	rec.assertExactlyOnce(t, ids)
 	rec.assertPerKeyOrder(t)
@@ -366,24 +367,26 @@ func TestSourceConnectionsCutMidStream(t *testing.T) {
 
 // TestTokenAuthenticationToTheBroker: without the token the broker refuses
 // the relay's producer, /v1/lag says so and nothing is confirmed; with it
-// every row is published.
+// every row is published, and the admin API (deduplication) is read with it.
 func TestTokenAuthenticationToTheBroker(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
-	cfg := pulsarbroker.DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := brokertest.EmbeddedConfig()
 	cfg.AuthToken = "relay-s3cret"
-	broker, err := pulsarbroker.Start(ctx, cfg)
-	if err != nil {
+	b := brokertest.StartEmbedded(t, cfg)
+	// brokertest's admin client has no token: create the namespace here.
+	ns := brokertest.TestTenant + "/" + brokertest.UniqueName(t)
+	if err := pulsaradmin.New(b.AdminURL, cfg.AuthToken).EnsureNamespace(ctx, ns, true); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { broker.Close() })
+	broker := &testBroker{Broker: b, topic: "persistent://" + ns + "/events.v1", quarantine: "persistent://" + ns + "/quarantine.v1"}
 
+	// No admin URL: what refuses this relay is the broker's protocol.
 	without := startRelayWith(t, relay.Config{
-		Sources: []relay.SourceConfig{source(db)}, PulsarURL: broker.ServiceURL(), PulsarOperationTimeout: 2 * time.Second,
+		Sources: []relay.SourceConfig{broker.source(db)}, PulsarURL: broker.ServiceURL, PulsarOperationTimeout: 2 * time.Second,
 	})
 	without.waitState(t, relay.StateStreaming)
-	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), "order-1", 0, 5)
+	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), broker.topic, "order-1", 0, 5)
 	waitFor(t, "the relay to fail without a token", func() bool {
 		l := lagOf(t, without, "orders")
 		return l.State == relay.StateError && l.Error != ""
@@ -395,12 +398,9 @@ func TestTokenAuthenticationToTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, err := relay.New(relay.Config{
-		Sources:     []relay.SourceConfig{source(db)},
-		PulsarURL:   broker.ServiceURL(),
-		PulsarToken: "relay-s3cret",
-		Logger:      testLogger(t),
-	})
+	withToken := broker.config(broker.source(db))
+	withToken.PulsarToken, withToken.Logger = "relay-s3cret", testLogger(t)
+	r, err := relay.New(withToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ type benchRelayRun struct {
 
 // benchDrainer drains the backlog up to end with a relay on src.
 type benchDrainer struct {
-	drain func(tb testing.TB, db *pgtest.DB, brokerURL string, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun
+	drain func(tb testing.TB, db *pgtest.DB, broker *testBroker, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun
 	who   string // whose CPU and RSS the run measures, for metric names
 }
 
@@ -103,14 +103,14 @@ func benchDrain(b *testing.B, d benchDrainer) {
 		admin := db.Pool(b)
 		ctx := context.Background()
 
-		src := source(db)
+		src := broker.source(db)
 		recvSlot := fmt.Sprintf("bench_recv_%d", drainRuns.Load())
 		for _, slot := range []string{src.Slot, recvSlot} {
 			if _, err := admin.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot); err != nil {
 				b.Fatalf("creating slot %s: %v", slot, err)
 			}
 		}
-		end := benchBacklog(ctx, b, admin, n)
+		end := benchBacklog(ctx, b, admin, broker.topic, n)
 
 		recvlogical := func() {
 			walsender := benchWatchWalsender(admin, recvSlot)
@@ -124,7 +124,7 @@ func benchDrain(b *testing.B, d benchDrainer) {
 		relayDrain := func() {
 			walsender := benchWatchWalsender(admin, src.Slot)
 			b.StartTimer()
-			r := d.drain(b, db, broker.ServiceURL(), src, end)
+			r := d.drain(b, db, broker, src, end)
 			b.StopTimer()
 			relayWalsender += walsender()
 			relayRuns.wall += r.wall
@@ -163,11 +163,11 @@ func benchDrain(b *testing.B, d benchDrainer) {
 	}
 }
 
-// benchBacklog commits n outbox transactions of one row each and returns the
+// benchBacklog commits n outbox transactions of one row each, for topic, and returns the
 // WAL position right after the last commit: the end of the backlog. One DO
 // block commits after every row, which writes the backlog much faster than n
 // round trips would.
-func benchBacklog(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, n int) pglogrepl.LSN {
+func benchBacklog(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, topic string, n int) pglogrepl.LSN {
 	tb.Helper()
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -181,7 +181,7 @@ BEGIN
 		VALUES (gen_random_uuid(), %s, 'order-' || (i %% 1000), 'alpes.test.v1.Probe', convert_to(%s, 'UTF8'), %s);
 		COMMIT;
 	END LOOP;
-END $$`, n, benchQuote(testTopic), benchQuote(benchPayload), benchQuote(benchTraceHeaders))
+END $$`, n, benchQuote(topic), benchQuote(benchPayload), benchQuote(benchTraceHeaders))
 	if _, err := conn.Exec(ctx, do); err != nil {
 		tb.Fatalf("writing the backlog: %v", err)
 	}
@@ -291,7 +291,7 @@ func benchProcessCPU() time.Duration {
 // benchDrainRelayInProcess starts a relay in this process and measures it
 // until its confirmed flush position reaches end. The relay is stopped
 // before it returns.
-func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, brokerURL string, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun {
+func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, broker *testBroker, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun {
 	tb.Helper()
 	// Return the heap of earlier runs (and their brokers) to the kernel, so
 	// that the peak is this drain's.
@@ -300,7 +300,7 @@ func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, brokerURL string, src
 	cpu := benchProcessCPU()
 	start := time.Now()
 	var run benchRelayRun
-	r := startRelay(tb, brokerURL, src)
+	r := startRelay(tb, broker, src)
 	defer r.cancel()
 	deadline := start.Add(10 * time.Minute)
 	var inFlight, samples int64
@@ -339,18 +339,12 @@ func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, brokerURL string, src
 // benchDrainRelayChild starts a relay in a child process and measures it
 // until the slot's confirmed_flush_lsn reaches end. The child is killed
 // before it returns.
-func benchDrainRelayChild(tb testing.TB, db *pgtest.DB, brokerURL string, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun {
+func benchDrainRelayChild(tb testing.TB, db *pgtest.DB, broker *testBroker, src relay.SourceConfig, end pglogrepl.LSN) benchRelayRun {
 	tb.Helper()
 	ctx := context.Background()
 	admin := db.Pool(tb)
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(),
-		childEnv+"=1",
-		"ALPES_FAILPOINTS=",
-		"ALPES_TEST_DSN="+src.DSN,
-		"ALPES_TEST_SLOT="+src.Slot,
-		"ALPES_TEST_PULSAR_URL="+brokerURL,
-	)
+	cmd.Env = append(os.Environ(), childEnvOf(broker, src.DSN, src.Slot, "")...)
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -430,8 +424,8 @@ func BenchmarkCommitToBroker(b *testing.B) {
 	for range b.N {
 		db := pgtest.New(b, "orders")
 		broker := startBroker(b)
-		lat := benchConsumeLatencies(b, broker.ServiceURL(), testTopic)
-		r := startRelay(b, broker.ServiceURL(), source(db))
+		lat := benchConsumeLatencies(b, broker.ServiceURL, broker.topic)
+		r := startRelay(b, broker, broker.source(db))
 		r.waitState(b, relay.StateStreaming)
 
 		// A production database commits synchronously, and so does this
@@ -448,10 +442,10 @@ func BenchmarkCommitToBroker(b *testing.B) {
 		}
 		b.Cleanup(pool.Close)
 
-		benchWriteAtRate(b, pool, "warm-up", rate, warmUp)
+		benchWriteAtRate(b, pool, broker.topic, "warm-up", rate, warmUp)
 		b.StartTimer()
 		start := time.Now()
-		w := benchWriteAtRate(b, pool, "measured", rate, measured)
+		w := benchWriteAtRate(b, pool, broker.topic, "measured", rate, measured)
 		writeTime += time.Since(start)
 		waitFor(b, "every measured message", func() bool { return lat.count("measured") >= w })
 		b.StopTimer()
@@ -468,10 +462,10 @@ func BenchmarkCommitToBroker(b *testing.B) {
 	b.ReportMetric(float64(written)/writeTime.Seconds(), "written_tx/s")
 }
 
-// benchWriteAtRate commits one outbox row per transaction, keyed by phase,
+// benchWriteAtRate commits one outbox row per transaction for topic, keyed by phase,
 // at rate per second for d, from several connections so that one slow
 // commit does not hold the next back. It returns how many it committed.
-func benchWriteAtRate(tb testing.TB, pool *pgxpool.Pool, phase string, rate int, d time.Duration) int {
+func benchWriteAtRate(tb testing.TB, pool *pgxpool.Pool, topic, phase string, rate int, d time.Duration) int {
 	tb.Helper()
 	ctx := context.Background()
 	total := int(d.Seconds() * float64(rate))
@@ -484,7 +478,7 @@ func benchWriteAtRate(tb testing.TB, pool *pgxpool.Pool, phase string, rate int,
 			for i := range due {
 				_, err := pool.Exec(ctx,
 					`INSERT INTO outbox (id, topic, aggregate_id, type, payload, headers) VALUES (gen_random_uuid(), $1, $2, 'alpes.test.v1.Probe', $3, $4)`,
-					testTopic, phase, []byte(fmt.Sprintf("%s/%d/%s", phase, i, benchPayload)), benchTraceHeaders)
+					topic, phase, []byte(fmt.Sprintf("%s/%d/%s", phase, i, benchPayload)), benchTraceHeaders)
 				if err != nil {
 					failed.CompareAndSwap(nil, &err)
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/alpes/alpes/internal/failpoint"
+	"github.com/alpes/alpes/internal/pulsaradmin"
 )
 
 // Config configures a relay process.
@@ -31,6 +32,15 @@ type Config struct {
 	PulsarToken string
 	// PulsarTLSTrustCerts is a CA bundle file for pulsar+ssl:// URLs.
 	PulsarTLSTrustCerts string
+	// PulsarAdminURL is the broker's admin API, e.g. http://127.0.0.1:8080,
+	// where the relay verifies, before it publishes to a namespace, that
+	// deduplication is on there (see dedup.go). Empty verifies nothing, with
+	// a warning at start; `alpes relay` always sets it.
+	PulsarAdminURL string
+	// AllowNoDedup publishes to namespaces without deduplication, with a
+	// warning for each, instead of stopping the source. Duplicates may then
+	// reach consumers after a restart; their inboxes must absorb them.
+	AllowNoDedup bool
 	// PulsarOperationTimeout bounds the client's lookups and producer
 	// creation; a session that cannot publish ends after it. Default 30s.
 	PulsarOperationTimeout time.Duration
@@ -48,6 +58,8 @@ type Config struct {
 
 	// newClient creates the Pulsar client; tests replace it.
 	newClient func(pulsar.ClientOptions) (pulsar.Client, error)
+	// admin reads deduplication policies; nil without PulsarAdminURL.
+	admin *pulsaradmin.Client
 }
 
 // SourceConfig is one database the relay streams.
@@ -116,6 +128,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.newClient == nil {
 		c.newClient = pulsar.NewClient
 	}
+	admin, err := newAdminClient(c)
+	if err != nil {
+		return c, err
+	}
+	c.admin = admin
 	seen := map[string]bool{}
 	sources := make([]SourceConfig, len(c.Sources))
 	for i, s := range c.Sources {

@@ -33,13 +33,15 @@ func runChild() int {
 	}
 	r, err := relay.New(relay.Config{
 		Sources: []relay.SourceConfig{{
-			Name:           "orders",
-			DSN:            os.Getenv("ALPES_TEST_DSN"),
-			Slot:           os.Getenv("ALPES_TEST_SLOT"),
-			StatusInterval: 100 * time.Millisecond,
+			Name:            "orders",
+			DSN:             os.Getenv("ALPES_TEST_DSN"),
+			Slot:            os.Getenv("ALPES_TEST_SLOT"),
+			QuarantineTopic: os.Getenv("ALPES_TEST_QUARANTINE"),
+			StatusInterval:  100 * time.Millisecond,
 		}},
-		PulsarURL:  os.Getenv("ALPES_TEST_PULSAR_URL"),
-		Failpoints: fps,
+		PulsarURL:      os.Getenv("ALPES_TEST_PULSAR_URL"),
+		PulsarAdminURL: os.Getenv("ALPES_TEST_PULSAR_ADMIN_URL"),
+		Failpoints:     fps,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -59,16 +61,24 @@ type child struct {
 	err    error
 }
 
-func startChild(t *testing.T, db *pgtest.DB, brokerURL, failpoints string) *child {
+// childEnvOf is the environment of a child relay for source dsn and slot,
+// publishing to broker, with failpoints armed.
+func childEnvOf(broker *testBroker, dsn, slot, failpoints string) []string {
+	return []string{
+		childEnv + "=1",
+		"ALPES_FAILPOINTS=" + failpoints,
+		"ALPES_TEST_DSN=" + dsn,
+		"ALPES_TEST_SLOT=" + slot,
+		"ALPES_TEST_QUARANTINE=" + broker.quarantine,
+		"ALPES_TEST_PULSAR_URL=" + broker.ServiceURL,
+		"ALPES_TEST_PULSAR_ADMIN_URL=" + broker.AdminURL,
+	}
+}
+
+func startChild(t *testing.T, db *pgtest.DB, broker *testBroker, failpoints string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		childEnv+"=1",
-		"ALPES_FAILPOINTS="+failpoints,
-		"ALPES_TEST_DSN="+db.DSNAs(migrations.RelayRole),
-		"ALPES_TEST_SLOT="+db.Name,
-		"ALPES_TEST_PULSAR_URL="+brokerURL,
-	)
+	cmd.Env = append(os.Environ(), childEnvOf(broker, db.DSNAs(migrations.RelayRole), db.Name, failpoints)...)
 	cmd.Stderr = testWriter{t}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -107,14 +117,14 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 			ctx := context.Background()
 			db := pgtest.New(t, "orders")
 			broker := startBroker(t)
-			rec := consume(t, broker.ServiceURL(), testTopic)
+			rec := consume(t, broker.ServiceURL, broker.topic)
 			admin := db.Pool(t)
 			writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
 			// The first relay creates the slot, then crashes at the 40th hit
 			// of the point while rows stream in; the second crashes at its
 			// 90th; the third runs until everything has arrived.
-			first := startChild(t, db, broker.ServiceURL(), point+"=crash@40")
+			first := startChild(t, db, broker, point+"=crash@40")
 			// Rows committed before the new slot is consistent would not be
 			// streamed (the relay would refuse them as a lost slot): write
 			// only once the relay streams.
@@ -130,17 +140,17 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 			var wg sync.WaitGroup
 			for k := range keys {
 				wg.Go(func() {
-					got := insertEvents(ctx, t, writer, fmt.Sprintf("order-%d", k), 0, perKey)
+					got := insertEvents(ctx, t, writer, broker.topic, fmt.Sprintf("order-%d", k), 0, perKey)
 					mu.Lock()
 					ids = append(ids, got...)
 					mu.Unlock()
 				})
 			}
 			first.waitKilled(t)
-			second := startChild(t, db, broker.ServiceURL(), point+"=crash@90")
+			second := startChild(t, db, broker, point+"=crash@90")
 			second.waitKilled(t)
 			wg.Wait()
-			startChild(t, db, broker.ServiceURL(), "")
+			startChild(t, db, broker, "")
 
 			waitFor(t, fmt.Sprintf("%d events", keys*perKey), func() bool {
 				distinct, _ := rec.count()

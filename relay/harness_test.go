@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +16,9 @@ import (
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -29,22 +30,47 @@ func TestMain(m *testing.M) {
 	pgtest.Main(m)
 }
 
-// testTopic is where the tests' outbox rows go.
-const testTopic = "persistent://alpes/test/events.v1"
-
 // waitTimeout bounds every wait on the pipeline.
 const waitTimeout = 60 * time.Second
 
-func startBroker(t testing.TB) *pulsarbroker.Broker {
+// testBroker is a test's broker (brokertest: embedded, or the real Pulsar of
+// the run) with a namespace of the test's own, deduplication on, holding the
+// topics its outbox rows and quarantined rows go to.
+type testBroker struct {
+	*brokertest.Broker
+	topic      string // where the test's outbox rows go
+	quarantine string // the relay's quarantine topic in the test
+}
+
+// startBroker returns the test's broker: embedded, or the real Pulsar of the
+// run.
+func startBroker(t testing.TB) *testBroker {
 	t.Helper()
-	cfg := pulsarbroker.DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	b, err := pulsarbroker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
+	return withTopics(t, brokertest.Start(t))
+}
+
+// withTopics gives b a namespace of the test's own and its topics.
+func withTopics(t testing.TB, b *brokertest.Broker) *testBroker {
+	t.Helper()
+	ns := b.Namespace(t)
+	return &testBroker{Broker: b, topic: "persistent://" + ns + "/events.v1", quarantine: "persistent://" + ns + "/quarantine.v1"}
+}
+
+// source is the relay's source for db, quarantining into the test's topic.
+func (b *testBroker) source(db *pgtest.DB) relay.SourceConfig {
+	return relay.SourceConfig{Name: "orders", DSN: db.DSNAs(migrations.RelayRole), Slot: db.Name, QuarantineTopic: b.quarantine}
+}
+
+// config is a relay configuration for b, with sources, whose quarantine
+// topic is the test's unless they name one.
+func (b *testBroker) config(sources ...relay.SourceConfig) relay.Config {
+	sources = slices.Clone(sources)
+	for i := range sources {
+		if sources[i].QuarantineTopic == "" {
+			sources[i].QuarantineTopic = b.quarantine
+		}
 	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return relay.Config{Sources: sources, PulsarURL: b.ServiceURL, PulsarAdminURL: b.AdminURL}
 }
 
 // runningRelay is a relay running in the test's process.
@@ -70,15 +96,18 @@ func (r *runningRelay) stop(t *testing.T) error {
 	}
 }
 
-func startRelay(t testing.TB, brokerURL string, sources ...relay.SourceConfig) *runningRelay {
+func startRelay(t testing.TB, b *testBroker, sources ...relay.SourceConfig) *runningRelay {
 	t.Helper()
-	return startRelayWith(t, relay.Config{Sources: sources, PulsarURL: brokerURL})
+	return startRelayWith(t, b.config(sources...))
 }
 
-// startRelayWith runs a relay configured by cfg (logging into the test).
+// startRelayWith runs a relay configured by cfg (logging into the test
+// unless cfg has a logger).
 func startRelayWith(t testing.TB, cfg relay.Config) *runningRelay {
 	t.Helper()
-	cfg.Logger = testLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	r, err := relay.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +127,9 @@ func startRelayWith(t testing.TB, cfg relay.Config) *runningRelay {
 }
 
 // startStreamingRelay starts a relay and waits until it streams every source.
-func startStreamingRelay(t *testing.T, brokerURL string, sources ...relay.SourceConfig) *runningRelay {
+func startStreamingRelay(t *testing.T, b *testBroker, sources ...relay.SourceConfig) *runningRelay {
 	t.Helper()
-	r := startRelay(t, brokerURL, sources...)
+	r := startRelay(t, b, sources...)
 	r.waitState(t, relay.StateStreaming)
 	return r
 }
@@ -128,10 +157,6 @@ func (r *runningRelay) waitState(t testing.TB, state string) {
 	}
 }
 
-func source(db *pgtest.DB) relay.SourceConfig {
-	return relay.SourceConfig{Name: "orders", DSN: db.DSNAs(migrations.RelayRole), Slot: db.Name}
-}
-
 // testLogger logs warnings and worse into the test's output.
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -145,16 +170,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// insertEvents inserts n outbox rows for aggregate key in one transaction
-// per row, each payload "<key>/<i>" so consumers can check per-key order.
-func insertEvents(ctx context.Context, t *testing.T, pool *pgxpool.Pool, key string, from, n int) []string {
+// insertEvents inserts n outbox rows for topic and aggregate key in one
+// transaction per row, each payload "<key>/<i>" so consumers can check
+// per-key order.
+func insertEvents(ctx context.Context, t *testing.T, pool *pgxpool.Pool, topic, key string, from, n int) []string {
 	t.Helper()
 	ids := make([]string, 0, n)
 	for i := from; i < from+n; i++ {
 		id := newUUID()
 		_, err := pool.Exec(ctx,
 			`INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, $3, 'alpes.test.v1.Probe', $4)`,
-			id, testTopic, key, []byte(fmt.Sprintf("%s/%d", key, i)))
+			id, topic, key, []byte(fmt.Sprintf("%s/%d", key, i)))
 		if err != nil {
 			t.Errorf("inserting event %d for %s: %v", i, key, err)
 			return ids
@@ -185,7 +211,7 @@ func consume(t *testing.T, brokerURL, topic string) *received {
 	}
 	consumer, err := client.Subscribe(pulsar.ConsumerOptions{
 		Topic:                       topic,
-		SubscriptionName:            "test",
+		SubscriptionName:            "test-" + brokertest.UniqueName(t),
 		Type:                        pulsar.Exclusive,
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
 	})

@@ -1,5 +1,6 @@
 // FAULTS row 5, the long version: the broker is unreachable for minutes.
-// It takes that long, so it runs only with the chaos tag:
+// It restarts an embedded broker, so it skips on a real-Pulsar run. It takes
+// that long, so it runs only with the chaos tag:
 //
 //	go test -tags chaos -run '^TestBrokerUnreachableForMinutes$' -timeout 30m -v ./relay/
 //
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -63,19 +65,16 @@ func TestBrokerUnreachableForMinutes(t *testing.T) {
 		}
 	}
 
-	cfg := pulsarbroker.DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := brokertest.EmbeddedConfig()
 	cfg.DataDir = t.TempDir()
-	broker, err := pulsarbroker.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ServiceAddr = broker.Addr().String() // come back where it was
-	url := broker.ServiceURL()
-	t.Cleanup(func() { broker.Close() })
+	b := brokertest.StartEmbedded(t, cfg)
+	// Come back where it was: the relay keeps both addresses.
+	cfg.ServiceAddr, cfg.AdminAddr = b.Embedded.Addr().String(), strings.TrimPrefix(b.AdminURL, "http://")
+	broker := withTopics(t, b)
+	startCounting(t, broker)
 
 	const maxInFlight = 500
-	r := startStreamingRelay(t, url, relay.SourceConfig{
+	r := startStreamingRelay(t, broker, relay.SourceConfig{
 		Name: "orders", DSN: cluster.DSN(migrations.RelayRole, "orders"), MaxInFlight: maxInFlight,
 	})
 	writer, err := pgxpool.New(ctx, cluster.DSN(migrations.ServiceRole("orders"), "orders"))
@@ -83,10 +82,10 @@ func TestBrokerUnreachableForMinutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer writer.Close()
-	w := startSteadyWriter(t, writer, 4, 10*time.Millisecond)
+	w := startSteadyWriter(t, writer, broker.topic, 4, 10*time.Millisecond)
 	waitFor(t, "the first events on the broker", func() bool { return brokerMessages(t, broker) >= 20 })
 
-	if err := broker.Close(); err != nil {
+	if err := b.Embedded.Close(); err != nil {
 		t.Fatal(err)
 	}
 	outageStart := time.Now()
@@ -149,17 +148,14 @@ func TestBrokerUnreachableForMinutes(t *testing.T) {
 		t.Errorf("heap grew by %d MiB while %d rows (%d MiB) waited in the WAL", grown>>20, backlog, backlogBytes>>20)
 	}
 
-	broker, err = pulsarbroker.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("restarting the broker on %s: %v", cfg.ServiceAddr, err)
-	}
+	b = brokertest.StartEmbedded(t, cfg)
 	ids := w.stop()
 	caughtUp := time.Now()
 	// Subscribed only now, from the start, so that it reads each message
 	// the broker holds once: a consumer connected across the outage would
 	// also get again the messages whose acknowledgements the broker had not
 	// recorded when it went away (delivery is at least once).
-	rec := consume(t, broker.ServiceURL(), testTopic)
+	rec := consume(t, broker.ServiceURL, broker.topic)
 	waitForWithin(t, 10*time.Minute, fmt.Sprintf("%d events", len(ids)), func() bool {
 		distinct, _ := rec.count()
 		return distinct >= len(ids)
@@ -195,9 +191,9 @@ type steadyWriter struct {
 	ids  []string
 }
 
-// startSteadyWriter inserts a row every interval until stop. An insert is
+// startSteadyWriter inserts a row for topic every interval until stop. An insert is
 // never cut short, so the ids are exactly the rows in the outbox.
-func startSteadyWriter(t *testing.T, pool *pgxpool.Pool, keys int, every time.Duration) *steadyWriter {
+func startSteadyWriter(t *testing.T, pool *pgxpool.Pool, topic string, keys int, every time.Duration) *steadyWriter {
 	w := &steadyWriter{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
@@ -218,7 +214,7 @@ func startSteadyWriter(t *testing.T, pool *pgxpool.Pool, keys int, every time.Du
 			headers := fmt.Sprintf(`{"padding": "%x"}`, padding)
 			if _, err := pool.Exec(context.Background(),
 				`INSERT INTO outbox (id, topic, aggregate_id, type, payload, headers) VALUES ($1, $2, $3, 'alpes.test.v1.Probe', $4, $5)`,
-				id, testTopic, key, []byte(fmt.Sprintf("%s/%d", key, next[k])), headers); err != nil {
+				id, topic, key, []byte(fmt.Sprintf("%s/%d", key, next[k])), headers); err != nil {
 				t.Errorf("inserting event %d for %s: %v", next[k], key, err)
 				return
 			}

@@ -1,12 +1,14 @@
 package relay_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,17 +17,17 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
 
 // TestBrokerPartitionAndLostReceipts covers FAULTS row 6. The relay reaches
-// the broker only through a fault proxy (the broker advertises the proxy's
-// address). Mid-stream the proxy first drops every reply, so messages reach
+// the broker only through a fault proxy (a Pulsar-aware one, which keeps
+// clients on it after their lookups, so it runs on real Pulsar too). Mid-stream the proxy first drops every reply, so messages reach
 // the broker but their receipts are lost, then cuts the link both ways (a
 // partition TCP has not noticed), then drops replies again, switching while
 // rows are being sent. Throughout, a sampler records the
@@ -36,10 +38,11 @@ import (
 func TestBrokerPartitionAndLostReceipts(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
-	broker, proxy := startBrokerBehindProxy(t)
-	src := source(db)
+	broker, viaProxy, proxy := startBrokerBehindProxy(t)
+	startCounting(t, broker)
+	src := viaProxy.source(db)
 	src.StatusInterval = 100 * time.Millisecond
-	r := startStreamingRelay(t, broker.ServiceURL(), src)
+	r := startStreamingRelay(t, viaProxy, src)
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 	admin := db.Pool(t)
 
@@ -53,7 +56,7 @@ func TestBrokerPartitionAndLostReceipts(t *testing.T) {
 		var wg sync.WaitGroup
 		for k := range keys {
 			wg.Go(func() {
-				got := insertEvents(ctx, t, writer, fmt.Sprintf("order-%d", k), next, perPhase)
+				got := insertEvents(ctx, t, writer, broker.topic, fmt.Sprintf("order-%d", k), next, perPhase)
 				mu.Lock()
 				ids = append(ids, got...)
 				mu.Unlock()
@@ -138,7 +141,7 @@ func TestBrokerPartitionAndLostReceipts(t *testing.T) {
 	caughtUp("the relay to catch up after receipts lost mid-stream")
 
 	samples.stop()
-	rec := consume(t, broker.ServiceURL(), testTopic)
+	rec := consume(t, broker.ServiceURL, broker.topic)
 	waitFor(t, fmt.Sprintf("%d events", len(ids)), func() bool { _, n := rec.count(); return n >= len(ids) })
 	rec.assertExactlyOnce(t, ids)
 	rec.assertPerKeyOrder(t)
@@ -163,43 +166,61 @@ func waitUnreceipted(t *testing.T, r *runningRelay, admin *pgxpool.Pool, n int64
 	}
 }
 
-// startBrokerBehindProxy starts a broker that advertises a fault proxy in
-// front of it, so every client, after its first lookup, talks to the broker
-// through the proxy. The proxy needs the broker's address first: a free port
-// is picked and, should someone take it before the broker binds, another.
-func startBrokerBehindProxy(t *testing.T) (*pulsarbroker.Broker, *faultproxy.Proxy) {
+// startBrokerBehindProxy returns the test's broker, the same broker as a
+// relay reaches it through a Pulsar-aware fault proxy (the service URL is
+// the proxy's; the admin API is reached directly), and the proxy.
+func startBrokerBehindProxy(t *testing.T) (broker, viaProxy *testBroker, proxy *faultproxy.Proxy) {
 	t.Helper()
-	for attempt := 0; ; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	broker = startBroker(t)
+	// Registered after the broker's cleanup, so it runs first: clients'
+	// connections go before the broker.
+	proxy = faultproxy.NewPulsar(t, strings.TrimPrefix(broker.ServiceURL, "pulsar://"))
+	via := *broker
+	via.Broker = &brokertest.Broker{ServiceURL: "pulsar://" + proxy.Addr(), AdminURL: broker.AdminURL, Embedded: broker.Embedded}
+	return broker, &via, proxy
+}
+
+// countingSub is the subscription whose backlog counts the messages stored
+// on a test's topic. Topic stats' msgInCounter will not do: real Pulsar
+// counts the duplicates it drops in it, the embedded broker does not.
+const countingSub = "count"
+
+// startCounting creates the test topic with a subscription from its start,
+// so that its backlog is the number of messages stored (one entry each: the
+// relay does not batch).
+func startCounting(t testing.TB, b *testBroker) {
+	t.Helper()
+	path := adminPath(b.topic)
+	for _, req := range []struct{ method, path, body string }{
+		{http.MethodPut, path, ""},
+		{http.MethodPut, path + "/subscription/" + countingSub, `{"ledgerId": -1, "entryId": -1}`},
+	} {
+		r, err := http.NewRequest(req.method, b.AdminURL+req.path, strings.NewReader(req.body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := ln.Addr().String()
-		ln.Close()
-		proxy, err := faultproxy.Start(addr)
+		r.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := pulsarbroker.DefaultConfig()
-		cfg.ServiceAddr, cfg.AdminAddr, cfg.AdvertisedAddr = addr, "127.0.0.1:0", proxy.Addr()
-		broker, err := pulsarbroker.Start(context.Background(), cfg)
-		if err != nil {
-			proxy.Close()
-			if attempt < 3 {
-				continue
-			}
-			t.Fatal(err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", req.method, req.path, resp.StatusCode, body)
 		}
-		t.Cleanup(func() { broker.Close() })
-		t.Cleanup(func() { proxy.Close() }) // first: clients' connections go before the broker
-		return broker, proxy
 	}
 }
 
+// adminPath is the admin API's path of topic: /admin/v2/persistent/t/ns/name.
+func adminPath(topic string) string {
+	return "/admin/v2/persistent/" + strings.TrimPrefix(topic, "persistent://")
+}
+
 // brokerMessages returns how many messages the broker has stored on the
-// test topic (its msgInCounter: duplicates dropped are not counted). It
-// asks the admin API, which does not go through the proxy.
-func brokerMessages(t testing.TB, b *pulsarbroker.Broker) int64 {
+// test topic (see startCounting). It asks the admin API, which does not go
+// through the proxy.
+func brokerMessages(t testing.TB, b *testBroker) int64 {
 	t.Helper()
 	n, err := storedMessages(b)
 	if err != nil {
@@ -208,20 +229,25 @@ func brokerMessages(t testing.TB, b *pulsarbroker.Broker) int64 {
 	return n
 }
 
-func storedMessages(b *pulsarbroker.Broker) (int64, error) {
-	resp, err := http.Get(b.AdminURL() + "/admin/v2/persistent/alpes/test/events.v1/stats")
+func storedMessages(b *testBroker) (int64, error) {
+	resp, err := http.Get(b.AdminURL + adminPath(b.topic) + "/stats")
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return 0, nil // nothing published yet
+	var st struct {
+		Subscriptions map[string]struct {
+			MsgBacklog int64 `json:"msgBacklog"`
+		} `json:"subscriptions"`
 	}
-	var st pulsarbroker.TopicStats
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("topic stats: status %d, %v", resp.StatusCode, err)
 	}
-	return st.MsgInCounter, nil
+	sub, ok := st.Subscriptions[countingSub]
+	if !ok {
+		return 0, fmt.Errorf("topic stats: no subscription %s", countingSub)
+	}
+	return sub.MsgBacklog, nil
 }
 
 // confirmationSample is one observation of I1: confirmed was read first,
@@ -243,7 +269,7 @@ type confirmationSampler struct {
 // sampleConfirmations samples, until stop, the position confirmed by the
 // relay (its own) and by the slot (what Postgres was told), then the
 // broker's message count.
-func sampleConfirmations(t *testing.T, r *runningRelay, admin *pgxpool.Pool, slot string, b *pulsarbroker.Broker) *confirmationSampler {
+func sampleConfirmations(t *testing.T, r *runningRelay, admin *pgxpool.Pool, slot string, b *testBroker) *confirmationSampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &confirmationSampler{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -290,11 +316,14 @@ func (s *confirmationSampler) check(t *testing.T, rec *received) {
 	rec.mu.Lock()
 	msgs := slices.Clone(rec.msgs)
 	rec.mu.Unlock()
-	slices.SortFunc(msgs, func(a, b pulsar.Message) int { return int(a.ID().EntryID() - b.ID().EntryID()) })
+	// Storage order: by ledger, then entry (real Pulsar may roll ledgers).
+	slices.SortFunc(msgs, func(a, b pulsar.Message) int {
+		return cmp.Or(cmp.Compare(a.ID().LedgerID(), b.ID().LedgerID()), cmp.Compare(a.ID().EntryID(), b.ID().EntryID()))
+	})
 	commits := make([]pglogrepl.LSN, len(msgs)) // commit LSN of the i-th stored message
 	for i, m := range msgs {
-		if m.ID().EntryID() != int64(i) {
-			t.Fatalf("stored message %d has entry id %d: the broker's log has gaps", i, m.ID().EntryID())
+		if i > 0 && m.ID().LedgerID() == msgs[i-1].ID().LedgerID() && m.ID().EntryID() == msgs[i-1].ID().EntryID() {
+			t.Fatalf("stored messages %d and %d have the same id %v", i-1, i, m.ID())
 		}
 		lsn, err := pglogrepl.ParseLSN(m.Properties()[eventmeta.CommitLSN])
 		if err != nil {

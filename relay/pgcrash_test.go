@@ -24,8 +24,8 @@ func TestPostgresCrashMidStream(t *testing.T) {
 	ctx := context.Background()
 	cluster, dsn := ownCluster(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	r := startStreamingRelay(t, broker.ServiceURL(), relay.SourceConfig{
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	r := startStreamingRelay(t, broker, relay.SourceConfig{
 		Name: "orders", DSN: cluster.DSN(migrations.RelayRole, "orders"),
 	})
 
@@ -40,7 +40,7 @@ func TestPostgresCrashMidStream(t *testing.T) {
 		for i := range n {
 			id := newUUID()
 			_, err := writer.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, 'order-1', 'alpes.test.v1.Probe', $3)`,
-				id, testTopic, []byte(fmt.Sprint(i)))
+				id, broker.topic, []byte(fmt.Sprint(i)))
 			if err == nil {
 				mu.Lock()
 				acknowledged = append(acknowledged, id)

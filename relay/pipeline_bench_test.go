@@ -7,21 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
-	"github.com/alpes/alpes/internal/pulsarbroker"
-	"github.com/alpes/alpes/internal/pulsarslog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/relay/pgsource"
 )
 
 // Micro-benchmarks of the relay's per-row work without Postgres: building a
 // row's Pulsar message, and the whole publishing side of a session (row →
-// producer send → broker receipt → tracker confirm) against the embedded
-// broker in this process. docs/profiles.md records the figures.
+// producer send → broker receipt → tracker confirm) against the test's
+// broker (brokertest: embedded in this process by default). docs/profiles.md records the figures.
 //
 //	go test ./relay/ -run '^$' -bench 'Encode|PublishPipeline' -count 6
 
@@ -38,7 +36,7 @@ func benchRow(tb testing.TB) *pgsource.Row {
 		tb.Fatal(err)
 	}
 	return &pgsource.Row{
-		EventID: "01935e1a-2b3c-7d4e-8f10-213243546577", Topic: eventcatalog.TopicOrderCommands,
+		EventID: "01935e1a-2b3c-7d4e-8f10-213243546577", Topic: "persistent://alpes/orders/commands.v1",
 		AggregateID: "01935e1a-2b3c-7d4e-8f10-213243546576", Type: "alpes.orders.v1.PlaceOrder",
 		SchemaVersion: 1, Payload: payload,
 		Headers:   map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
@@ -100,19 +98,8 @@ var benchLSN atomic.Uint64
 // tracker confirms the last transaction's end. One op is one transaction;
 // the CPU includes the broker's, which runs in this process.
 func BenchmarkPublishPipeline(b *testing.B) {
-	bcfg := pulsarbroker.DefaultConfig()
-	bcfg.ServiceAddr, bcfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	bcfg.Logger = slog.New(slog.DiscardHandler)
-	broker, err := pulsarbroker.Start(context.Background(), bcfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer broker.Close()
-	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: broker.ServiceURL(), Logger: pulsarslog.New(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
+	broker := brokertest.Start(b)
+	client := broker.Client(b)
 
 	src := benchSource(b, true)
 	start := pgsource.LSN(benchLSN.Add(uint64(b.N+1) * 0x100))
@@ -121,8 +108,10 @@ func BenchmarkPublishPipeline(b *testing.B) {
 	defer pub.close()
 	p := &pipeline{source: src, pub: pub, tracker: tr, indexes: map[string]int64{}}
 
-	// The stream's batches, built before the clock starts.
+	// The stream's batches, built before the clock starts. The topic is the
+	// run's own: a shared broker remembers other runs' sequence ids.
 	row := benchRow(b)
+	row.Topic = broker.Topic(b, "commands.v1")
 	var batches [][]pgsource.Change
 	var batch []pgsource.Change
 	lsn := start

@@ -53,6 +53,12 @@ func (r *Relay) Run(ctx context.Context) error {
 func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	switch {
+	case r.cfg.admin == nil:
+		r.cfg.Logger.Warn("not verifying that the broker deduplicates: no Pulsar admin URL; a restarted relay may publish duplicates")
+	case r.cfg.AllowNoDedup:
+		r.cfg.Logger.Warn("--allow-no-dedup: publishing to namespaces without deduplication too; a restarted relay may publish duplicates there")
+	}
 	var srv *http.Server
 	httpDone := make(chan error, 1)
 	if ln != nil {

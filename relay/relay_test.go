@@ -17,8 +17,8 @@ func TestEveryRowArrivesOnceInCommitOrder(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	startStreamingRelay(t, broker.ServiceURL(), source(db))
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	startStreamingRelay(t, broker, broker.source(db))
 
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 	const writers, keysPerWriter, eventsPerKey = 8, 5, 20
@@ -28,7 +28,7 @@ func TestEveryRowArrivesOnceInCommitOrder(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for k := range keysPerWriter {
-				got := insertEvents(ctx, t, writer, fmt.Sprintf("order-%d-%d", w, k), 0, eventsPerKey)
+				got := insertEvents(ctx, t, writer, broker.topic, fmt.Sprintf("order-%d-%d", w, k), 0, eventsPerKey)
 				mu.Lock()
 				ids = append(ids, got...)
 				mu.Unlock()
@@ -49,20 +49,20 @@ func TestRestartedRelaySendsNothingTwice(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
+	rec := consume(t, broker.ServiceURL, broker.topic)
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
-	src := source(db)
+	src := broker.source(db)
 	src.StatusInterval = 1 << 40 // never within the test
-	first := startStreamingRelay(t, broker.ServiceURL(), src)
-	ids := insertEvents(ctx, t, writer, "order-a", 0, 50)
+	first := startStreamingRelay(t, broker, src)
+	ids := insertEvents(ctx, t, writer, broker.topic, "order-a", 0, 50)
 	waitFor(t, "first 50 events", func() bool { _, total := rec.count(); return total >= 50 })
 	if err := first.stop(t); err != nil {
 		t.Fatalf("first relay: %v", err)
 	}
 
-	second := startStreamingRelay(t, broker.ServiceURL(), source(db))
-	ids = append(ids, insertEvents(ctx, t, writer, "order-a", 50, 10)...)
+	second := startStreamingRelay(t, broker, broker.source(db))
+	ids = append(ids, insertEvents(ctx, t, writer, broker.topic, "order-a", 50, 10)...)
 	waitFor(t, "60 events", func() bool { _, total := rec.count(); return total >= 60 })
 	waitFor(t, "the re-sent 50 dropped as duplicates", func() bool {
 		return lagOf(t, second, "orders").DuplicatesDropped >= 50

@@ -18,21 +18,21 @@ func TestSweepDeletesOnlyRowsPastRetention(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	src := source(db)
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	src := broker.source(db)
 	src.OutboxRetention = time.Hour
 	src.SweepInterval = 100 * time.Millisecond
-	r := startStreamingRelay(t, broker.ServiceURL(), src)
+	r := startStreamingRelay(t, broker, src)
 
 	admin := db.Pool(t)
 	for i := range 12 {
 		if _, err := admin.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload, created_at)
 			VALUES ($1, $2, 'order-old', 'alpes.test.v1.Probe', 'old', now() - interval '2 hours' + $3 * interval '1 second')`,
-			newUUID(), testTopic, i); err != nil {
+			newUUID(), broker.topic, i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), "order-new", 0, 5)
+	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), broker.topic, "order-new", 0, 5)
 	waitFor(t, "17 events", func() bool { _, n := rec.count(); return n >= 17 })
 	waitFor(t, "the old rows swept", func() bool {
 		var old int
@@ -56,24 +56,24 @@ func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
-	startStreamingRelay(t, broker.ServiceURL(), source(db))
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	startStreamingRelay(t, broker, broker.source(db))
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
-	insertEvents(ctx, t, writer, "order-1", 0, 5)
+	insertEvents(ctx, t, writer, broker.topic, "order-1", 0, 5)
 	since := time.Now()
-	window := insertEvents(ctx, t, writer, "order-1", 5, 5)
-	window = append(window, insertEvents(ctx, t, writer, "order-2", 0, 5)...)
+	window := insertEvents(ctx, t, writer, broker.topic, "order-1", 5, 5)
+	window = append(window, insertEvents(ctx, t, writer, broker.topic, "order-2", 0, 5)...)
 	waitFor(t, "15 events", func() bool { _, n := rec.count(); return n >= 15 })
 
 	report, err := relay.Replay(ctx, relay.ReplayConfig{
-		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, PulsarURL: broker.ServiceURL(),
+		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, PulsarURL: broker.ServiceURL,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if report.Total != 10 || report.Topics[testTopic] != 10 {
-		t.Fatalf("replay report %+v, want 10 messages on %s", report, testTopic)
+	if report.Total != 10 || report.Topics[broker.topic] != 10 {
+		t.Fatalf("replay report %+v, want 10 messages on %s", report, broker.topic)
 	}
 	waitFor(t, "25 deliveries", func() bool { _, n := rec.count(); return n >= 25 })
 

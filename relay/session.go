@@ -18,6 +18,7 @@ type pipeline struct {
 	source  *sourceRunner
 	pub     *publisher
 	tracker *tracker
+	dedup   *dedupGuard // verifies each topic before its first message
 
 	tx      *txState
 	begin   *pgsource.Begin
@@ -84,6 +85,9 @@ func (p *pipeline) openTx(c *pgsource.Begin) {
 func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 	topic, epoch, msg, err := p.encode(row)
 	if err != nil {
+		return err
+	}
+	if err := p.dedup.check(ctx, topic); err != nil {
 		return err
 	}
 	tx := p.tx

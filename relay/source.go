@@ -23,12 +23,13 @@ const (
 	StateWaiting   = "waiting"   // another relay instance holds the source
 	StateStreaming = "streaming" // this instance streams the source
 	StateLost      = "lost"      // the slot is gone or invalidated; the source is stopped
+	StateStopped   = "stopped"   // a topic it publishes to does not deduplicate; the source is stopped
 	StateError     = "error"     // the last attempt failed; retrying
 )
 
 // sourceRunner serves one source: it waits for the source's advisory lock,
 // then streams until something fails, and starts over after a backoff. Only
-// a lost slot stops it for good.
+// a lost slot, or a topic without deduplication, stops it for good.
 type sourceRunner struct {
 	cfg    SourceConfig
 	relay  *Config
@@ -49,7 +50,8 @@ func newSourceRunner(cfg SourceConfig, relay *Config) *sourceRunner {
 	}
 }
 
-// run serves the source until ctx ends (nil) or its slot is lost (ErrSlotLost).
+// run serves the source until ctx ends (nil), its slot is lost (ErrSlotLost)
+// or a topic it would publish to does not deduplicate (ErrDeduplicationOff).
 func (s *sourceRunner) run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -61,6 +63,11 @@ func (s *sourceRunner) run(ctx context.Context) error {
 		if errors.Is(err, pgsource.ErrSlotLost) {
 			s.stats.setState(StateLost, err)
 			s.log.Error("source stopped: its replication slot is lost; events may be missing", "err", err)
+			return err
+		}
+		if errors.Is(err, ErrDeduplicationOff) {
+			s.stats.setState(StateStopped, err)
+			s.log.Error("source stopped: " + err.Error())
 			return err
 		}
 		s.stats.setState(StateError, err)
@@ -158,6 +165,12 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	}
 	defer client.Close()
 
+	// The quarantine topic first: any row may need it.
+	guard := newDedupGuard(s.relay.admin, s.relay.AllowNoDedup, s.log)
+	if err := guard.check(ctx, s.cfg.QuarantineTopic); err != nil {
+		return err
+	}
+
 	tr := newTracker(slot.ConfirmedFlushLSN)
 	pub := newPublisher(client, s.cfg.Name, s.cfg.MaxInFlight, s.stats)
 	defer pub.close()
@@ -185,7 +198,7 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 		}, changes)
 	})
 	g.Go(func() error {
-		p := &pipeline{source: s, pub: pub, tracker: tr, indexes: map[string]int64{}}
+		p := &pipeline{source: s, pub: pub, tracker: tr, dedup: guard, indexes: map[string]int64{}}
 		return p.run(gctx, changes)
 	})
 	g.Go(func() error { return s.keep(gctx, conn) })

@@ -32,10 +32,10 @@ func TestRelayStalledPastTheSenderTimeout(t *testing.T) {
 	}
 
 	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL(), testTopic)
+	rec := consume(t, broker.ServiceURL, broker.topic)
 	proxy := faultproxy.New(t, fmt.Sprintf("127.0.0.1:%d", cluster.Port()))
 	dsn := strings.Replace(cluster.DSN(migrations.RelayRole, "orders"), fmt.Sprintf("127.0.0.1:%d", cluster.Port()), proxy.Addr(), 1)
-	r := startStreamingRelay(t, broker.ServiceURL(), relay.SourceConfig{Name: "orders", DSN: dsn})
+	r := startStreamingRelay(t, broker, relay.SourceConfig{Name: "orders", DSN: dsn})
 
 	writer, err := pgx.Connect(ctx, cluster.DSN(migrations.ServiceRole("orders"), "orders"))
 	if err != nil {
@@ -46,7 +46,7 @@ func TestRelayStalledPastTheSenderTimeout(t *testing.T) {
 		for i := from; i < from+n; i++ {
 			id := newUUID()
 			if _, err := writer.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, 'order-1', 'alpes.test.v1.Probe', $3)`,
-				id, testTopic, []byte(fmt.Sprintf("order-1/%d", i))); err != nil {
+				id, broker.topic, []byte(fmt.Sprintf("order-1/%d", i))); err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, id)

@@ -72,7 +72,7 @@ func (s *sourceStats) refreshSlot(ctx context.Context, db pgsource.Querier, slot
 type SourceLag struct {
 	Source string `json:"source"`
 	Slot   string `json:"slot"`
-	// State is starting, streaming, waiting, lost or error.
+	// State is starting, streaming, waiting, lost, stopped or error.
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
 	// CurrentWALLSN is the source's WAL position at the last refresh (≤ 1 s old).

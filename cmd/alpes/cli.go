@@ -9,6 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/alpes/alpes/internal/buildinfo"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
@@ -39,6 +40,7 @@ type cli struct {
 var defaults = kong.Vars{
 	"pulsar_version": pulsarstandalone.DefaultVersion,
 	"pulsar_memory":  pulsarstandalone.DefaultMemory,
+	"pulsar_tenant":  eventcatalog.DefaultTenant,
 }
 
 // env is what every command gets: where to write and how to log.

@@ -39,7 +39,7 @@ func TestPulsarUpThenDownLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	adminURL := "http://127.0.0.1:" + strconv.Itoa(adminPort)
-	for _, ns := range devstack.Namespaces {
+	for _, ns := range devstack.Namespaces() {
 		var on bool
 		getJSON(t, adminURL+"/admin/v2/namespaces/"+ns+"/deduplication", &on)
 		if !on {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -73,6 +75,9 @@ type relayRunCmd struct {
 	PulsarURL           string        `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
 	PulsarToken         string        `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
 	PulsarTLSTrustCerts string        `help:"CA bundle for pulsar+ssl:// URLs." placeholder:"FILE"`
+	PulsarAdminURL      string        `help:"Pulsar admin API, where the relay verifies that deduplication is on before publishing to a namespace; default: the host of --pulsar-url, port 8080 (https and 8443 for pulsar+ssl://)." placeholder:"URL"`
+	AllowNoDedup        bool          `help:"Publish to namespaces without deduplication, with a warning, instead of stopping the source (a restarted relay may then publish duplicates)."`
+	PulsarTenant        string        `help:"Pulsar tenant of the deployment: rows that cannot be published go to persistent://TENANT/relay/quarantine.v1." default:"${pulsar_tenant}"`
 	HTTPAddr            string        `help:"Listen address of /v1/lag, /healthz, /readyz and /metrics; empty disables." default:"127.0.0.1:8081"`
 	HTTPToken           string        `help:"Require this bearer token on /v1/lag and /metrics." placeholder:"TOKEN"`
 	StartFresh          bool          `help:"Create a missing slot even though the outbox holds rows it will not stream (replay them)."`
@@ -84,6 +89,10 @@ type relayRunCmd struct {
 }
 
 func (c *relayRunCmd) Run(ctx context.Context, e env) error {
+	topics, err := eventcatalog.TopicsFor(c.PulsarTenant)
+	if err != nil {
+		return fmt.Errorf("--pulsar-tenant: %w", err)
+	}
 	var sources []relay.SourceConfig
 	for _, s := range c.Source {
 		name, dsn, err := parseSource(s)
@@ -99,11 +108,18 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 			HeartbeatInterval: c.Heartbeat,
 			ValidatePayload:   eventcatalog.ValidatePayload,
 			OutboxRetention:   c.OutboxRetention,
+			QuarantineTopic:   topics.RelayQuarantine,
 		})
 	}
 	failpoints, err := failpoint.Parse(c.Failpoints)
 	if err != nil {
 		return err
+	}
+	adminURL := c.PulsarAdminURL
+	if adminURL == "" {
+		if adminURL, err = defaultAdminURL(c.PulsarURL); err != nil {
+			return err
+		}
 	}
 	r, err := relay.New(relay.Config{
 		Failpoints:          failpoints,
@@ -111,6 +127,8 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 		PulsarURL:           c.PulsarURL,
 		PulsarToken:         c.PulsarToken,
 		PulsarTLSTrustCerts: c.PulsarTLSTrustCerts,
+		PulsarAdminURL:      adminURL,
+		AllowNoDedup:        c.AllowNoDedup,
 		HTTPAddr:            c.HTTPAddr,
 		HTTPToken:           c.HTTPToken,
 		Logger:              e.log,
@@ -123,6 +141,24 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 		return fmt.Errorf("%w (see /v1/lag and the log above)", err)
 	}
 	return err
+}
+
+// defaultAdminURL is the admin API of the broker at serviceURL on Pulsar's
+// default ports: http://host:8080 for pulsar://host:port, https://host:8443
+// for pulsar+ssl://. A URL listing several brokers gives the first one's.
+func defaultAdminURL(serviceURL string) (string, error) {
+	u, err := url.Parse(serviceURL)
+	if err != nil || u.Hostname() == "" {
+		return "", fmt.Errorf("--pulsar-url %q: want pulsar://host:port (or give --pulsar-admin-url)", serviceURL)
+	}
+	host, _, _ := strings.Cut(u.Host, ",")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if u.Scheme == "pulsar+ssl" {
+		return "https://" + net.JoinHostPort(host, "8443"), nil
+	}
+	return "http://" + net.JoinHostPort(host, "8080"), nil
 }
 
 // parseSource splits a --source value, NAME=DSN. A value without its NAME=

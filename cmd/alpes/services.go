@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/services/bff"
@@ -18,13 +19,24 @@ import (
 	"github.com/alpes/alpes/services/reporting"
 )
 
-// serviceFlags are what every service needs: its database and the broker.
+// serviceFlags are what every service needs: its database, the broker, and
+// the deployment's tenant on it.
 type serviceFlags struct {
-	DSN         string `name:"dsn" required:"" help:"The service's database, as its own login (alpes_<service>)."`
-	PulsarURL   string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
-	PulsarToken string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
-	DBMaxConns  int32  `name:"db-max-conns" help:"Most connections to the database; 0 is pgx's default, the larger of 4 and the number of CPUs."`
-	Failpoints  string `hidden:"" help:"Fault tests only: crash at the inbox's named points, e.g. inbox/after-commit=crash@5."`
+	DSN          string `name:"dsn" required:"" help:"The service's database, as its own login (alpes_<service>)."`
+	PulsarURL    string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarToken  string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
+	PulsarTenant string `help:"Pulsar tenant of this deployment's topics (persistent://TENANT/orders/events.v1, …); every service of a deployment names the same." default:"${pulsar_tenant}"`
+	DBMaxConns   int32  `name:"db-max-conns" help:"Most connections to the database; 0 is pgx's default, the larger of 4 and the number of CPUs."`
+	Failpoints   string `hidden:"" help:"Fault tests only: crash at the inbox's named points, e.g. inbox/after-commit=crash@5."`
+}
+
+// topics are the deployment's topics, of --pulsar-tenant.
+func (f serviceFlags) topics() (eventcatalog.Topics, error) {
+	t, err := eventcatalog.TopicsFor(f.PulsarTenant)
+	if err != nil {
+		return eventcatalog.Topics{}, fmt.Errorf("--pulsar-tenant: %w", err)
+	}
+	return t, nil
 }
 
 // failpoints parses --failpoints.
@@ -71,6 +83,10 @@ type reportingCmd struct {
 }
 
 func (c *reportingCmd) Run(ctx context.Context, e env) error {
+	topics, err := c.topics()
+	if err != nil {
+		return err
+	}
 	db, client, closeAll, err := c.open(ctx, e)
 	if err != nil {
 		return err
@@ -80,7 +96,7 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	svc, err := reporting.New(reporting.Config{DB: db, Pulsar: client, HTTPAddr: c.HTTPAddr, Logger: e.log,
+	svc, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Topics: topics, HTTPAddr: c.HTTPAddr, Logger: e.log,
 		Consumer: inbox.Config{Failpoints: fp}})
 	if err != nil {
 		return err
@@ -94,6 +110,10 @@ type ordersCmd struct {
 }
 
 func (c *ordersCmd) Run(ctx context.Context, e env) error {
+	topics, err := c.topics()
+	if err != nil {
+		return err
+	}
 	db, client, closeAll, err := c.open(ctx, e)
 	if err != nil {
 		return err
@@ -103,7 +123,7 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	svc, err := orders.New(orders.Config{DB: db, Client: client, Logger: e.log, Tuning: orders.Tuning{Failpoints: fp}})
+	svc, err := orders.New(orders.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: orders.Tuning{Failpoints: fp}})
 	if err != nil {
 		return err
 	}
@@ -116,6 +136,10 @@ type paymentsCmd struct {
 }
 
 func (c *paymentsCmd) Run(ctx context.Context, e env) error {
+	topics, err := c.topics()
+	if err != nil {
+		return err
+	}
 	db, client, closeAll, err := c.open(ctx, e)
 	if err != nil {
 		return err
@@ -125,7 +149,7 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	svc, err := payments.New(payments.Config{DB: db, Client: client, Logger: e.log, Tuning: payments.Tuning{Failpoints: fp}})
+	svc, err := payments.New(payments.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: payments.Tuning{Failpoints: fp}})
 	if err != nil {
 		return err
 	}
@@ -163,6 +187,10 @@ type bffCmd struct {
 }
 
 func (c *bffCmd) Run(ctx context.Context, e env) error {
+	topics, err := c.topics()
+	if err != nil {
+		return err
+	}
 	db, client, closeAll, err := c.open(ctx, e)
 	if err != nil {
 		return err
@@ -173,7 +201,7 @@ func (c *bffCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	svc, err := bff.New(bff.Config{
-		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Logger: e.log, Failpoints: fp,
+		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Topics: topics, Logger: e.log, Failpoints: fp,
 		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
 		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/internal/pulsarslog"
 )
@@ -85,7 +86,7 @@ func brokerRate(ctx context.Context, n int, batching bool) (rate BrokerRate, err
 		return rate, err
 	}
 	defer cl.Close()
-	topic := fmt.Sprintf("persistent://alpes/bench/broker-%v.v1", batching)
+	topic := fmt.Sprintf("persistent://%s/bench/broker-%v.v1", eventcatalog.DefaultTenant, batching)
 	cons, err := cl.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "bench"})
 	if err != nil {
 		return rate, err

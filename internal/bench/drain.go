@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/relay"
 )
 
@@ -72,8 +74,11 @@ type DrainTiming struct {
 }
 
 const (
-	benchDrainTopic = "persistent://alpes/bench/drain.v1"
-	benchPollTopic  = "persistent://alpes/bench/poll.v1"
+	// benchNamespace holds the drain's topics, beside alpes's own in the
+	// stack's tenant; the relay publishes only where deduplication is on.
+	benchNamespace  = eventcatalog.DefaultTenant + "/bench"
+	benchDrainTopic = "persistent://" + benchNamespace + "/drain.v1"
+	benchPollTopic  = "persistent://" + benchNamespace + "/poll.v1"
 	benchType       = "alpes.bench.v1.Probe" // unknown to the catalogue, so the relay publishes it as is
 	pollDatabase    = "bench_poll"
 	drainSource     = "orders"
@@ -85,6 +90,9 @@ func (r *runner) drain(ctx context.Context) (*Drain, error) {
 		return nil, err
 	}
 	defer sys.close()
+	if err := pulsaradmin.New(sys.BrokerAdminURL, "").EnsureNamespace(ctx, benchNamespace, true); err != nil {
+		return nil, fmt.Errorf("creating the drain's namespace: %w", err)
+	}
 	if err := createPollTable(ctx, sys); err != nil {
 		return nil, err
 	}

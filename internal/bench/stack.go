@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
@@ -81,7 +80,9 @@ func (s *system) relayLag(ctx context.Context) ([]relay.SourceLag, error) {
 
 // orderFlow are the topics every order passes through; the catalogue's
 // topic is idle under load and left out of lag checks.
-var orderFlow = []string{eventcatalog.TopicOrderCommands, eventcatalog.TopicOrderEvents, eventcatalog.TopicPaymentEvents}
+func (s *system) orderFlow() []string {
+	return []string{s.Topics.OrderCommands, s.Topics.OrderEvents, s.Topics.PaymentEvents}
+}
 
 // lagSample is one reading of how far behind the pipeline is.
 type lagSample struct {
@@ -116,7 +117,7 @@ func (s *system) sampleLag(ctx context.Context) (lagSample, error) {
 		behind := 0.0
 		for _, t := range rep.Topics {
 			l.Applied[name] += t.AppliedCount
-			if slices.Contains(orderFlow, t.Topic) {
+			if slices.Contains(s.orderFlow(), t.Topic) {
 				behind = max(behind, t.LagSeconds, at.Sub(t.LastAppliedAt).Seconds())
 			}
 		}

@@ -202,7 +202,7 @@ func OracleConfig(s *procstack.Stack, ops []client.Op, settle time.Duration, log
 	for _, service := range migrations.Services {
 		dsns[service] = s.Cluster.AdminDSN(service)
 	}
-	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, SettleTimeout: settle, Logger: log}
+	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, Topics: s.Topics, SettleTimeout: settle, Logger: log}
 }
 
 // restartExited starts again any component that exited without an

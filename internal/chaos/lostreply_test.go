@@ -37,7 +37,7 @@ func TestBFFRefusesOnlyWhatItDidNotWrite(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	bff := exec.CommandContext(ctx, binary, "bff", "--http-addr", addr, "--pulsar-url", s.BrokerURL,
+	bff := exec.CommandContext(ctx, binary, "bff", "--http-addr", addr, "--pulsar-url", s.BrokerURL, "--pulsar-tenant", s.Topics.Tenant,
 		"--dsn", "postgres://"+migrations.ServiceRole("bff")+"@"+proxy.Addr()+"/bff?sslmode=disable")
 	if err := bff.Start(); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/alpes/alpes/internal/chaos"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/oracle"
 	"github.com/alpes/alpes/internal/procstack"
@@ -58,7 +57,7 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 	var id, key, typ string
 	var payload []byte
 	if err := orders.QueryRow(ctx, `SELECT id::text, aggregate_id, type, payload FROM outbox WHERE topic = $1 AND type LIKE '%OrderPlaced' LIMIT 1`,
-		eventcatalog.TopicOrderEvents).Scan(&id, &key, &typ, &payload); err != nil {
+		s.Topics.OrderEvents).Scan(&id, &key, &typ, &payload); err != nil {
 		t.Fatal(err)
 	}
 	pc, err := pulsar.NewClient(pulsar.ClientOptions{URL: s.BrokerURL, Logger: pulsarslog.New(slog.New(slog.DiscardHandler))})
@@ -66,7 +65,7 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	p, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: eventcatalog.TopicOrderEvents, Name: "tamper-" + uuid.NewString(), DisableBatching: true})
+	p, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: s.Topics.OrderEvents, Name: "tamper-" + uuid.NewString(), DisableBatching: true})
 	if err != nil {
 		t.Fatal(err)
 	}

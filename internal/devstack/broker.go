@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
@@ -110,15 +111,21 @@ func port(addr string) (int, error) {
 }
 
 // Namespaces are the namespaces of the default tenant that alpes publishes
-// to (docs/adr/0006-topic-naming-and-keys.md).
-var Namespaces = []string{"alpes/orders", "alpes/payments", "alpes/catalog", "alpes/relay"}
+// to, as tenant/name (docs/adr/0006-topic-naming-and-keys.md).
+func Namespaces() []string {
+	var out []string
+	for _, ns := range eventcatalog.Namespaces() {
+		out = append(out, eventcatalog.DefaultTenant+"/"+ns)
+	}
+	return out
+}
 
 // EnsureNamespaces creates alpes's tenant and namespaces on the broker at
 // adminURL with deduplication on, as docker-compose.yml's pulsar-init does;
 // it is safe to run again.
 func EnsureNamespaces(ctx context.Context, adminURL string) error {
 	admin := pulsaradmin.New(adminURL, "")
-	for _, ns := range Namespaces {
+	for _, ns := range Namespaces() {
 		if err := admin.EnsureNamespace(ctx, ns, true); err != nil {
 			return err
 		}

@@ -156,7 +156,9 @@ func startRelay(ctx context.Context, c *pgcluster.Cluster, b *broker, httpAddr s
 			ValidatePayload: eventcatalog.ValidatePayload,
 		})
 	}
-	r, err := relay.New(relay.Config{Sources: sources, PulsarURL: b.serviceURL, Logger: log.With("component", "relay")})
+	r, err := relay.New(relay.Config{
+		Sources: sources, PulsarURL: b.serviceURL, PulsarAdminURL: b.adminURL, Logger: log.With("component", "relay"),
+	})
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 // Package eventcatalog knows alpes's messages by their fully qualified
 // protobuf names (the alpes-type property): it imports every generated
 // package of proto/, which registers the messages with the protobuf runtime.
+// It also names the topics they travel on, per Pulsar tenant (Topics).
 package eventcatalog
 
 import (
@@ -41,16 +42,3 @@ func ValidatePayload(typeName string, payload []byte) error {
 	}
 	return proto.Unmarshal(payload, m)
 }
-
-// The topics of alpes's messages (docs/adr/0006-topic-naming-and-keys.md).
-// Keys are order ids on the order topics and SKUs on the catalogue's.
-const (
-	// TopicOrderCommands carries PlaceOrder, from the bff to orders.
-	TopicOrderCommands = "persistent://alpes/orders/commands.v1"
-	// TopicOrderEvents carries OrderPlaced, OrderConfirmed and OrderRejected.
-	TopicOrderEvents = "persistent://alpes/orders/events.v1"
-	// TopicPaymentEvents carries PaymentProcessed.
-	TopicPaymentEvents = "persistent://alpes/payments/events.v1"
-	// TopicCatalogEvents carries ProductUpdated.
-	TopicCatalogEvents = "persistent://alpes/catalog/events.v1"
-)

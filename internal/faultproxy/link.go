@@ -83,9 +83,13 @@ func (l *link) run() {
 	l.server = server
 	l.mu.Unlock()
 
+	var fromServer io.Reader = server
+	if l.p.pulsar {
+		fromServer = newLookupRewriter(server)
+	}
 	var wg sync.WaitGroup
 	l.pipe(&wg, l.client, server, toServer)
-	l.pipe(&wg, server, l.client, toClient)
+	l.pipe(&wg, fromServer, l.client, toClient)
 	wg.Wait()
 	l.shutdown(false) // no-op: the pipes only end once the link is down
 }
@@ -119,7 +123,7 @@ func closeConn(c *net.TCPConn, reset bool) {
 // dst. They share a fixed set of chunksInFlight buffers, allocated on first
 // use: that bounds what a direction holds, and when all are held (Blackhole,
 // Latency, a slow dst) the reader stops reading.
-func (l *link) pipe(wg *sync.WaitGroup, src, dst *net.TCPConn, dir direction) {
+func (l *link) pipe(wg *sync.WaitGroup, src io.Reader, dst *net.TCPConn, dir direction) {
 	queue := make(chan chunk, chunksInFlight)
 	free := make(chan []byte, chunksInFlight)
 	for range chunksInFlight {
@@ -139,7 +143,7 @@ func (l *link) pipe(wg *sync.WaitGroup, src, dst *net.TCPConn, dir direction) {
 // read moves chunks from src to queue, then an end-of-stream chunk on EOF. A
 // read error other than EOF (a reset by the peer, or our own close) ends the
 // link with a reset.
-func (l *link) read(src *net.TCPConn, queue chan<- chunk, free chan []byte) {
+func (l *link) read(src io.Reader, queue chan<- chunk, free chan []byte) {
 	for {
 		var buf []byte
 		select {

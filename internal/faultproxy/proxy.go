@@ -45,6 +45,7 @@ type Stats struct {
 type Proxy struct {
 	target string
 	addr   string // fixed by Start, reused when the listener is re-opened
+	pulsar bool   // rewrite the target's lookup answers (StartPulsar)
 
 	accepted, toServer, toClient, dropped atomic.Int64
 
@@ -62,13 +63,16 @@ type Proxy struct {
 // Start listens on 127.0.0.1 on a free port and forwards every accepted
 // connection to target, in mode Pass. The target is dialled once per accepted
 // connection; when dialling fails, the client's connection is reset.
-func Start(target string) (*Proxy, error) {
+func Start(target string) (*Proxy, error) { return start(target, false) }
+
+func start(target string, pulsar bool) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listening: %w", err)
 	}
 	p := &Proxy{
 		target:  target,
+		pulsar:  pulsar,
 		addr:    ln.Addr().String(),
 		changed: make(chan struct{}),
 		links:   make(map[*link]struct{}),

@@ -30,13 +30,14 @@ var causalRank = map[string]int{
 
 func terminal(status string) bool { return status == "confirmed" || status == "rejected" }
 
-// judge runs every check on what was read and fills v.
+// judge runs every check on what was read and fills v; cfg.Topics must be
+// resolved (Check does so).
 func judge(v *Verdict, cfg Config, s *snapshot, onBroker map[string][]brokerMessage, slots []slotState) {
 	expected := checkLedger(v, cfg.Ops, s)
 	v.Orders = len(expected)
 	checkEffects(v, s, expected)
-	checkOrder(v, s, onBroker, expected)
-	checkInboxes(v, s, cfg.ExpectParked)
+	checkOrder(v, cfg.Topics, s, onBroker, expected)
+	checkInboxes(v, consumedTopics(cfg.Topics), s, cfg.ExpectParked)
 	checkBroker(v, s, onBroker)
 	checkSlots(v, slots)
 }
@@ -156,7 +157,7 @@ func checkEffects(v *Verdict, s *snapshot, expected map[string]bool) {
 // checkOrder checks per-order order: on each topic an order's messages come
 // in the order of its outbox rows, and reporting's timeline lists its events
 // in causal order with one entry per event.
-func checkOrder(v *Verdict, s *snapshot, onBroker map[string][]brokerMessage, expected map[string]bool) {
+func checkOrder(v *Verdict, topics eventcatalog.Topics, s *snapshot, onBroker map[string][]brokerMessage, expected map[string]bool) {
 	c := CheckResult{Name: "order", Rule: "per order, events on the broker follow the outbox order, and the timeline is complete and causal"}
 	// First appearance of each event id per (topic, key) on the broker.
 	type tk struct{ topic, key string }
@@ -177,7 +178,7 @@ func checkOrder(v *Verdict, s *snapshot, onBroker map[string][]brokerMessage, ex
 		var mine []event
 		for _, e := range s.eventsByKey[id] {
 			want[e.topic] = append(want[e.topic], e.id)
-			if e.topic == eventcatalog.TopicOrderEvents || e.topic == eventcatalog.TopicPaymentEvents {
+			if e.topic == topics.OrderEvents || e.topic == topics.PaymentEvents {
 				mine = append(mine, e)
 			}
 		}
@@ -201,8 +202,8 @@ func checkOrder(v *Verdict, s *snapshot, onBroker map[string][]brokerMessage, ex
 }
 
 // checkInboxes checks that each consumer's inbox holds exactly the outbox
-// events of its topics, and that nothing was parked.
-func checkInboxes(v *Verdict, s *snapshot, expectParked int) {
+// events of its topics (consumed, by consumer), and that nothing was parked.
+func checkInboxes(v *Verdict, consumed map[string][]string, s *snapshot, expectParked int) {
 	c := CheckResult{Name: "inbox", Rule: "each consumer's inbox holds every outbox event of its topics, and nothing else"}
 	byTopic := map[string][]string{}
 	for _, e := range s.events {

@@ -10,6 +10,16 @@ import (
 	"github.com/alpes/alpes/services/client"
 )
 
+// testTopics are the worlds' topics: a tenant other than the default, so
+// that nothing in the checks can lean on the default's names.
+var testTopics = func() eventcatalog.Topics {
+	t, err := eventcatalog.TopicsFor("oracle-test")
+	if err != nil {
+		panic(err)
+	}
+	return t
+}()
+
 // world is a consistent system of n orders, as the oracle would read it:
 // every order placed and paid, even ones confirmed and odd ones rejected.
 type world struct {
@@ -43,10 +53,10 @@ func newWorld(n int) *world {
 			settle = typeOrderRejected
 		}
 		for j, e := range []event{
-			{topic: eventcatalog.TopicOrderCommands, typ: typePlaceOrder, source: "bff"},
-			{topic: eventcatalog.TopicOrderEvents, typ: typeOrderPlaced, source: "orders"},
-			{topic: eventcatalog.TopicPaymentEvents, typ: typePaymentProcessed, source: "payments"},
-			{topic: eventcatalog.TopicOrderEvents, typ: settle, source: "orders"},
+			{topic: testTopics.OrderCommands, typ: typePlaceOrder, source: "bff"},
+			{topic: testTopics.OrderEvents, typ: typeOrderPlaced, source: "orders"},
+			{topic: testTopics.PaymentEvents, typ: typePaymentProcessed, source: "payments"},
+			{topic: testTopics.OrderEvents, typ: settle, source: "orders"},
 		} {
 			e.id, e.key, e.created = fmt.Sprintf("%s-e%d", id, j), id, t0.Add(time.Duration(i*10+j)*time.Millisecond)
 			w.addEvent(e)
@@ -62,7 +72,7 @@ func (w *world) addEvent(e event) {
 	s := w.snap
 	s.events[e.id] = e
 	s.eventsByKey[e.key] = append(s.eventsByKey[e.key], e)
-	for consumer, topics := range consumed {
+	for consumer, topics := range consumedTopics(testTopics) {
 		for _, t := range topics {
 			if t == e.topic {
 				s.inbox[consumer][e.id] = e.topic
@@ -75,7 +85,7 @@ func (w *world) addEvent(e event) {
 func (w *world) verdict() Verdict {
 	var v Verdict
 	v.Settled = true
-	judge(&v, Config{Ops: w.ops}, w.snap, w.broker, w.slots)
+	judge(&v, Config{Ops: w.ops, Topics: testTopics}, w.snap, w.broker, w.slots)
 	return v
 }
 
@@ -84,7 +94,7 @@ func TestACleanSystemPasses(t *testing.T) {
 	if !v.OK() {
 		t.Fatalf("a clean system fails:\n%s", v)
 	}
-	if v.Orders != 10 || v.Ops.OK != 10 || v.Events[eventcatalog.TopicOrderEvents] != 20 {
+	if v.Orders != 10 || v.Ops.OK != 10 || v.Events[testTopics.OrderEvents] != 20 {
 		t.Errorf("verdict counts: %+v", v)
 	}
 	if !strings.Contains(v.String(), "CLEAN") {
@@ -110,19 +120,19 @@ func TestEachViolationIsFound(t *testing.T) {
 		{"an order left pending", "terminal", "", func(w *world) { w.snap.orders["order-004"] = "placed" }},
 		{"the view disagrees", "terminal", "", func(w *world) { w.snap.views["order-004"] = "rejected" }},
 		{"an event lost on the broker", "broker", "order", func(w *world) {
-			w.broker[eventcatalog.TopicPaymentEvents] = w.broker[eventcatalog.TopicPaymentEvents][1:]
+			w.broker[testTopics.PaymentEvents] = w.broker[testTopics.PaymentEvents][1:]
 		}},
 		{"an event twice on the broker", "broker", "", func(w *world) {
-			m := w.broker[eventcatalog.TopicOrderCommands]
-			w.broker[eventcatalog.TopicOrderCommands] = append(m, m[3])
+			m := w.broker[testTopics.OrderCommands]
+			w.broker[testTopics.OrderCommands] = append(m, m[3])
 		}},
 		{"a replayed copy is fine", "", "", func(w *world) {
-			m := w.broker[eventcatalog.TopicOrderCommands][3]
+			m := w.broker[testTopics.OrderCommands][3]
 			m.replayed = true
-			w.broker[eventcatalog.TopicOrderCommands] = append(w.broker[eventcatalog.TopicOrderCommands], m)
+			w.broker[testTopics.OrderCommands] = append(w.broker[testTopics.OrderCommands], m)
 		}},
 		{"an order's events out of order on the broker", "order", "", func(w *world) {
-			m := w.broker[eventcatalog.TopicOrderEvents]
+			m := w.broker[testTopics.OrderEvents]
 			m[0], m[1] = m[1], m[0] // order-000's OrderPlaced after its OrderConfirmed
 		}},
 		{"a timeline out of causal order", "order", "", func(w *world) {

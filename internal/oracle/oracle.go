@@ -2,11 +2,12 @@
 // (docs/reliability.md, FAULTS.md I1–I5) through whatever a run did to it.
 //
 // It takes the client's ledger (services/client: every operation with its
-// fate, ok, failed or unknown), the admin DSN of every service database and
-// the broker's URL. It first waits, with a deadline, for the system to
-// settle: every relay slot caught up with the WAL, every outbox event in
-// every consumer's inbox, every order terminal, nothing changing. Then it
-// reads every database and every topic from the start and checks:
+// fate, ok, failed or unknown), the admin DSN of every service database, the
+// broker's URL and the system's topics (its tenant's). It first waits, with a
+// deadline, for the system to settle: every relay slot caught up with the
+// WAL, every outbox event in every consumer's inbox, every order terminal,
+// nothing changing. Then it reads every database and every topic from the
+// start and checks:
 //
 //   - ledger: every ok operation's key names its order, no failed
 //     operation's key names one, an unknown one names at most one;
@@ -47,6 +48,9 @@ type Config struct {
 	DSNs map[string]string
 	// BrokerURL is the Pulsar service URL of the broker.
 	BrokerURL string
+	// Topics are the topics of the system's tenant, whose consumers the
+	// oracle checks. The zero value is eventcatalog.DefaultTopics().
+	Topics eventcatalog.Topics
 	// SettleTimeout bounds the wait for the system to settle. Default 3m.
 	SettleTimeout time.Duration
 	// ExpectParked is how many parked messages are expected in all; the
@@ -60,12 +64,15 @@ var services = migrations.Services
 
 func isProducer(service string) bool { return slices.Contains(migrations.Producers, service) }
 
-// consumed lists the topics each consuming service subscribes to.
-var consumed = map[string][]string{
-	"bff":       {eventcatalog.TopicOrderEvents, eventcatalog.TopicCatalogEvents},
-	"orders":    {eventcatalog.TopicOrderCommands, eventcatalog.TopicPaymentEvents},
-	"payments":  {eventcatalog.TopicOrderEvents},
-	"reporting": {eventcatalog.TopicOrderEvents, eventcatalog.TopicPaymentEvents},
+// consumedTopics lists the topics each consuming service subscribes to,
+// among t.
+func consumedTopics(t eventcatalog.Topics) map[string][]string {
+	return map[string][]string{
+		"bff":       {t.OrderEvents, t.CatalogEvents},
+		"orders":    {t.OrderCommands, t.PaymentEvents},
+		"payments":  {t.OrderEvents},
+		"reporting": {t.OrderEvents, t.PaymentEvents},
+	}
 }
 
 // Check waits for the system to settle, then checks it. The error is for
@@ -86,6 +93,11 @@ func Check(ctx context.Context, cfg Config) (Verdict, error) {
 	if cfg.BrokerURL == "" {
 		return Verdict{}, errors.New("no broker URL")
 	}
+	topics, err := cfg.Topics.Resolve()
+	if err != nil {
+		return Verdict{}, fmt.Errorf("reading the topics: %w", err)
+	}
+	cfg.Topics = topics
 	var v Verdict
 	start := time.Now()
 	slots, err := settle(ctx, cfg)
@@ -104,8 +116,7 @@ func Check(ctx context.Context, cfg Config) (Verdict, error) {
 	if err != nil {
 		return v, err
 	}
-	topics := topicsOf(snap)
-	onBroker, err := readBroker(ctx, cfg.BrokerURL, topics, cfg.Logger)
+	onBroker, err := readBroker(ctx, cfg.BrokerURL, topicsOf(snap, cfg.Topics), cfg.Logger)
 	if err != nil {
 		return v, err
 	}
@@ -114,12 +125,12 @@ func Check(ctx context.Context, cfg Config) (Verdict, error) {
 }
 
 // topicsOf lists the topics of the outbox events, and the consumed ones.
-func topicsOf(s *snapshot) []string {
+func topicsOf(s *snapshot, topics eventcatalog.Topics) []string {
 	set := map[string]bool{}
 	for _, e := range s.events {
 		set[e.topic] = true
 	}
-	for _, ts := range consumed {
+	for _, ts := range consumedTopics(topics) {
 		for _, t := range ts {
 			set[t] = true
 		}

@@ -55,7 +55,7 @@ func settle(ctx context.Context, cfg Config) ([]slotState, error) {
 			why = err.Error()
 		default:
 			slots = s
-			why = quietness(counts, prevCounts, slots, target)
+			why = quietness(consumedTopics(cfg.Topics), counts, prevCounts, slots, target)
 			if why == "" {
 				return slots, nil
 			}
@@ -72,8 +72,9 @@ func settle(ctx context.Context, cfg Config) ([]slotState, error) {
 	}
 }
 
-// quietness says what still moves; "" when nothing does.
-func quietness(counts, prev map[string]int64, slots []slotState, target string) string {
+// quietness says what still moves, given the topics each consumer reads;
+// "" when nothing does.
+func quietness(consumed map[string][]string, counts, prev map[string]int64, slots []slotState, target string) string {
 	var why []string
 	for _, consumer := range slices.Sorted(maps.Keys(consumed)) {
 		var want int64

@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/alpes/alpes/internal/devstack"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/migrations"
 )
 
@@ -61,6 +63,9 @@ type Stack struct {
 
 	// BrokerURL is the Pulsar service URL; BrokerAdminURL the admin API's.
 	BrokerURL, BrokerAdminURL string
+	// Topics are the services' topics: the default tenant's, on the stack's
+	// own broker.
+	Topics eventcatalog.Topics
 	// RelayURL, ReportingURL and BFFURL are base URLs (http://host:port).
 	RelayURL, ReportingURL, BFFURL string
 	// ProgressURLs are the consumers' GET /v1/progress endpoints, by service.
@@ -72,11 +77,12 @@ type Stack struct {
 }
 
 // Start brings the system up in dependency order, each component ready
-// before the next starts: Postgres and the migrations, the broker, the relay
-// (streaming every source before anything writes to an outbox), then the
-// consumers and the bff. On error it stops whatever it started.
+// before the next starts: Postgres and the migrations, the broker (holding
+// the tenant's namespaces, deduplication on), the relay (streaming every
+// source before anything writes to an outbox), then the consumers and the
+// bff. On error it stops whatever it started.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	s := &Stack{dir: opts.Dir, log: opts.Logger}
+	s := &Stack{dir: opts.Dir, log: opts.Logger, Topics: eventcatalog.DefaultTopics()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -141,17 +147,21 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			logPath: filepath.Join(s.dir, name+".log"),
 		}
 	}
+	// The tenant is given, not left to the default: a child inherits this
+	// process's environment, ALPES_PULSAR_TENANT included.
 	service := func(name string) []string {
-		return []string{name, "--dsn", s.Cluster.DSN(migrations.ServiceRole(name), name), "--pulsar-url", s.BrokerURL}
+		return []string{name, "--dsn", s.Cluster.DSN(migrations.ServiceRole(name), name),
+			"--pulsar-url", s.BrokerURL, "--pulsar-tenant", s.Topics.Tenant}
 	}
 
 	brokerArgs := []string{"broker", "--addr", brokerAddr, "--admin-addr", brokerAdmin}
 	if opts.Durable {
 		brokerArgs = append(brokerArgs, "--data", filepath.Join(s.dir, "broker"))
 	}
-	s.Broker = proc("broker", dialable(brokerAddr, brokerAdmin), brokerArgs...)
+	s.Broker = proc("broker", provisioned(s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
 
-	relayArgs := []string{"relay", "--pulsar-url", s.BrokerURL, "--http-addr", relayHTTP}
+	relayArgs := []string{"relay", "--pulsar-url", s.BrokerURL, "--pulsar-admin-url", s.BrokerAdminURL,
+		"--pulsar-tenant", s.Topics.Tenant, "--http-addr", relayHTTP}
 	for _, source := range migrations.Producers {
 		relayArgs = append(relayArgs, "--source", source+"="+s.Cluster.DSN(migrations.RelayRole, source))
 	}
@@ -241,6 +251,26 @@ func dialable(addrs ...string) func(context.Context) error {
 				return err
 			}
 			c.Close()
+		}
+		return nil
+	}
+}
+
+// provisioned is ready when up is and the broker at adminURL holds tenant's
+// namespaces with deduplication on, which it creates (pulsaradmin's Ensure
+// calls are idempotent): brokers refuse topics of namespaces nobody
+// created. Checked on every start, it provisions a restarted broker that
+// kept nothing, too.
+func provisioned(adminURL, tenant string, up func(context.Context) error) func(context.Context) error {
+	admin := pulsaradmin.New(adminURL, "")
+	return func(ctx context.Context) error {
+		if err := up(ctx); err != nil {
+			return err
+		}
+		for _, ns := range eventcatalog.Namespaces() {
+			if err := admin.EnsureNamespace(ctx, tenant+"/"+ns, true); err != nil {
+				return fmt.Errorf("provisioning the broker: %w", err)
+			}
 		}
 		return nil
 	}

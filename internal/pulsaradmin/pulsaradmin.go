@@ -128,6 +128,42 @@ func (c *Client) EnsureNamespace(ctx context.Context, namespace string, dedup bo
 	return c.SetNamespaceDeduplication(ctx, namespace, dedup)
 }
 
+// RemoveNamespaceDeduplication removes namespace's deduplication policy, so
+// that the broker's default applies.
+func (c *Client) RemoveNamespaceDeduplication(ctx context.Context, namespace string) error {
+	if err := c.do(ctx, http.MethodDelete, "/admin/v2/namespaces/"+namespace+"/deduplication", nil, nil); err != nil {
+		return fmt.Errorf("removing the deduplication policy of %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// SetTopicDeduplication sets the deduplication policy of topic
+// (persistent://tenant/ns/name), which must exist on real Pulsar. Pulsar
+// applies topic policies asynchronously: read it back to wait for it.
+func (c *Client) SetTopicDeduplication(ctx context.Context, topic string, on bool) error {
+	domain, tenant, ns, local, err := splitTopic(topic)
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodPost, "/admin/v2/"+domain+"/"+tenant+"/"+ns+"/"+local+"/deduplicationEnabled", on, nil); err != nil {
+		return fmt.Errorf("setting deduplication of %s: %w", topic, err)
+	}
+	return nil
+}
+
+// CreateTopic creates the non-partitioned topic unless it exists.
+func (c *Client) CreateTopic(ctx context.Context, topic string) error {
+	domain, tenant, ns, local, err := splitTopic(topic)
+	if err != nil {
+		return err
+	}
+	err = c.do(ctx, http.MethodPut, "/admin/v2/"+domain+"/"+tenant+"/"+ns+"/"+local, nil, nil)
+	if err != nil && !IsStatus(err, http.StatusConflict) {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	return nil
+}
+
 // SetNamespaceDeduplication sets namespace's deduplication policy.
 func (c *Client) SetNamespaceDeduplication(ctx context.Context, namespace string, on bool) error {
 	if err := c.do(ctx, http.MethodPost, "/admin/v2/namespaces/"+namespace+"/deduplication", on, nil); err != nil {

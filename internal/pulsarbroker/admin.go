@@ -25,11 +25,11 @@ func (b *Broker) adminHandler() http.Handler {
 	mux.HandleFunc("GET /admin/v2/tenants", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, []string{"public"})
 	})
+	mux.HandleFunc("GET /admin/v2/brokers/configuration/runtime", b.runtimeConfiguration)
 	mux.HandleFunc("PUT /admin/v2/tenants/{tenant}", noContent)
-	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, []string{r.PathValue("tenant") + "/default"})
-	})
-	mux.HandleFunc("PUT /admin/v2/namespaces/{tenant}/{ns}", noContent)
+	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}", b.listNamespaces)
+	mux.HandleFunc("PUT /admin/v2/namespaces/{tenant}/{ns}", b.createNamespace)
+	mux.HandleFunc("DELETE /admin/v2/namespaces/{tenant}/{ns}", b.deleteNamespace)
 	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{ns}/deduplication", b.getDeduplication)
 	mux.HandleFunc("POST /admin/v2/namespaces/{tenant}/{ns}/deduplication", b.setDeduplication)
 	mux.HandleFunc("DELETE /admin/v2/namespaces/{tenant}/{ns}/deduplication", b.removeDeduplication)
@@ -40,6 +40,7 @@ func (b *Broker) adminHandler() http.Handler {
 		mux.HandleFunc("GET "+base+"/partitioned", b.listPartitionedTopics)
 		mux.HandleFunc("PUT "+base+"/{topic}", b.createTopicHandler)
 		mux.HandleFunc("DELETE "+base+"/{topic}", b.deleteTopicHandler)
+		mux.HandleFunc("PUT "+base+"/{topic}/unload", b.unloadTopicHandler)
 		mux.HandleFunc("GET "+base+"/{topic}/stats", b.topicStats)
 		mux.HandleFunc("GET "+base+"/{topic}/partitioned-stats", b.partitionedStats)
 		mux.HandleFunc("GET "+base+"/{topic}/partitions", b.getPartitions)
@@ -81,9 +82,9 @@ var errUnauthorized = errors.New("unauthorized")
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, errTopicNotFound), errors.Is(err, errSubscriptionNotFound):
+	case errors.Is(err, errTopicNotFound), errors.Is(err, errSubscriptionNotFound), errors.Is(err, errNamespaceNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, errTopicExists):
+	case errors.Is(err, errTopicExists), errors.Is(err, errNamespaceExists), errors.Is(err, errNamespaceNotEmpty):
 		status = http.StatusConflict
 	case errors.Is(err, errTopicBusy):
 		status = http.StatusPreconditionFailed

@@ -13,14 +13,20 @@ import (
 // default (Config.Deduplication).
 
 // dedupPolicyKey returns the policy map and key a deduplication request
-// addresses: a namespace, or a topic when the path names one.
+// addresses: a namespace, or a topic when the path names one. As in
+// Pulsar, the namespace or topic must exist (else errNamespaceNotFound or
+// errTopicNotFound, answered 404).
 func (b *Broker) dedupPolicyKey(r *http.Request) (map[string]bool, string, error) {
 	if r.PathValue("topic") == "" {
-		return b.dedupPolicy, r.PathValue("tenant") + "/" + r.PathValue("ns"), nil
+		ns := namespaceOf(r)
+		return b.dedupPolicy, ns, b.requireNamespace(ns)
 	}
 	name, err := pathTopic(r)
 	if err != nil {
 		return nil, "", err
+	}
+	if !b.topicExists(name) {
+		return nil, "", fmt.Errorf("%w: %s", errTopicNotFound, name)
 	}
 	return b.topicDedupPolicy, name.base().String(), nil
 }
@@ -35,7 +41,9 @@ func (b *Broker) getDeduplication(w http.ResponseWriter, r *http.Request) {
 	on, ok := policies[key]
 	b.policyMu.RUnlock()
 	if !ok {
-		writeJSON(w, nil) // no policy of its own: the next level's applies
+		// No policy of its own (the next level's applies): Pulsar answers
+		// 200 with an empty body.
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	writeJSON(w, on)

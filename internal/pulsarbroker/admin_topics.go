@@ -139,3 +139,38 @@ func (b *Broker) deletePartitionedHandler(w http.ResponseWriter, r *http.Request
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// unloadTopicHandler unloads a topic, or every partition of a partitioned
+// one, as Pulsar's PUT .../unload does: its producers and consumers are
+// disconnected and reconnect. Pulsar then reloads the topic from storage;
+// the embedded broker keeps its state in place (see topic.unloadLocked).
+func (b *Broker) unloadTopicHandler(w http.ResponseWriter, r *http.Request) {
+	name, err := pathTopic(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	names := []topicName{name}
+	if n := b.partitions(name); n > 0 {
+		names = names[:0]
+		for i := range n {
+			names = append(names, name.partitionName(i))
+		}
+	}
+	found := false
+	for _, tn := range names {
+		t, err := b.topic(tn, false)
+		if err != nil {
+			continue // a partition nobody used yet: nothing to unload
+		}
+		found = true
+		t.mu.Lock()
+		t.unloadLocked()
+		t.mu.Unlock()
+	}
+	if !found && b.partitions(name) == 0 {
+		writeError(w, fmt.Errorf("%w: %s", errTopicNotFound, name))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -23,9 +23,10 @@ type Broker struct {
 	adminLn    net.Listener
 	serviceURL string
 
-	mu          sync.Mutex // guards topics, partitioned, conns, closed
+	mu          sync.Mutex // guards topics, partitioned, namespaces, conns, closed
 	topics      map[string]*topic
-	partitioned map[string]int // base topic name -> number of partitions
+	partitioned map[string]int  // base topic name -> number of partitions
+	namespaces  map[string]bool // existing namespaces, "tenant/ns"
 	conns       map[*conn]struct{}
 	closed      bool
 
@@ -58,6 +59,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		log:              cfg.Logger,
 		topics:           make(map[string]*topic),
 		partitioned:      make(map[string]int),
+		namespaces:       map[string]bool{defaultNamespace: true},
 		dedupPolicy:      make(map[string]bool),
 		topicDedupPolicy: make(map[string]bool),
 		conns:            make(map[*conn]struct{}),

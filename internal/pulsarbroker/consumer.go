@@ -128,8 +128,11 @@ func (t *topic) subscribe(c *conn, req *wirev1.CommandSubscribe) (*consumer, err
 }
 
 // removeConsumer detaches cs from its subscription and connection; what
-// it had not acknowledged goes to the other consumers. A non-durable
-// subscription ends with its last consumer.
+// it had not acknowledged goes to the other consumers, its redelivery
+// counts unchanged (a consumer leaving is not a redelivery). When the last
+// consumer leaves, the subscription forgets every redelivery count, as
+// Pulsar's in-memory redelivery tracker does. A non-durable subscription
+// ends with its last consumer.
 func (t *topic) removeConsumer(cs *consumer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -159,6 +162,9 @@ func (t *topic) detachLocked(cs *consumer) {
 		s.active = nil
 	}
 	s.consumersChanged()
+	if len(s.consumers) == 0 {
+		clear(s.redeliveries)
+	}
 	if len(s.consumers) == 0 && !s.durable && !s.keepWhenEmpty && t.subs[s.name] == s {
 		delete(t.subs, s.name)
 		return

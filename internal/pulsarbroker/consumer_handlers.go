@@ -24,7 +24,7 @@ func (c *conn) handleSubscribe(req *wirev1.CommandSubscribe) {
 		_, err := t.schemaVersion(s)
 		t.mu.Unlock()
 		if err != nil {
-			c.send(errorCommand(reqID, wirev1.ServerError_PersistenceError, err.Error()), nil)
+			c.send(errorCommand(reqID, schemaErrorCode(err), err.Error()), nil)
 			return
 		}
 	}
@@ -107,18 +107,21 @@ func allZero(words []int64) bool {
 }
 
 // handleRedeliver takes back unacknowledged entries of the consumer (the
-// listed ones, or all when the list is empty) and dispatches them again
-// with their redelivery count incremented.
+// listed ones, or all when the list is empty) and dispatches them again.
+// As in Pulsar, Shared and Key_Shared subscriptions count the redelivery
+// (the count MESSAGE carries, which dead-letter policies use); Exclusive
+// and Failover ones keep no count: their messages always come with 0.
 func (c *conn) handleRedeliver(req *wirev1.CommandRedeliverUnacknowledgedMessages) {
 	c.withConsumer(req.GetConsumerId(), func(cs *consumer) {
 		s := cs.sub
+		countIt := s.subType == wirev1.CommandSubscribe_Shared || s.subType == wirev1.CommandSubscribe_Key_Shared
 		if len(req.GetMessageIds()) == 0 {
-			s.requeueAll(cs, true)
+			s.requeueAll(cs, countIt)
 		}
 		for _, id := range req.GetMessageIds() {
 			entryID := int64(id.GetEntryId())
 			if s.pending[entryID] == cs {
-				s.requeue(entryID, true)
+				s.requeue(entryID, countIt)
 			}
 		}
 		s.dispatch()

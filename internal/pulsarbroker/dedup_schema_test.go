@@ -64,22 +64,6 @@ func TestDeduplicationAcrossProducerRestart(t *testing.T) {
 	expectNothing(t, cs, 200*time.Millisecond)
 }
 
-func TestDeduplicationOff(t *testing.T) {
-	t.Parallel()
-	cfg := testConfig()
-	cfg.Deduplication = false
-	c := startBroker(t, cfg).client(t)
-	tp := topic(t)
-	cs := subscribe(t, c, pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s"})
-	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, Name: "p", DisableBatching: true})
-	send(t, p, withSeq("a", 1), withSeq("b", 1))
-	for _, want := range []string{"a", "b"} {
-		if got := string(receive(t, cs).Payload()); got != want {
-			t.Fatalf("got %q, want %q", got, want)
-		}
-	}
-}
-
 func TestProtobufNativeSchema(t *testing.T) {
 	t.Parallel()
 	c := newEnv(t).client(t)
@@ -105,14 +89,25 @@ func TestProtobufNativeSchema(t *testing.T) {
 		t.Fatal("message carries no schema version")
 	}
 
-	// Another schema on the same topic gets a version of its own.
-	p2 := producer(t, c, pulsar.ProducerOptions{Topic: tp, Schema: pulsar.NewStringSchema(nil)})
-	if _, err := p2.Send(ctx, &pulsar.ProducerMessage{Value: "text"}); err != nil {
+	// The same schema from another producer is the same version.
+	p2 := producer(t, c, pulsar.ProducerOptions{Topic: tp, Schema: schema})
+	if _, err := p2.Send(ctx, &pulsar.ProducerMessage{Value: want}); err != nil {
 		t.Fatal(err)
 	}
-	m2 := receive(t, cs)
-	if bytes.Equal(m2.SchemaVersion(), m.SchemaVersion()) {
-		t.Fatalf("string schema got the protobuf schema's version %x", m.SchemaVersion())
+	if m2 := receive(t, cs); !bytes.Equal(m2.SchemaVersion(), m.SchemaVersion()) {
+		t.Fatalf("same schema, version %x then %x", m.SchemaVersion(), m2.SchemaVersion())
+	}
+
+	// A schema of another type is incompatible (Pulsar's default strategy
+	// allows no change of type), for producers and consumers alike.
+	str := pulsar.NewStringSchema(nil)
+	if _, err := c.CreateProducer(pulsar.ProducerOptions{Topic: tp, Schema: str}); err == nil ||
+		!strings.Contains(err.Error(), "IncompatibleSchema") {
+		t.Fatalf("producer with a string schema: err = %v, want IncompatibleSchema", err)
+	}
+	if _, err := c.Subscribe(pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s2", Schema: str}); err == nil ||
+		!strings.Contains(err.Error(), "IncompatibleSchema") {
+		t.Fatalf("consumer with a string schema: err = %v, want IncompatibleSchema", err)
 	}
 }
 

@@ -20,7 +20,7 @@ const maxReplay = 1000
 // then sets the entry aside, so that a key's entries are never held by two
 // consumers at once and never overtake each other.
 func (s *subscription) dispatch() {
-	if len(s.consumers) == 0 {
+	if len(s.consumers) == 0 || s.topic.quiesced {
 		return
 	}
 	t := s.topic
@@ -190,20 +190,4 @@ func (s *subscription) consumersChanged() {
 			}
 		}
 	}
-}
-
-// chooseActive picks Failover's active consumer as Pulsar does: consumers
-// ordered by priority level then name, and the one at the partition index
-// modulo their number (the first one for a non-partitioned topic).
-func (s *subscription) chooseActive() *consumer {
-	if len(s.consumers) == 0 {
-		return nil
-	}
-	if s.subType == wirev1.CommandSubscribe_Exclusive {
-		return s.consumers[0]
-	}
-	best := make([]*consumer, len(s.consumers))
-	copy(best, s.consumers)
-	sortConsumers(best)
-	return best[int(max(s.topic.partition, 0))%len(best)]
 }

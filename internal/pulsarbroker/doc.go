@@ -23,8 +23,9 @@
 // entries every subscription has acknowledged, beyond its newest 1000.
 //
 // The admin API (admin*.go) serves the part of Pulsar's /admin/v2 REST API
-// that alpes uses, with Pulsar's paths and JSON: topics, partitioned
-// topics, subscriptions, stats, deduplication policies and health.
+// that alpes uses, with Pulsar's paths, status codes and JSON: namespaces,
+// topics (unload included), partitioned topics, subscriptions, stats,
+// deduplication policies and health.
 //
 // Concurrency: each client connection has a reader goroutine that handles
 // its commands in order and a writer goroutine that sends its frames. All

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,9 +47,7 @@ func withBroker(t *testing.T, dir string, crash bool, fn func(e *env, c pulsar.C
 }
 
 func TestDurableRestartKeepsMessagesCursorsDedupAndSchemas(t *testing.T) {
-	if os.Getenv("ALPES_PULSAR_URL") != "" {
-		t.Skip("needs the embedded broker")
-	}
+	skipOnRealPulsar(t)
 	t.Parallel()
 	dir := t.TempDir()
 	tp := "persistent://public/default/durable"
@@ -175,9 +174,7 @@ func TestDurableBigBacklogBoundedMemory(t *testing.T) {
 }
 
 func TestDurableRestartKeepsAdminState(t *testing.T) {
-	if os.Getenv("ALPES_PULSAR_URL") != "" {
-		t.Skip("needs the embedded broker")
-	}
+	skipOnRealPulsar(t)
 	t.Parallel()
 	dir := t.TempDir()
 	partitioned := "persistent://public/default/orders"
@@ -185,6 +182,7 @@ func TestDurableRestartKeepsAdminState(t *testing.T) {
 	withBroker(t, dir, false, func(e *env, c pulsar.Client) {
 		for _, call := range []struct{ method, path, body string }{
 			{"PUT", adminPath(partitioned) + "/partitions", "4"},
+			{"PUT", "/admin/v2/namespaces/public/created", ""},
 			{"POST", "/admin/v2/namespaces/public/default/deduplication", "false"},
 			{"PUT", adminPath(gone), ""},
 			{"DELETE", adminPath(gone), ""},
@@ -201,6 +199,11 @@ func TestDurableRestartKeepsAdminState(t *testing.T) {
 		e.admin(t, "GET", "/admin/v2/namespaces/public/default/deduplication", "", &on)
 		if meta.Partitions != 4 || on == nil || *on {
 			t.Fatalf("after restart: %d partitions, deduplication policy %v", meta.Partitions, on)
+		}
+		var namespaces []string
+		e.admin(t, "GET", "/admin/v2/namespaces/public", "", &namespaces)
+		if !slices.Contains(namespaces, "public/created") {
+			t.Fatalf("after restart the namespaces are %v", namespaces)
 		}
 		if code := e.admin(t, "GET", adminPath(gone)+"/stats", "", nil); code != 404 {
 			t.Fatalf("deleted topic came back: %d", code)

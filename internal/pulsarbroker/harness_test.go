@@ -20,7 +20,9 @@ import (
 // With ALPES_PULSAR_URL (and ALPES_PULSAR_ADMIN_URL) set, the same tests
 // run against a real Pulsar instead, which is how we check that the
 // embedded broker behaves like the real thing. Tests that need to control
-// the broker itself (restart it, change its configuration) skip there.
+// the broker process itself (restart it, crash it, configure it) skip
+// there; what Pulsar lets an admin change at runtime (namespaces and their
+// policies, topic unloads) the tests do through the admin API, on both.
 
 // receiveTimeout bounds every wait on the broker in the suite.
 const receiveTimeout = 10 * time.Second
@@ -48,12 +50,18 @@ func testConfig() pulsarbroker.Config {
 	return cfg
 }
 
+// skipOnRealPulsar skips a test that must control the broker process.
+func skipOnRealPulsar(t *testing.T) {
+	t.Helper()
+	if os.Getenv("ALPES_PULSAR_URL") != "" {
+		t.Skip("needs control of the broker process")
+	}
+}
+
 // startBroker starts an embedded broker; it skips against a real Pulsar.
 func startBroker(t *testing.T, cfg pulsarbroker.Config) *env {
 	t.Helper()
-	if os.Getenv("ALPES_PULSAR_URL") != "" {
-		t.Skip("needs the embedded broker")
-	}
+	skipOnRealPulsar(t)
 	// Not t.Context(): it ends before cleanups run, and the clients must
 	// close while the broker is still up.
 	b, err := pulsarbroker.Start(context.Background(), cfg)
@@ -99,11 +107,22 @@ func (e *env) client(t *testing.T, opts ...func(*pulsar.ClientOptions)) pulsar.C
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
 
-// topic returns a fresh, fully qualified topic name for the test.
-func topic(t *testing.T) string {
+// topic returns a fresh, fully qualified topic name for the test, in
+// public/default.
+func topic(t *testing.T) string { return topicIn(t, "public/default") }
+
+// topicIn returns a fresh, fully qualified topic name in namespace ns
+// ("tenant/ns").
+func topicIn(t *testing.T, ns string) string {
+	return "persistent://" + ns + "/" + uniqueName(t)
+}
+
+// uniqueName returns the test's name made safe for Pulsar names, with a
+// random suffix.
+func uniqueName(t *testing.T) string {
 	b := make([]byte, 4)
 	rand.Read(b)
-	return "persistent://public/default/" + unsafeChars.ReplaceAllString(t.Name(), "-") + "-" + hex.EncodeToString(b)
+	return unsafeChars.ReplaceAllString(t.Name(), "-") + "-" + hex.EncodeToString(b)
 }
 
 func producer(t *testing.T, c pulsar.Client, opts pulsar.ProducerOptions) pulsar.Producer {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/alpes/alpes/internal/pulsarwire"
 	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
@@ -30,6 +31,7 @@ func (b *Broker) openStore(name topicName) (topicStore, error) {
 // brokerMetadata is the content of broker.json.
 type brokerMetadata struct {
 	Partitioned        map[string]int  `json:"partitioned"`
+	Namespaces         []string        `json:"namespaces,omitempty"`
 	Deduplication      map[string]bool `json:"deduplication"`
 	TopicDeduplication map[string]bool `json:"topicDeduplication"`
 }
@@ -39,9 +41,15 @@ func (b *Broker) saveMetadataLocked() error {
 	if b.cfg.DataDir == "" {
 		return nil
 	}
+	namespaces := make([]string, 0, len(b.namespaces))
+	for ns := range b.namespaces {
+		namespaces = append(namespaces, ns)
+	}
+	sort.Strings(namespaces)
 	b.policyMu.RLock()
 	data, err := json.Marshal(brokerMetadata{
-		Partitioned: b.partitioned, Deduplication: b.dedupPolicy, TopicDeduplication: b.topicDedupPolicy,
+		Partitioned: b.partitioned, Namespaces: namespaces,
+		Deduplication: b.dedupPolicy, TopicDeduplication: b.topicDedupPolicy,
 	})
 	b.policyMu.RUnlock()
 	if err != nil {
@@ -73,6 +81,12 @@ func (b *Broker) recover() error {
 		}
 		for k, v := range md.Partitioned {
 			b.partitioned[k] = v
+			if tn, err := parseTopicName(k); err == nil {
+				b.namespaces[tn.namespaceName()] = true
+			}
+		}
+		for _, ns := range md.Namespaces {
+			b.namespaces[ns] = true
 		}
 		for k, v := range md.Deduplication {
 			b.dedupPolicy[k] = v
@@ -100,6 +114,7 @@ func (b *Broker) recover() error {
 			return fmt.Errorf("recovering topic %s: %w", name, err)
 		}
 		b.topics[name.String()] = t
+		b.namespaces[name.namespaceName()] = true
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ func (b *Broker) topic(name topicName, create bool) (*topic, error) {
 	}
 	t := newTopic(b, name, store)
 	b.topics[key] = t
+	b.namespaces[name.namespaceName()] = true // implicitly, see admin_namespaces.go
 	return t, nil
 }
 
@@ -73,6 +74,21 @@ func (b *Broker) deduplicationEnabled(name topicName) bool {
 		return on
 	}
 	return b.cfg.Deduplication
+}
+
+// topicExists reports whether the named topic exists: a loaded topic, a
+// partitioned topic, or one of its partitions.
+func (b *Broker) topicExists(name topicName) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.topics[name.String()]; ok {
+		return true
+	}
+	if _, ok := b.partitioned[name.String()]; ok {
+		return true
+	}
+	n, ok := b.partitioned[name.base().String()]
+	return ok && name.partition() >= 0 && name.partition() < n
 }
 
 // createTopic creates a non-partitioned topic.
@@ -105,6 +121,9 @@ func (b *Broker) deleteTopic(name topicName, force bool) error {
 		return fmt.Errorf("%w: %s", errTopicBusy, name)
 	}
 	delete(b.topics, name.String())
+	if name.base() == name {
+		b.forgetTopicPolicyLocked(name)
+	}
 	b.mu.Unlock()
 	t.closeLocked()
 	if err := t.store.remove(); err != nil {
@@ -131,6 +150,27 @@ func (t *topic) connectedLocked() bool {
 // Caller holds t.mu.
 func (t *topic) closeLocked() {
 	t.deleted = true
+	t.disconnectAllLocked()
+	t.subs = map[string]*subscription{}
+}
+
+// unloadLocked disconnects every producer and consumer (CLOSE_PRODUCER,
+// CLOSE_CONSUMER), as an unload does; the clients reconnect. What clients
+// observe afterwards matches Pulsar reloading the topic from storage:
+// entries, durable cursors (each consumer's unacknowledged messages
+// return to the subscription), schemas and deduplication state stay; a
+// non-durable subscription ends and its reader re-subscribes from where
+// it was. Caller holds t.mu.
+func (t *topic) unloadLocked() {
+	t.disconnectAllLocked()
+}
+
+// disconnectAllLocked detaches every producer and consumer and tells
+// their clients. Caller holds t.mu.
+func (t *topic) disconnectAllLocked() {
+	// No dispatching to the consumers still attached while the others go.
+	t.quiesced = true
+	defer func() { t.quiesced = false }()
 	for name, p := range t.producers {
 		delete(t.producers, name)
 		p.conn.mu.Lock()
@@ -149,7 +189,21 @@ func (t *topic) closeLocked() {
 			c.conn.send(closeConsumerCommand(c.id), nil)
 		}
 	}
-	t.subs = map[string]*subscription{}
+}
+
+// forgetTopicPolicyLocked drops a deleted topic's policies, as Pulsar
+// does, so that a topic created later under the same name starts without
+// them. Caller holds b.mu.
+func (b *Broker) forgetTopicPolicyLocked(name topicName) {
+	b.policyMu.Lock()
+	_, had := b.topicDedupPolicy[name.String()]
+	delete(b.topicDedupPolicy, name.String())
+	b.policyMu.Unlock()
+	if had {
+		if err := b.saveMetadataLocked(); err != nil {
+			b.log.Error("saving broker metadata", "err", err)
+		}
+	}
 }
 
 // setPartitions creates a partitioned topic with n partitions or, with
@@ -174,6 +228,7 @@ func (b *Broker) setPartitions(name topicName, n int, update bool) error {
 		return fmt.Errorf("%w: %s exists as a non-partitioned topic", errTopicExists, name)
 	}
 	b.partitioned[key] = n
+	b.namespaces[name.namespaceName()] = true
 	return b.saveMetadataLocked()
 }
 
@@ -191,6 +246,7 @@ func (b *Broker) deletePartitioned(name topicName, force bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.partitioned, name.String())
+	b.forgetTopicPolicyLocked(name)
 	return b.saveMetadataLocked()
 }
 
@@ -204,6 +260,11 @@ func sortedStrings(s []string) []string {
 func (b *Broker) topicNames(namespace string) []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.topicNamesLocked(namespace)
+}
+
+// topicNamesLocked is topicNames with b.mu held.
+func (b *Broker) topicNamesLocked(namespace string) []string {
 	seen := make(map[string]bool)
 	var names []string
 	add := func(n string) {

@@ -71,52 +71,6 @@ func TestSharedSpreadsAndRedeliversLeavingConsumersMessages(t *testing.T) {
 	}
 }
 
-func TestFailoverActiveConsumerAndTakeover(t *testing.T) {
-	t.Parallel()
-	c := newEnv(t).client(t)
-	tp := topic(t)
-	opts := pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.Failover}
-	opts.Name = "a"
-	a, err := c.Subscribe(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Name = "b"
-	b, err := c.Subscribe(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
-	send(t, p, payloads("m-", 4)...)
-
-	// Which consumer is active is the broker's choice (the embedded broker
-	// picks "a", sorting by name; Pulsar may hash names): find it, check
-	// the other receives nothing, then close the active one.
-	active, standby := a, b
-	first, err := receiveWithin(t, a)
-	if err != nil {
-		active, standby = b, a
-		first = receive(t, b)
-		b.Ack(first)
-	}
-	t.Cleanup(standby.Close)
-	if string(first.Payload()) != "m-0" {
-		t.Fatalf("active consumer got %q first, want m-0", first.Payload())
-	}
-	m := receive(t, active)
-	if string(m.Payload()) != "m-1" {
-		t.Fatalf("active consumer got %q, want m-1", m.Payload())
-	}
-	active.Ack(m)
-	expectNothing(t, standby, 200*time.Millisecond)
-	active.Close() // the standby takes over from the first unacknowledged message
-	for i := 2; i < 4; i++ {
-		if got, want := string(receive(t, standby).Payload()), "m-"+itoa(i); got != want {
-			t.Fatalf("after failover got %q, want %q", got, want)
-		}
-	}
-}
-
 func TestCumulativeAck(t *testing.T) {
 	t.Parallel()
 	c := newEnv(t).client(t)

@@ -50,6 +50,7 @@ type topic struct {
 	dedup, pushed map[string]int64
 	schemas       []*wirev1.Schema // schema versions; the version is the index
 	deleted       bool
+	quiesced      bool  // consumers are being disconnected: dispatch nothing
 	cursorsDirty  bool  // a durable subscription changed since the last save
 	pagedOut      int64 // entries below this id have their bytes on disk only
 	tailBytes     int64 // bytes of readable entries still in memory

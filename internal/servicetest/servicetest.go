@@ -1,8 +1,9 @@
 // Package servicetest is the shared test world of the services that consume
-// and produce through the outbox (orders, payments): a broker, the service's
-// migrated database, a relay carrying its outbox, and helpers to publish
-// messages as another service's relay would, watch topics and wait on the
-// database. It is for tests only.
+// and produce through the outbox (orders, payments): a broker
+// (internal/brokertest: embedded, or the run's real Pulsar), a Pulsar tenant
+// of the test's own, the service's migrated database, a relay carrying its
+// outbox, and helpers to publish messages as another service's relay would,
+// watch topics and wait on the database. It is for tests only.
 package servicetest
 
 import (
@@ -19,10 +20,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
-	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -30,30 +31,32 @@ import (
 // WaitTimeout bounds every wait on the pipeline.
 const WaitTimeout = 60 * time.Second
 
-// Env is one test's world: a broker, a service's database, and a relay
-// carrying its outbox to the broker. Its fields are for the test to use.
+// Env is one test's world: a broker, a tenant on it that no other test
+// uses, a service's database, and a relay carrying its outbox to the broker.
+// Its fields are for the test to use.
 type Env struct {
 	T      *testing.T
-	Broker *pulsarbroker.Broker
+	Broker *brokertest.Broker
+	// Topics are the test's tenant's: give them to the service under test.
+	Topics eventcatalog.Topics
 	DB     *pgtest.DB
 	Admin  *pgxpool.Pool // superuser, for setup and assertions
 	App    *pgxpool.Pool // the service's own login, as the service connects
 	Client pulsar.Client
 }
 
-// New starts an embedded broker, gives the test a migrated database of
-// service, and runs a relay on it that streams before New returns.
+// New gives the test a broker (brokertest.Start) with a tenant of its own
+// holding alpes's namespaces, a migrated database of service, and a relay on
+// it that streams before New returns.
 func New(t *testing.T, service string) *Env {
 	t.Helper()
-	cfg := pulsarbroker.DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	b, err := pulsarbroker.Start(context.Background(), cfg)
+	b := brokertest.Start(t)
+	topics, err := eventcatalog.TopicsFor(b.Tenant(t, eventcatalog.Namespaces()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
 	db := pgtest.New(t, service)
-	e := &Env{T: t, Broker: b, DB: db, Admin: db.Pool(t), App: db.PoolAs(t, migrations.ServiceRole(service))}
+	e := &Env{T: t, Broker: b, Topics: topics, DB: db, Admin: db.Pool(t), App: db.PoolAs(t, migrations.ServiceRole(service))}
 	e.Client = e.NewClient()
 	e.StartRelay(service, db)
 	return e
@@ -62,28 +65,24 @@ func New(t *testing.T, service string) *Env {
 // NewClient returns a Pulsar client of the broker, closed with the test.
 func (e *Env) NewClient() pulsar.Client {
 	e.T.Helper()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:    e.Broker.ServiceURL(),
-		Logger: pulsarslog.New(slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	e.T.Cleanup(c.Close)
-	return c
+	return e.Broker.Client(e.T)
 }
 
 // StartRelay runs a relay for source, a producer's database, in the
 // background and waits until it streams, so every outbox row written
-// afterwards reaches the broker.
+// afterwards reaches the broker. The relay publishes each row to the topic
+// the row names; what it quarantines goes to the test tenant's quarantine
+// topic.
 func (e *Env) StartRelay(source string, db *pgtest.DB) {
 	e.T.Helper()
 	r, err := relay.New(relay.Config{
 		Sources: []relay.SourceConfig{{
 			Name: source, DSN: db.DSNAs(migrations.RelayRole), Slot: db.Name,
+			QuarantineTopic: e.Topics.RelayQuarantine,
 		}},
-		PulsarURL: e.Broker.ServiceURL(),
-		Logger:    Logger(e.T),
+		PulsarURL:      e.Broker.ServiceURL,
+		PulsarAdminURL: e.Broker.AdminURL,
+		Logger:         Logger(e.T),
 	})
 	if err != nil {
 		e.T.Fatal(err)
@@ -185,12 +184,13 @@ type Received struct {
 	msgs []pulsar.Message
 }
 
-// Watch records every message of topic, from the earliest, until the test ends.
+// Watch records every message of topic, from the earliest, until the test
+// ends, through a subscription of its own.
 func (e *Env) Watch(topic string) *Received {
 	e.T.Helper()
 	consumer, err := e.Client.Subscribe(pulsar.ConsumerOptions{
 		Topic:                       topic,
-		SubscriptionName:            "test-watch",
+		SubscriptionName:            "test-watch-" + brokertest.UniqueName(e.T),
 		Type:                        pulsar.Exclusive,
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	Pulsar pulsar.Client
 	// Logger receives access and error logs. Default: discard.
 	Logger *slog.Logger
+	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
+	// the bff writes PlaceOrder to OrderCommands and its view consumer reads
+	// OrderEvents and CatalogEvents. Default: eventcatalog.DefaultTopics().
+	Topics eventcatalog.Topics
 
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default 64 KiB.
 	MaxBodyBytes int64
@@ -127,6 +132,11 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
+	topics, err := c.Topics.Resolve()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Topics = topics
 	check(c.DB != nil, "no database")
 	check(c.MaxBodyBytes > 0, "max body bytes %d: want more than 0", c.MaxBodyBytes)
 	check(c.MaxWait > 0, "max wait %s: want more than 0", c.MaxWait)

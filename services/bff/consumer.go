@@ -20,9 +20,10 @@ import (
 // Subscription is the bff's subscription name on every topic it consumes.
 const Subscription = "bff"
 
-// consumedTopics returns the topics the view consumer reads.
-func consumedTopics() []string {
-	return []string{eventcatalog.TopicOrderEvents, eventcatalog.TopicCatalogEvents}
+// consumedTopics returns the topics the view consumer reads among a
+// tenant's topics.
+func consumedTopics(t eventcatalog.Topics) []string {
+	return []string{t.OrderEvents, t.CatalogEvents}
 }
 
 // newRegistry returns the view consumer's handlers. Each handler changes a

@@ -22,10 +22,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
-	"github.com/alpes/alpes/internal/pulsarbroker"
-	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -44,17 +43,17 @@ func TestDiskFullOnTheDatabase(t *testing.T) {
 	small := smallFilesystem(t, "32m")
 	cluster, admin := clusterWithDatabaseOn(t, small)
 
-	bcfg := pulsarbroker.DefaultConfig()
-	bcfg.ServiceAddr, bcfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	broker, err := pulsarbroker.Start(ctx, bcfg)
+	broker := brokertest.Start(t)
+	topics, err := eventcatalog.TopicsFor(broker.Tenant(t, eventcatalog.Namespaces()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { broker.Close() })
 	r, err := relay.New(relay.Config{
-		Sources:   []relay.SourceConfig{{Name: "bff", DSN: cluster.DSN(migrations.RelayRole, "bff")}},
-		PulsarURL: broker.ServiceURL(),
-		Logger:    testLogger(t),
+		Sources: []relay.SourceConfig{{Name: "bff", DSN: cluster.DSN(migrations.RelayRole, "bff"),
+			QuarantineTopic: topics.RelayQuarantine}},
+		PulsarURL:      broker.ServiceURL,
+		PulsarAdminURL: broker.AdminURL,
+		Logger:         testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +66,7 @@ func TestDiskFullOnTheDatabase(t *testing.T) {
 		lag := r.Lag()
 		return len(lag) == 1 && lag[0].State == relay.StateStreaming
 	})
-	commands := countByKey(t, broker.ServiceURL(), eventcatalog.TopicOrderCommands)
+	commands := countByKey(t, broker, topics.OrderCommands)
 
 	app, err := pgxpool.New(ctx, cluster.DSN("alpes_bff", "bff"))
 	if err != nil {
@@ -77,7 +76,7 @@ func TestDiskFullOnTheDatabase(t *testing.T) {
 	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, &logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e := &env{t: t, admin: admin, app: app}
-	e.start(Config{DB: app, Logger: logger})
+	e.start(Config{DB: app, Topics: topics, Logger: logger})
 
 	orders := map[string]string{} // Idempotency-Key → id of every accepted order
 	place := func(key string) (ok bool) {
@@ -292,14 +291,10 @@ func (c *keyCounter) snapshot() map[string]int {
 
 // countByKey subscribes to topic from its start and counts every message
 // by key until the test ends.
-func countByKey(t *testing.T, url, topic string) *keyCounter {
+func countByKey(t *testing.T, b *brokertest.Broker, topic string) *keyCounter {
 	t.Helper()
-	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, Logger: pulsarslog.New(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumer, err := client.Subscribe(pulsar.ConsumerOptions{
-		Topic: topic, SubscriptionName: "disk-full-test",
+	consumer, err := b.Client(t).Subscribe(pulsar.ConsumerOptions{
+		Topic: topic, SubscriptionName: "disk-full-test-" + brokertest.UniqueName(t),
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
 	})
 	if err != nil {
@@ -326,7 +321,6 @@ func countByKey(t *testing.T, url, topic string) *keyCounter {
 		cancel()
 		<-done
 		consumer.Close()
-		client.Close()
 	})
 	return c
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/migrations"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
@@ -29,9 +29,11 @@ func TestOrderThroughTheRelay(t *testing.T) {
 	}
 	e := newEnvWithBroker(t, func(c *Config) { c.RelayLagURLs = []string{"http://" + lagLn.Addr().String() + "/v1/lag"} })
 	r, err := relay.New(relay.Config{
-		Sources:   []relay.SourceConfig{{Name: "bff", DSN: e.db.DSNAs(migrations.RelayRole), Slot: e.db.Name}},
-		PulsarURL: e.broker.ServiceURL(),
-		Logger:    testLogger(t),
+		Sources: []relay.SourceConfig{{Name: "bff", DSN: e.db.DSNAs(migrations.RelayRole), Slot: e.db.Name,
+			QuarantineTopic: e.topics().RelayQuarantine}},
+		PulsarURL:      e.broker.ServiceURL,
+		PulsarAdminURL: e.broker.AdminURL,
+		Logger:         testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +56,7 @@ func TestOrderThroughTheRelay(t *testing.T) {
 	})
 
 	commands, err := e.client.Subscribe(pulsar.ConsumerOptions{
-		Topic: eventcatalog.TopicOrderCommands, SubscriptionName: "orders-test",
+		Topic: e.topics().OrderCommands, SubscriptionName: "orders-test-" + brokertest.UniqueName(t),
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
 	})
 	if err != nil {
@@ -67,7 +69,7 @@ func TestOrderThroughTheRelay(t *testing.T) {
 	defer rcancel()
 	msg, err := commands.Receive(rctx)
 	if err != nil {
-		t.Fatalf("no PlaceOrder on %s: %v", eventcatalog.TopicOrderCommands, err)
+		t.Fatalf("no PlaceOrder on %s: %v", e.topics().OrderCommands, err)
 	}
 	var cmd ordersv1.PlaceOrder
 	if err := proto.Unmarshal(msg.Payload(), &cmd); err != nil {
@@ -78,8 +80,8 @@ func TestOrderThroughTheRelay(t *testing.T) {
 		t.Fatalf("message key %q props %v body %v", msg.Key(), props, &cmd)
 	}
 
-	e.publish(eventcatalog.TopicOrderEvents, id, orderPlaced(id))
-	e.publish(eventcatalog.TopicOrderEvents, id, orderConfirmed(id))
+	e.publish(e.topics().OrderEvents, id, orderPlaced(id))
+	e.publish(e.topics().OrderEvents, id, orderConfirmed(id))
 	v, resp := e.getOrder("/v1/orders/" + id + "?wait=25s")
 	if resp.StatusCode != http.StatusOK || v.Status != statusConfirmed {
 		t.Fatalf("%d %s", resp.StatusCode, resp.body)

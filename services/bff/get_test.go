@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 )
 
@@ -105,8 +104,8 @@ func TestLongPollReturnsWhenConfirmed(t *testing.T) {
 		r.took = time.Since(start)
 		done <- r
 	}()
-	e.publish(eventcatalog.TopicOrderEvents, id, orderPlaced(id))
-	e.publish(eventcatalog.TopicOrderEvents, id, orderConfirmed(id))
+	e.publish(e.topics().OrderEvents, id, orderPlaced(id))
+	e.publish(e.topics().OrderEvents, id, orderConfirmed(id))
 	var r result
 	select {
 	case r = <-done:
@@ -128,11 +127,11 @@ func TestLongPollReturnsWhenConfirmed(t *testing.T) {
 func TestViewIsMonotone(t *testing.T) {
 	e := newEnvWithBroker(t)
 	confirmedID, rejectedID, unknownID := e.placeOrder("m-1"), e.placeOrder("m-2"), uuid.NewString()
-	e.publish(eventcatalog.TopicOrderEvents, confirmedID, orderConfirmed(confirmedID))
-	e.publish(eventcatalog.TopicOrderEvents, confirmedID, orderPlaced(confirmedID))
-	e.publish(eventcatalog.TopicOrderEvents, confirmedID, orderRejected(confirmedID, ordersv1.RejectionReason_REJECTION_REASON_PAYMENT_DECLINED, "late"))
-	e.publish(eventcatalog.TopicOrderEvents, rejectedID, orderRejected(rejectedID, ordersv1.RejectionReason_REJECTION_REASON_UNKNOWN_PRODUCT, "no SKU-1"))
-	e.publish(eventcatalog.TopicOrderEvents, unknownID, orderRejected(unknownID, ordersv1.RejectionReason_REJECTION_REASON_INVALID_ORDER, "rebuilt"))
+	e.publish(e.topics().OrderEvents, confirmedID, orderConfirmed(confirmedID))
+	e.publish(e.topics().OrderEvents, confirmedID, orderPlaced(confirmedID))
+	e.publish(e.topics().OrderEvents, confirmedID, orderRejected(confirmedID, ordersv1.RejectionReason_REJECTION_REASON_PAYMENT_DECLINED, "late"))
+	e.publish(e.topics().OrderEvents, rejectedID, orderRejected(rejectedID, ordersv1.RejectionReason_REJECTION_REASON_UNKNOWN_PRODUCT, "no SKU-1"))
+	e.publish(e.topics().OrderEvents, unknownID, orderRejected(unknownID, ordersv1.RejectionReason_REJECTION_REASON_INVALID_ORDER, "rebuilt"))
 	waitFor(t, "five events applied", func() bool { return e.count(`SELECT count(*) FROM inbox`) == 5 })
 
 	v, _ := e.getOrder("/v1/orders/" + confirmedID)

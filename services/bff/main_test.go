@@ -15,9 +15,9 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
-	"github.com/alpes/alpes/internal/pulsarslog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -32,9 +32,13 @@ type env struct {
 	app    *pgxpool.Pool // alpes_bff, as the service connects
 	srv    *Server
 	url    string
-	broker *pulsarbroker.Broker // set by withBroker
+	broker *brokertest.Broker // set by withBroker
 	client pulsar.Client
 }
+
+// topics are the topics the bff writes and reads: the test tenant's with a
+// broker, the default tenant's without.
+func (e *env) topics() eventcatalog.Topics { return e.srv.cfg.Topics }
 
 // newEnv starts a bff on a fresh database over httptest; tweak adjusts its
 // config. The long-poll listener runs; the view consumer does not.
@@ -50,26 +54,22 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 	return e
 }
 
-// newEnvWithBroker is newEnv plus an embedded broker and the view consumer,
-// all run by Serve as in production.
+// newEnvWithBroker is newEnv plus a broker (internal/brokertest), a tenant
+// of the test's own on it, and the view consumer, all run by Serve as in
+// production.
 func newEnvWithBroker(t testing.TB, tweak ...func(*Config)) *env {
 	t.Helper()
-	bcfg := pulsarbroker.DefaultConfig()
-	bcfg.ServiceAddr, bcfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	b, err := pulsarbroker.Start(context.Background(), bcfg)
+	b := brokertest.Start(t)
+	topics, err := eventcatalog.TopicsFor(b.Tenant(t, eventcatalog.Namespaces()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.ServiceURL(), Logger: pulsarslog.New(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return newEnv(t, append([]func(*Config){func(cfg *Config) { cfg.Pulsar = c }}, tweak...)...).withBroker(b, c)
+	c := b.Client(t)
+	useBroker := func(cfg *Config) { cfg.Pulsar, cfg.Topics = c, topics }
+	return newEnv(t, append([]func(*Config){useBroker}, tweak...)...).withBroker(b, c)
 }
 
-func (e *env) withBroker(b *pulsarbroker.Broker, c pulsar.Client) *env {
+func (e *env) withBroker(b *brokertest.Broker, c pulsar.Client) *env {
 	e.broker, e.client = b, c
 	return e
 }

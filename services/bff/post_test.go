@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 )
 
@@ -49,7 +48,7 @@ func TestPostOrderWritesOneTransaction(t *testing.T) {
 	if err := proto.Unmarshal(payload, &cmd); err != nil {
 		t.Fatal(err)
 	}
-	if topic != eventcatalog.TopicOrderCommands || key != got.OrderID || typ != "alpes.orders.v1.PlaceOrder" ||
+	if topic != e.topics().OrderCommands || key != got.OrderID || typ != "alpes.orders.v1.PlaceOrder" ||
 		cmd.GetOrderId() != got.OrderID || cmd.GetCustomerId() != "c-1" || len(cmd.GetLines()) != 1 ||
 		cmd.GetLines()[0].GetSku() != "SKU-1" || cmd.GetLines()[0].GetQuantity() != 2 || cmd.GetRequestedAt() == nil {
 		t.Errorf("outbox row %s %s %s %v", topic, key, typ, &cmd)

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/alpes/alpes/internal/eventcatalog"
 )
 
 // TestProductsFromProductUpdated builds the replica from the catalogue's
@@ -13,10 +11,10 @@ import (
 func TestProductsFromProductUpdated(t *testing.T) {
 	e := newEnvWithBroker(t)
 	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	e.publish(eventcatalog.TopicCatalogEvents, "SKU-1", productUpdated("SKU-1", "Cheese", 250, t0))
-	e.publish(eventcatalog.TopicCatalogEvents, "SKU-2", productUpdated("SKU-2", "Bread", 120, t0))
-	e.publish(eventcatalog.TopicCatalogEvents, "SKU-1", productUpdated("SKU-1", "Old cheese", 199, t0.Add(-time.Hour))) // stale replay
-	e.publish(eventcatalog.TopicCatalogEvents, "SKU-2", productUpdated("SKU-2", "Rye bread", 130, t0.Add(time.Minute)))
+	e.publish(e.topics().CatalogEvents, "SKU-1", productUpdated("SKU-1", "Cheese", 250, t0))
+	e.publish(e.topics().CatalogEvents, "SKU-2", productUpdated("SKU-2", "Bread", 120, t0))
+	e.publish(e.topics().CatalogEvents, "SKU-1", productUpdated("SKU-1", "Old cheese", 199, t0.Add(-time.Hour))) // stale replay
+	e.publish(e.topics().CatalogEvents, "SKU-2", productUpdated("SKU-2", "Rye bread", 130, t0.Add(time.Minute)))
 	waitFor(t, "four events applied", func() bool { return e.count(`SELECT count(*) FROM inbox`) == 4 })
 
 	resp := e.do(http.MethodGet, "/v1/products", nil)

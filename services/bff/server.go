@@ -44,7 +44,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "bff"),
-		store:    &store{db: cfg.DB},
+		store:    &store{db: cfg.DB, commands: cfg.Topics.OrderCommands},
 		limiter:  newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.MaxClients),
 		notify:   newNotifier(),
 		stopping: make(chan struct{}),
@@ -114,7 +114,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		var err error
 		consumer, err = inbox.New(inbox.Config{
 			Client: s.cfg.Pulsar, DB: s.cfg.DB, Subscription: Subscription,
-			Topics: consumedTopics(), Registry: newRegistry(), Logger: s.log,
+			Topics: consumedTopics(s.cfg.Topics), Registry: newRegistry(), Logger: s.log,
 			Failpoints: s.cfg.Failpoints,
 		})
 		if err != nil {

@@ -2,6 +2,7 @@ package bff
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/internal/eventcatalog"
 )
 
 // TestDatabaseUnreachable covers FAULTS row 3: with the database down, the
@@ -121,5 +124,13 @@ func TestRequestIDs(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("a config without a database was accepted")
+	}
+	mixed, err := eventcatalog.TopicsFor("mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed.OrderCommands = eventcatalog.DefaultTopics().OrderCommands
+	if _, err := New(Config{Topics: mixed}); !errors.Is(err, eventcatalog.ErrInvalidTenant) {
+		t.Errorf("topics of two tenants: %v, want ErrInvalidTenant", err)
 	}
 }

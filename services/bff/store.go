@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/outbox"
 )
@@ -21,6 +20,8 @@ import (
 // store is the bff's access to its own database. Safe for concurrent use.
 type store struct {
 	db *pgxpool.Pool
+	// commands is the topic PlaceOrder goes to: the tenant's OrderCommands.
+	commands string
 }
 
 // accepted is the body of a 202 answer to POST /v1/orders, stored in the
@@ -50,7 +51,7 @@ func (st *store) placeOrder(ctx context.Context, key string, hash []byte, req or
 		return savedResponse{}, fmt.Errorf("minting an order id: %w", err)
 	}
 	resp := savedResponse{status: 202, body: accepted{OrderID: id.String(), Status: statusPending}}
-	batch, err := orderBatch(id.String(), key, hash, req, resp, headers)
+	batch, err := orderBatch(st.commands, id.String(), key, hash, req, resp, headers)
 	if err != nil {
 		return savedResponse{}, err
 	}
@@ -100,7 +101,8 @@ func keyTaken(err error) bool {
 
 // orderBatch is the statements of a new order, in an order that satisfies
 // the foreign keys: the idempotency record and the view refer to the request.
-func orderBatch(id, key string, hash []byte, req orderRequest, resp savedResponse, headers map[string]string) (*pgx.Batch, error) {
+// The command goes to topic.
+func orderBatch(topic, id, key string, hash []byte, req orderRequest, resp savedResponse, headers map[string]string) (*pgx.Batch, error) {
 	now := time.Now().UTC()
 	lines, err := json.Marshal(req.Items)
 	if err != nil {
@@ -122,7 +124,7 @@ func orderBatch(id, key string, hash []byte, req orderRequest, resp savedRespons
 		cmd.Lines = append(cmd.Lines, &ordersv1.OrderLine{Sku: it.SKU, Quantity: int32(it.Quantity)})
 	}
 	if _, err := outbox.Queue(b, outbox.Message{
-		Topic: eventcatalog.TopicOrderCommands, AggregateID: id, Body: cmd, Headers: headers,
+		Topic: topic, AggregateID: id, Body: cmd, Headers: headers,
 	}); err != nil {
 		return nil, err
 	}

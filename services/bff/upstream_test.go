@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/alpes/alpes/internal/eventcatalog"
 )
 
 // fakeReporting stands in for the reporting service's HTTP API, recording
@@ -92,7 +90,7 @@ func TestReplicationAggregatesLag(t *testing.T) {
 		c.RelayLagURLs = []string{relay.URL + "/v1/lag", down.URL + "/v1/lag"}
 		c.RelayToken = "tok"
 	})
-	e.publish(eventcatalog.TopicCatalogEvents, "SKU-1", productUpdated("SKU-1", "Cheese", 250, time.Now()))
+	e.publish(e.topics().CatalogEvents, "SKU-1", productUpdated("SKU-1", "Cheese", 250, time.Now()))
 	waitFor(t, "progress recorded", func() bool { return e.count(`SELECT count(*) FROM apply_progress`) == 1 })
 
 	resp := e.do(http.MethodGet, "/v1/replication", nil)
@@ -102,7 +100,7 @@ func TestReplicationAggregatesLag(t *testing.T) {
 		t.Errorf("relays %s", resp.body)
 	}
 	if len(rep.Consumers) != 1 || rep.Consumers[0].Service != "bff" || len(rep.Consumers[0].Topics) != 1 ||
-		rep.Consumers[0].Topics[0].Topic != eventcatalog.TopicCatalogEvents || rep.Consumers[0].Topics[0].AppliedCount != 1 {
+		rep.Consumers[0].Topics[0].Topic != e.topics().CatalogEvents || rep.Consumers[0].Topics[0].AppliedCount != 1 {
 		t.Errorf("consumers %s", resp.body)
 	}
 }

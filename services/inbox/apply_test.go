@@ -16,13 +16,13 @@ import (
 func TestAppliesEveryMessageOnceAcrossBatches(t *testing.T) {
 	e := newEnv(t)
 	evs := sequence(5, 50)
-	e.publisher(ordersTopic).publish(evs...)
+	e.publisher(e.ordersTopic).publish(evs...)
 	cfg := e.config(effectRegistry())
 	cfg.BatchSize = 16
 	c := e.start(cfg)
 
 	e.waitEffects(len(evs))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects(evs)
 	if n := e.count(`SELECT count(*) FROM inbox`); n != len(evs) {
 		t.Errorf("inbox holds %d rows, want %d", n, len(evs))
@@ -35,15 +35,15 @@ func TestAppliesEveryMessageOnceAcrossBatches(t *testing.T) {
 func TestSameEventPublishedTwiceHasOneEffect(t *testing.T) {
 	e := newEnv(t)
 	ev := placed("order-1", 0)
-	e.publisher(ordersTopic).publish(ev)
-	e.publisher(ordersTopic).publish(ev, placed("order-1", 1)) // a new producer sends it again
+	e.publisher(e.ordersTopic).publish(ev)
+	e.publisher(e.ordersTopic).publish(ev, placed("order-1", 1)) // a new producer sends it again
 	c := e.start(e.config(effectRegistry()))
 
 	e.waitFor("both copies and the next event settled", func() bool {
 		st := c.Stats()
 		return st.Applied == 2 && st.Duplicates == 1
 	})
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	if n := e.count(`SELECT count(*) FROM effects WHERE event_id = $1`, ev.id); n != 1 {
 		t.Errorf("%d effects of the event published twice, want 1", n)
 	}
@@ -52,7 +52,7 @@ func TestSameEventPublishedTwiceHasOneEffect(t *testing.T) {
 func TestRedeliveryAfterCommitBeforeAckIsAbsorbed(t *testing.T) {
 	e := newEnv(t)
 	evs := sequence(3, 10)
-	e.publisher(ordersTopic).publish(evs...)
+	e.publisher(e.ordersTopic).publish(evs...)
 
 	// The first instance dies between its first commit and the acks.
 	errCrash := errors.New("crash after commit")
@@ -70,7 +70,7 @@ func TestRedeliveryAfterCommitBeforeAckIsAbsorbed(t *testing.T) {
 
 	second := e.start(e.config(effectRegistry()))
 	e.waitEffects(len(evs))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects(evs)
 	if st := second.Stats(); st.Duplicates < int64(committed) {
 		t.Errorf("second instance saw %d duplicates, want at least the %d committed before the crash", st.Duplicates, committed)
@@ -80,7 +80,7 @@ func TestRedeliveryAfterCommitBeforeAckIsAbsorbed(t *testing.T) {
 func TestCancelBeforeCommitLeavesMessagesForTheNextInstance(t *testing.T) {
 	e := newEnv(t)
 	evs := sequence(2, 10)
-	e.publisher(ordersTopic).publish(evs...)
+	e.publisher(e.ordersTopic).publish(evs...)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	first := e.startCtx(ctx, e.config(effectRegistry()), func(c *inbox.Consumer) {
@@ -99,14 +99,14 @@ func TestCancelBeforeCommitLeavesMessagesForTheNextInstance(t *testing.T) {
 
 	e.start(e.config(effectRegistry()))
 	e.waitEffects(len(evs))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects(evs)
 }
 
 func TestDatabaseConnectionLostRetriesTheBatch(t *testing.T) {
 	e := newEnv(t)
 	evs := sequence(2, 20)
-	e.publisher(ordersTopic).publish(evs...)
+	e.publisher(e.ordersTopic).publish(evs...)
 
 	reg := inbox.NewRegistry()
 	killed := false
@@ -125,7 +125,7 @@ func TestDatabaseConnectionLostRetriesTheBatch(t *testing.T) {
 	})
 	c := e.start(e.config(reg))
 	e.waitEffects(len(evs))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects(evs)
 	if st := c.Stats(); st.DBRetries == 0 || st.Retries != 0 || st.DeadLettered != 0 {
 		t.Errorf("stats %+v: want a database retry and no handler retries or dead letters", st)
@@ -144,12 +144,12 @@ func TestApplyProgressRecordsTheNewestCommitPerTopic(t *testing.T) {
 	}
 	payment := paymentEvent("order-1")
 	payment.commitTime = base.Add(10 * time.Second)
-	e.publisher(ordersTopic).publish(orders...)
-	e.publisher(paymentsTopic).publish(payment)
+	e.publisher(e.ordersTopic).publish(orders...)
+	e.publisher(e.paymentsTopic).publish(payment)
 
 	reg := effectRegistry()
 	inbox.Skip[*paymentsv1.PaymentProcessed](reg)
-	c := e.start(e.config(reg, ordersTopic, paymentsTopic))
+	c := e.start(e.config(reg, e.ordersTopic, e.paymentsTopic))
 	e.waitFor("every event settled", func() bool {
 		st := c.Stats()
 		return st.Applied == 3 && st.Skipped == 1
@@ -164,8 +164,8 @@ func TestApplyProgressRecordsTheNewestCommitPerTopic(t *testing.T) {
 		committed     time.Time
 		count         int64
 	}{
-		{ordersTopic, orders[2].id, orders[2].commitTime, 3},
-		{paymentsTopic, payment.id, payment.commitTime, 1},
+		{e.ordersTopic, orders[2].id, orders[2].commitTime, 3},
+		{e.paymentsTopic, payment.id, payment.commitTime, 1},
 	}
 	if len(progress) != len(want) {
 		t.Fatalf("progress %+v, want %d topics", progress, len(want))
@@ -192,7 +192,7 @@ func TestApplyProgressRecordsTheNewestCommitPerTopic(t *testing.T) {
 func TestABacklogIsAppliedInBulkWithoutWaiting(t *testing.T) {
 	e := newEnv(t)
 	evs := sequence(10, 30)
-	e.publisher(ordersTopic).publish(evs...)
+	e.publisher(e.ordersTopic).publish(evs...)
 	cfg := e.config(effectRegistry())
 	cfg.BatchWait = -1
 	e.start(cfg)

@@ -34,7 +34,7 @@ func BenchmarkApply(b *testing.B) {
 // publishAsync publishes evs without waiting for each receipt.
 func publishAsync(b *testing.B, e *env, evs []event) {
 	b.Helper()
-	pub := e.publisher(ordersTopic)
+	pub := e.publisher(e.ordersTopic)
 	for _, ev := range evs {
 		pub.p.SendAsync(context.Background(), &pulsar.ProducerMessage{
 			Key: ev.key, Payload: ev.payload, Properties: pub.properties(ev),

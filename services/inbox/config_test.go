@@ -19,7 +19,7 @@ func TestConfigIsValidated(t *testing.T) {
 		"no subscription":     func(c *inbox.Config) { c.Subscription = "" },
 		"no topics":           func(c *inbox.Config) { c.Topics = nil },
 		"short topic name":    func(c *inbox.Config) { c.Topics = []string{"orders/events.v1"} },
-		"topic twice":         func(c *inbox.Config) { c.Topics = []string{ordersTopic, ordersTopic} },
+		"topic twice":         func(c *inbox.Config) { c.Topics = []string{e.ordersTopic, e.ordersTopic} },
 		"negative batch size": func(c *inbox.Config) { c.BatchSize = -1 },
 		"negative attempts":   func(c *inbox.Config) { c.MaxAttempts = -1 },
 		"backoff above cap": func(c *inbox.Config) {

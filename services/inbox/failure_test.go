@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventmeta"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
@@ -59,11 +60,11 @@ func TestHandlerFailingThenSucceedingIsAppliedOnce(t *testing.T) {
 	evs := sequence(3, 5)
 	flaky := evs[7]
 	f := newFailing(map[string]int{flaky.id: 2})
-	e.publisher(ordersTopic).publish(evs...)
+	e.publisher(e.ordersTopic).publish(evs...)
 	c := e.start(e.config(f.registry()))
 
 	e.waitEffects(len(evs))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects(evs)
 	if got := f.calls[flaky.id].Load(); got != 3 {
 		t.Errorf("flaky handler called %d times, want 3", got)
@@ -78,8 +79,8 @@ func TestPoisonMessageIsDeadLetteredAndLaterMessagesContinue(t *testing.T) {
 	evs := sequence(3, 6)
 	poison := evs[4] // order-1, seq 1: its key has later events
 	f := newFailing(map[string]int{poison.id: -1})
-	dlq := e.subscribe(inbox.DeadLetterTopic(ordersTopic, service))
-	e.publisher(ordersTopic).publish(evs...)
+	dlq := e.subscribe(inbox.DeadLetterTopic(e.ordersTopic, service))
+	e.publisher(e.ordersTopic).publish(evs...)
 	cfg := e.config(f.registry())
 	cfg.MaxAttempts = 3
 	c := e.start(cfg)
@@ -91,7 +92,7 @@ func TestPoisonMessageIsDeadLetteredAndLaterMessagesContinue(t *testing.T) {
 		}
 	}
 	e.waitEffects(len(rest))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects(rest)
 	if got := f.calls[poison.id].Load(); got != 3 {
 		t.Errorf("poison handler called %d times, want MaxAttempts = 3", got)
@@ -117,7 +118,7 @@ func TestPoisonMessageIsDeadLetteredAndLaterMessagesContinue(t *testing.T) {
 	}
 
 	// Delivered again, the dead letter is a duplicate: no handler, no second dead letter.
-	e.publisher(ordersTopic).publish(poison)
+	e.publisher(e.ordersTopic).publish(poison)
 	e.waitFor("the re-sent poison message seen as a duplicate", func() bool { return c.Stats().Duplicates == 1 })
 	if st := c.Stats(); st.DeadLettered != 1 || f.calls[poison.id].Load() != 3 {
 		t.Errorf("stats %+v after the re-send, handler calls %d: want it absorbed by the inbox", st, f.calls[poison.id].Load())
@@ -161,9 +162,9 @@ func TestMessagesThatCannotBeAppliedAreParked(t *testing.T) {
 		noType.id:       "no alpes-type property",
 	}
 
-	e.publisher(ordersTopic).publish(good, unknownType, unhandled, garbage, wrongVersion, refused, newer, noType, last)
+	e.publisher(e.ordersTopic).publish(good, unknownType, unhandled, garbage, wrongVersion, refused, newer, noType, last)
 	c := e.start(e.config(reg))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 
 	e.assertEffects([]event{good, newer, last})
 	for id, want := range parkedReasons {
@@ -196,12 +197,12 @@ func TestMessageWithoutEventIDIsDeadLettered(t *testing.T) {
 	bad := placed("order-1", 0)
 	bad.props = map[string]string{eventmeta.EventID: "not-a-uuid"}
 	good := placed("order-1", 1)
-	dlq := e.subscribe(inbox.DeadLetterTopic(ordersTopic, service))
-	e.publisher(ordersTopic).publish(bad, good)
+	dlq := e.subscribe(inbox.DeadLetterTopic(e.ordersTopic, service))
+	e.publisher(e.ordersTopic).publish(bad, good)
 	c := e.start(e.config(effectRegistry()))
 
 	e.waitEffects(1)
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects([]event{good})
 	if msg := dlq.receive(t); !strings.Contains(msg.Properties()[inbox.DLQReason], "not a uuid") {
 		t.Errorf("dead letter properties %v: want the reason", msg.Properties())
@@ -215,12 +216,12 @@ func TestSkippedTypesAreRecordedWithoutEffect(t *testing.T) {
 	e := newEnv(t)
 	payment := paymentEvent("order-1")
 	ev := placed("order-1", 0)
-	e.publisher(ordersTopic).publish(payment, ev)
+	e.publisher(e.ordersTopic).publish(payment, ev)
 	reg := effectRegistry()
 	inbox.Skip[*paymentsv1.PaymentProcessed](reg)
 	c := e.start(e.config(reg))
 
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects([]event{ev})
 	if st := c.Stats(); st.Skipped != 1 || st.Parked != 0 {
 		t.Errorf("stats %+v: want 1 skipped, none parked", st)
@@ -237,7 +238,7 @@ func (e *env) subscribe(topic string) *subscription {
 	e.t.Helper()
 	c, err := e.client().Subscribe(pulsar.ConsumerOptions{
 		Topic:                       topic,
-		SubscriptionName:            "test",
+		SubscriptionName:            "test-" + brokertest.UniqueName(e.t),
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
 	})
 	if err != nil {
@@ -271,14 +272,14 @@ func TestPanickingHandlerIsDeadLetteredNotACrash(t *testing.T) {
 		}
 		return recordEffect(ctx, tx, msg, body)
 	})
-	dlq := e.subscribe(inbox.DeadLetterTopic(ordersTopic, service))
-	e.publisher(ordersTopic).publish(bomb, after)
+	dlq := e.subscribe(inbox.DeadLetterTopic(e.ordersTopic, service))
+	e.publisher(e.ordersTopic).publish(bomb, after)
 	cfg := e.config(reg)
 	cfg.MaxAttempts = 2
 	c := e.start(cfg)
 
 	e.waitEffects(1)
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects([]event{after})
 	if reason := dlq.receive(t).Properties()[inbox.DLQReason]; !strings.Contains(reason, "panicked: nil map somewhere") {
 		t.Errorf("%s = %q: want the panic", inbox.DLQReason, reason)

@@ -14,9 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/pulsarbroker"
-	"github.com/alpes/alpes/internal/pulsarslog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/inbox"
 )
@@ -24,33 +25,34 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const (
-	ordersTopic   = "persistent://alpes/orders/events.v1"
-	paymentsTopic = "persistent://alpes/payments/events.v1"
-	service       = "payments"
-	serviceRole   = "alpes_payments"
-	waitTimeout   = 60 * time.Second
+	service     = "payments"
+	serviceRole = "alpes_payments"
+	waitTimeout = 60 * time.Second
 )
 
-// env is one test's world: its own broker and database.
+// env is one test's world: a broker (internal/brokertest) with a tenant of
+// its own, whose order and payment event topics the test consumes, and its
+// own database.
 type env struct {
 	t      testing.TB
-	broker *pulsarbroker.Broker
+	broker *brokertest.Broker
 	db     *pgtest.DB
 	admin  *pgxpool.Pool // superuser, for assertions
 	app    *pgxpool.Pool // the service role, as the framework connects
+	// ordersTopic and paymentsTopic are the test tenant's event topics.
+	ordersTopic, paymentsTopic string
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	cfg := pulsarbroker.DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	b, err := pulsarbroker.Start(context.Background(), cfg)
+	b := brokertest.Start(t)
+	topics, err := eventcatalog.TopicsFor(b.Tenant(t, eventcatalog.NamespaceOrders, eventcatalog.NamespacePayments))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
 	db := pgtest.New(t, service)
-	e := &env{t: t, broker: b, db: db, admin: db.Pool(t), app: db.PoolAs(t, serviceRole)}
+	e := &env{t: t, broker: b, ordersTopic: topics.OrderEvents, paymentsTopic: topics.PaymentEvents,
+		db: db, admin: db.Pool(t), app: db.PoolAs(t, serviceRole)}
 	// The handlers' effect: one row per applied event, in apply order.
 	e.exec(`CREATE TABLE effects (
 		event_id     uuid PRIMARY KEY,
@@ -79,17 +81,10 @@ func (e *env) count(sql string, args ...any) int {
 	return n
 }
 
+// client returns a new client of the broker, closed when the test ends.
 func (e *env) client() pulsar.Client {
 	e.t.Helper()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:    e.broker.ServiceURL(),
-		Logger: pulsarslog.New(slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(c.Close)
-	return c
+	return e.broker.Client(e.t)
 }
 
 // running is a Consumer running in the background.
@@ -111,7 +106,7 @@ func recordEffect(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *order
 // broker, with a fresh client, for reg.
 func (e *env) config(reg *inbox.Registry, topics ...string) inbox.Config {
 	if len(topics) == 0 {
-		topics = []string{ordersTopic}
+		topics = []string{e.ordersTopic}
 	}
 	return inbox.Config{
 		Client:       e.client(),
@@ -192,7 +187,7 @@ func (e *env) waitEffects(n int) {
 func (e *env) subscriptionStats(topic string) (pulsarbroker.SubscriptionStats, bool) {
 	e.t.Helper()
 	path := strings.TrimPrefix(topic, "persistent://")
-	resp, err := http.Get(e.broker.AdminURL() + "/admin/v2/persistent/" + path + "/stats")
+	resp, err := http.Get(e.broker.AdminURL + "/admin/v2/persistent/" + path + "/stats")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import "testing"
 // does: every event is applied once, and each key's in order.
 func TestTwoInstancesShareTheWorkInKeyOrder(t *testing.T) {
 	e := newEnv(t)
-	pub := e.publisher(ordersTopic)
+	pub := e.publisher(e.ordersTopic)
 	first := sequenceFrom(20, 0, 10)
 	pub.publish(first...)
 	a := e.start(e.config(effectRegistry()))
@@ -15,7 +15,7 @@ func TestTwoInstancesShareTheWorkInKeyOrder(t *testing.T) {
 
 	b := e.start(e.config(effectRegistry()))
 	e.waitFor("both instances subscribed", func() bool {
-		sub, _ := e.subscriptionStats(ordersTopic)
+		sub, _ := e.subscriptionStats(e.ordersTopic)
 		return len(sub.Consumers) == 2
 	})
 	second := sequenceFrom(20, 10, 10)
@@ -23,7 +23,7 @@ func TestTwoInstancesShareTheWorkInKeyOrder(t *testing.T) {
 
 	all := append(first, second...)
 	e.waitEffects(len(all))
-	e.waitDrained(ordersTopic)
+	e.waitDrained(e.ordersTopic)
 	e.assertEffects(all)
 	sa, sb := a.Stats(), b.Stats()
 	if sa.Applied+sb.Applied != int64(len(all)) || sa.Duplicates+sb.Duplicates != 0 {

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
 	"github.com/alpes/alpes/services/outbox"
 )
@@ -44,7 +43,7 @@ func (s *Service) publishCatalogue(ctx context.Context) (int, error) {
 		published := make([]string, 0, len(states))
 		for _, p := range states {
 			_, err := outbox.Append(ctx, tx, outbox.Message{
-				Topic:       eventcatalog.TopicCatalogEvents,
+				Topic:       s.topics.CatalogEvents,
 				AggregateID: p.sku,
 				Body: &catalogv1.ProductUpdated{
 					Sku:       p.sku,

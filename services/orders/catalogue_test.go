@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/internal/servicetest"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
@@ -38,15 +37,15 @@ func (e *env) products(r *servicetest.Received) []*catalogv1.ProductUpdated {
 // catalogueRows counts the ProductUpdated rows orders appended to its outbox.
 func (e *env) catalogueRows() int {
 	e.T.Helper()
-	return e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicCatalogEvents)
+	return e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, e.Topics.CatalogEvents)
 }
 
 // subscribed returns how many consumers the orders subscription has on the
 // commands topic: a Service subscribes only once its catalogue is published.
 func (e *env) subscribed() int {
 	e.T.Helper()
-	path := strings.TrimPrefix(eventcatalog.TopicOrderCommands, "persistent://")
-	resp, err := http.Get(e.Broker.AdminURL() + "/admin/v2/persistent/" + path + "/stats")
+	path := strings.TrimPrefix(e.Topics.OrderCommands, "persistent://")
+	resp, err := http.Get(e.Broker.AdminURL + "/admin/v2/persistent/" + path + "/stats")
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -61,7 +60,7 @@ func (e *env) subscribed() int {
 func TestCatalogueIsPublishedOnceAtStartup(t *testing.T) {
 	e := newEnv(t)
 	seeded := e.Count(`SELECT count(*) FROM products`)
-	feed := e.Watch(eventcatalog.TopicCatalogEvents)
+	feed := e.Watch(e.Topics.CatalogEvents)
 
 	first := e.startService()
 	e.WaitFor("the seeded catalogue on the topic", func() bool { return len(e.products(feed)) >= seeded })

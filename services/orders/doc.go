@@ -4,9 +4,10 @@
 // outbox (docs/adr/0001-commands-and-events.md).
 //
 // A Service consumes, with the consumer framework services/inbox and the
-// Key_Shared subscription "orders", two topics:
+// Key_Shared subscription "orders", two topics of its deployment's tenant
+// (Config.Topics, eventcatalog.Topics):
 //
-//   - eventcatalog.TopicOrderCommands, alpes.orders.v1.PlaceOrder: the
+//   - Topics.OrderCommands, alpes.orders.v1.PlaceOrder: the
 //     command is checked (at least one line, every quantity at least 1, no
 //     NUL characters, at most MaxLines lines), every line is priced from the
 //     products table, and the order with its lines is inserted together with
@@ -17,7 +18,7 @@
 //     is stored too, as an order in status rejected with a zero total in
 //     currency XXX (ISO 4217's "no currency": it was never priced), so that
 //     the order id is taken either way.
-//   - eventcatalog.TopicPaymentEvents, alpes.payments.v1.PaymentProcessed:
+//   - Topics.PaymentEvents, alpes.payments.v1.PaymentProcessed:
 //     an approved payment confirms a placed order (OrderConfirmed), a
 //     declined one rejects it (OrderRejected, REJECTION_REASON_PAYMENT_DECLINED,
 //     detail = the decline reason).
@@ -47,7 +48,7 @@
 // # The catalogue
 //
 // Orders owns the products table and publishes it as
-// alpes.catalog.v1.ProductUpdated on eventcatalog.TopicCatalogEvents, keyed
+// alpes.catalog.v1.ProductUpdated on Topics.CatalogEvents, keyed
 // by SKU. At startup, and only then, Run publishes every product whose
 // current state (its updated_at) has not been published yet, and stamps the
 // rows' published_updated_at in the same transaction; a trigger moves

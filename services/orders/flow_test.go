@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/servicetest"
@@ -22,6 +21,7 @@ func (e *env) startPayments(db *pgtest.DB) {
 	svc, err := payments.New(payments.Config{
 		DB:     db.PoolAs(e.T, migrations.ServiceRole("payments")),
 		Client: e.Client,
+		Topics: e.Topics,
 		Logger: servicetest.Logger(e.T),
 	})
 	if err != nil {
@@ -51,7 +51,7 @@ func TestOrdersAndPaymentsSettleEveryOrder(t *testing.T) {
 	e := newEnv(t)
 	paymentsDB := pgtest.New(t, "payments")
 	e.StartRelay("payments", paymentsDB)
-	events := e.Watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(e.Topics.OrderEvents)
 	for range 2 {
 		e.startService()
 		e.startPayments(paymentsDB)
@@ -104,7 +104,7 @@ func TestOrdersAndPaymentsSettleEveryOrder(t *testing.T) {
 	for _, types := range want {
 		steps += len(types)
 	}
-	if c := e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicOrderEvents); c != steps {
+	if c := e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, e.Topics.OrderEvents); c != steps {
 		t.Errorf("%d order events in the outbox, want %d", c, steps)
 	}
 	if c := e.Count(`SELECT count(*) FROM orders WHERE status = 'confirmed'`); c != n/4 {

@@ -24,6 +24,7 @@ func (e *env) startService() *servicetest.Running {
 	svc, err := orders.New(orders.Config{
 		DB:     e.App,
 		Client: e.Client,
+		Topics: e.Topics,
 		Logger: servicetest.Logger(e.T),
 		Tuning: orders.Tuning{RetryBackoff: 10 * time.Millisecond},
 	})

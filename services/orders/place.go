@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/inbox"
 	"github.com/alpes/alpes/services/outbox"
@@ -83,7 +82,7 @@ func (s *Service) place(ctx context.Context, tx pgx.Tx, cmd *ordersv1.PlaceOrder
 	// three: pgx describes the table first, then COPY is a two-step exchange).
 	b := &pgx.Batch{}
 	b.Queue(insertLines, cmd.GetOrderId(), lineNos, skus, names, quantities, prices)
-	if err := queueOrderEvent(b, cmd.GetOrderId(), event); err != nil {
+	if err := s.queueOrderEvent(b, cmd.GetOrderId(), event); err != nil {
 		return err
 	}
 	br := tx.SendBatch(ctx, b)
@@ -126,7 +125,7 @@ func (s *Service) rejectAtPlacement(ctx context.Context, tx pgx.Tx, cmd *ordersv
 		return fmt.Errorf("inserting rejected order %s: %w", cmd.GetOrderId(), err)
 	}
 	s.log.InfoContext(ctx, "order rejected", "order_id", cmd.GetOrderId(), "reason", rej.reason.String(), "detail", rej.detail)
-	return appendOrderEvent(ctx, tx, cmd.GetOrderId(), &ordersv1.OrderRejected{
+	return s.appendOrderEvent(ctx, tx, cmd.GetOrderId(), &ordersv1.OrderRejected{
 		OrderId:     cmd.GetOrderId(),
 		Reason:      rej.reason,
 		Detail:      rej.detail,
@@ -157,8 +156,8 @@ func loadProducts(ctx context.Context, tx pgx.Tx, skus []string) (map[string]pro
 }
 
 // appendOrderEvent appends an event about orderID to the order events topic.
-func appendOrderEvent(ctx context.Context, tx pgx.Tx, orderID string, event proto.Message) error {
-	_, err := outbox.Append(ctx, tx, orderEvent(orderID, event))
+func (s *Service) appendOrderEvent(ctx context.Context, tx pgx.Tx, orderID string, event proto.Message) error {
+	_, err := outbox.Append(ctx, tx, s.orderEvent(orderID, event))
 	if err != nil {
 		return orderEventError(orderID, event, err)
 	}
@@ -166,15 +165,15 @@ func appendOrderEvent(ctx context.Context, tx pgx.Tx, orderID string, event prot
 }
 
 // queueOrderEvent is appendOrderEvent on a batch sent within the transaction.
-func queueOrderEvent(b *pgx.Batch, orderID string, event proto.Message) error {
-	if _, err := outbox.Queue(b, orderEvent(orderID, event)); err != nil {
+func (s *Service) queueOrderEvent(b *pgx.Batch, orderID string, event proto.Message) error {
+	if _, err := outbox.Queue(b, s.orderEvent(orderID, event)); err != nil {
 		return orderEventError(orderID, event, err)
 	}
 	return nil
 }
 
-func orderEvent(orderID string, event proto.Message) outbox.Message {
-	return outbox.Message{Topic: eventcatalog.TopicOrderEvents, AggregateID: orderID, Body: event}
+func (s *Service) orderEvent(orderID string, event proto.Message) outbox.Message {
+	return outbox.Message{Topic: s.topics.OrderEvents, AggregateID: orderID, Body: event}
 }
 
 func orderEventError(orderID string, event proto.Message, err error) error {

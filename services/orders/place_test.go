@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/servicetest"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
@@ -39,12 +38,12 @@ func requested(cmd *ordersv1.PlaceOrder) time.Time {
 // send publishes cmd on the commands topic under a new event id.
 func (e *env) send(cmd *ordersv1.PlaceOrder) string {
 	e.T.Helper()
-	return e.Publish(eventcatalog.TopicOrderCommands, cmd.GetOrderId(), cmd, servicetest.NewUUID())
+	return e.Publish(e.Topics.OrderCommands, cmd.GetOrderId(), cmd, servicetest.NewUUID())
 }
 
 func TestPlaceOrderPricesStoresAndPublishes(t *testing.T) {
 	e := newEnv(t)
-	events := e.Watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(e.Topics.OrderEvents)
 	e.startService()
 
 	cmd := placeOrder("cust-42", "AXE-ICE-50", 2, "HELMET-MTN", 1, "AXE-ICE-50", 1)
@@ -107,7 +106,7 @@ func TestPlaceOrderRejections(t *testing.T) {
 	e.Exec(`INSERT INTO products (sku, name, price_minor, currency) VALUES
 		('CHF-ROPE', 'Swiss rope', 20000, 'CHF'),
 		('GOLD-AXE', 'Golden ice axe', $1, 'EUR')`, int64(math.MaxInt64/2+1))
-	events := e.Watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(e.Topics.OrderEvents)
 	e.startService()
 
 	invalid, unknown := ordersv1.RejectionReason_REJECTION_REASON_INVALID_ORDER, ordersv1.RejectionReason_REJECTION_REASON_UNKNOWN_PRODUCT
@@ -161,14 +160,14 @@ func TestPlaceOrderWithAnIDThatIsNotAUUIDIsParked(t *testing.T) {
 	if r := e.ParkedReason(id); r == "" {
 		t.Error("not parked")
 	}
-	if n := e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, eventcatalog.TopicOrderEvents); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM outbox WHERE topic = $1`, e.Topics.OrderEvents); n != 0 {
 		t.Errorf("%d order events, want none", n)
 	}
 }
 
 func TestDuplicatePlaceOrderIsANoOp(t *testing.T) {
 	e := newEnv(t)
-	events := e.Watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(e.Topics.OrderEvents)
 	e.startService()
 
 	cmd := placeOrder("c", "ROPE-DRY-60", 1)
@@ -181,7 +180,7 @@ func TestDuplicatePlaceOrderIsANoOp(t *testing.T) {
 	again.Lines = []*ordersv1.OrderLine{{Sku: "JACKET-HS", Quantity: 3}}
 	second := e.send(again)
 	// And the very same message again: the inbox drops it.
-	e.Publish(eventcatalog.TopicOrderCommands, cmd.GetOrderId(), cmd, first)
+	e.Publish(e.Topics.OrderCommands, cmd.GetOrderId(), cmd, first)
 	// A rejected order's id is taken as well.
 	bad := placeOrder("c", "NO-SUCH-SKU", 1)
 	e.send(bad)

@@ -27,6 +27,10 @@ type Config struct {
 	Client pulsar.Client
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
+	// orders consumes OrderCommands and PaymentEvents and writes OrderEvents
+	// and CatalogEvents. The zero value is eventcatalog.DefaultTopics().
+	Topics eventcatalog.Topics
 	// Tuning tunes the consumer; zero fields take services/inbox's defaults.
 	Tuning Tuning
 }
@@ -57,6 +61,7 @@ type Tuning struct {
 type Service struct {
 	db       *pgxpool.Pool
 	log      *slog.Logger
+	topics   eventcatalog.Topics
 	consumer *inbox.Consumer
 }
 
@@ -68,7 +73,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{db: cfg.DB, log: cfg.Logger.With("service", "orders")}
+	topics, err := cfg.Topics.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	s := &Service{db: cfg.DB, log: cfg.Logger.With("service", "orders"), topics: topics}
 	reg := inbox.NewRegistry()
 	inbox.Handle(reg, s.placeOrder)
 	inbox.Handle(reg, s.settle)
@@ -76,7 +85,7 @@ func New(cfg Config) (*Service, error) {
 		Client:       cfg.Client,
 		DB:           cfg.DB,
 		Subscription: Subscription,
-		Topics:       []string{eventcatalog.TopicOrderCommands, eventcatalog.TopicPaymentEvents},
+		Topics:       []string{topics.OrderCommands, topics.PaymentEvents},
 		Registry:     reg,
 		Logger:       s.log,
 		BatchSize:    cfg.Tuning.BatchSize,

@@ -88,7 +88,7 @@ func (s *Service) confirm(ctx context.Context, tx pgx.Tx, pay *paymentsv1.Paymen
 		return fmt.Errorf("confirming order %s: %w", pay.GetOrderId(), err)
 	}
 	s.log.InfoContext(ctx, "order confirmed", "order_id", pay.GetOrderId(), "payment_id", pay.GetPaymentId())
-	return appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderConfirmed{
+	return s.appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderConfirmed{
 		OrderId:     pay.GetOrderId(),
 		PaymentId:   pay.GetPaymentId(),
 		Total:       money(o.totalMinor, o.currency),
@@ -114,7 +114,7 @@ func (s *Service) rejectPayment(ctx context.Context, tx pgx.Tx, pay *paymentsv1.
 		return fmt.Errorf("rejecting order %s: %w", pay.GetOrderId(), err)
 	}
 	s.log.InfoContext(ctx, "order rejected", "order_id", pay.GetOrderId(), "reason", reason.String(), "detail", detail)
-	return appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderRejected{
+	return s.appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderRejected{
 		OrderId:     pay.GetOrderId(),
 		Reason:      reason,
 		Detail:      detail,

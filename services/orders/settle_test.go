@@ -7,7 +7,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/servicetest"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
@@ -34,7 +33,7 @@ func payment(orderID string, amountMinor int64, status paymentsv1.PaymentStatus,
 // pay publishes p on the payment events topic under a new event id.
 func (e *env) pay(p *paymentsv1.PaymentProcessed) string {
 	e.T.Helper()
-	return e.Publish(eventcatalog.TopicPaymentEvents, p.GetOrderId(), p, servicetest.NewUUID())
+	return e.Publish(e.Topics.PaymentEvents, p.GetOrderId(), p, servicetest.NewUUID())
 }
 
 // placed sends a PlaceOrder and waits for its OrderPlaced.
@@ -58,7 +57,7 @@ func (e *env) status(orderID string) string {
 
 func TestPaymentSettlesTheOrder(t *testing.T) {
 	e := newEnv(t)
-	events := e.Watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(e.Topics.OrderEvents)
 	e.startService()
 	a := e.placed(events, "BOOT-GTX-42", 1)
 	b := e.placed(events, "JACKET-HS", 1)
@@ -89,7 +88,7 @@ func TestPaymentSettlesTheOrder(t *testing.T) {
 
 func TestPaymentAnomalies(t *testing.T) {
 	e := newEnv(t)
-	events := e.Watch(eventcatalog.TopicOrderEvents)
+	events := e.Watch(e.Topics.OrderEvents)
 	e.startService()
 	a := e.placed(events, "BOOT-GTX-42", 1) // settled first, then paid again
 	c := e.placed(events, "PACK-45L", 1)    // stays placed through every anomaly

@@ -26,7 +26,8 @@ var _ Execer = (pgx.Tx)(nil)
 
 // Message is one message to publish.
 type Message struct {
-	// Topic is the full Pulsar topic, e.g. eventcatalog.TopicOrderEvents.
+	// Topic is the full Pulsar topic, one of the deployment tenant's
+	// eventcatalog.Topics, e.g. its OrderEvents.
 	Topic string
 	// AggregateID is the Pulsar key: messages with the same one keep their order.
 	AggregateID string

@@ -25,7 +25,7 @@ func TestAppendWritesARowTheRelayCanPublish(t *testing.T) {
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var err error
 		id, err = outbox.Append(ctx, tx, outbox.Message{
-			Topic: eventcatalog.TopicOrderCommands, AggregateID: body.OrderId, Body: body,
+			Topic: eventcatalog.DefaultTopics().OrderCommands, AggregateID: body.OrderId, Body: body,
 			Headers: map[string]string{"traceparent": "00-a-b-01"},
 		})
 		return err
@@ -45,7 +45,7 @@ func TestAppendWritesARowTheRelayCanPublish(t *testing.T) {
 	if err := proto.Unmarshal(payload, &decoded); err != nil {
 		t.Fatal(err)
 	}
-	if topic != eventcatalog.TopicOrderCommands || key != body.OrderId || typ != "alpes.orders.v1.PlaceOrder" ||
+	if topic != eventcatalog.DefaultTopics().OrderCommands || key != body.OrderId || typ != "alpes.orders.v1.PlaceOrder" ||
 		version != 1 || decoded.CustomerId != "c-1" || traceparent != "00-a-b-01" {
 		t.Errorf("row: %s %s %s v%d %v %s", topic, key, typ, version, &decoded, traceparent)
 	}
@@ -59,7 +59,7 @@ func TestAppendRollsBackWithTheTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := outbox.Append(ctx, tx, outbox.Message{Topic: eventcatalog.TopicOrderEvents, AggregateID: "o-1", Body: &ordersv1.OrderConfirmed{OrderId: "o-1"}}); err != nil {
+	if _, err := outbox.Append(ctx, tx, outbox.Message{Topic: eventcatalog.DefaultTopics().OrderEvents, AggregateID: "o-1", Body: &ordersv1.OrderConfirmed{OrderId: "o-1"}}); err != nil {
 		t.Fatal(err)
 	}
 	tx.Rollback(ctx)

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
@@ -65,7 +64,7 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, msg inbox.Message, plac
 		"status", status, "decline_reason", decision.DeclineReason)
 
 	_, err = outbox.Append(ctx, tx, outbox.Message{
-		Topic:       eventcatalog.TopicPaymentEvents,
+		Topic:       s.topics.PaymentEvents,
 		AggregateID: orderID,
 		Body: &paymentsv1.PaymentProcessed{
 			PaymentId:     id.String(),

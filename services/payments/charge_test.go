@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/servicetest"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
@@ -33,12 +32,12 @@ func orderPlaced(customer string, totalMinor int64) *ordersv1.OrderPlaced {
 // send publishes an order event under a new event id, as orders' relay would.
 func (e *env) send(orderID string, body proto.Message) string {
 	e.T.Helper()
-	return e.Publish(eventcatalog.TopicOrderEvents, orderID, body, servicetest.NewUUID())
+	return e.Publish(e.Topics.OrderEvents, orderID, body, servicetest.NewUUID())
 }
 
 func TestOrderPlacedIsCharged(t *testing.T) {
 	e := newEnv(t)
-	outcomes := e.Watch(eventcatalog.TopicPaymentEvents)
+	outcomes := e.Watch(e.Topics.PaymentEvents)
 	e.startService()
 
 	cases := []struct {
@@ -90,7 +89,7 @@ func TestOrderPlacedIsCharged(t *testing.T) {
 
 func TestDuplicateOrderPlacedChargesOnce(t *testing.T) {
 	e := newEnv(t)
-	outcomes := e.Watch(eventcatalog.TopicPaymentEvents)
+	outcomes := e.Watch(e.Topics.PaymentEvents)
 	e.startService()
 
 	order := orderPlaced("cust", 14990)
@@ -102,7 +101,7 @@ func TestDuplicateOrderPlacedChargesOnce(t *testing.T) {
 	again := proto.Clone(order).(*ordersv1.OrderPlaced)
 	again.Total.AmountMinor = 999999
 	second := e.send(order.GetOrderId(), again)
-	e.Publish(eventcatalog.TopicOrderEvents, order.GetOrderId(), order, first)
+	e.Publish(e.Topics.OrderEvents, order.GetOrderId(), order, first)
 
 	sentinel := orderPlaced("cust", 100)
 	e.send(sentinel.GetOrderId(), sentinel)

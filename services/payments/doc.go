@@ -2,8 +2,9 @@
 // through a deterministic fake gateway and publishes the outcome, in its own
 // database (migrations/payments), through its transactional outbox.
 //
-// A Service consumes eventcatalog.TopicOrderEvents with services/inbox and
-// the Key_Shared subscription "payments". For each alpes.orders.v1.OrderPlaced
+// A Service consumes Topics.OrderEvents of its deployment's tenant
+// (Config.Topics, eventcatalog.Topics) with services/inbox and the
+// Key_Shared subscription "payments". For each alpes.orders.v1.OrderPlaced
 // it, in the inbox's one transaction:
 //
 //  1. stores the order snapshot it needs (id, customer, total, placed_at:

@@ -24,6 +24,7 @@ func (e *env) startService() *servicetest.Running {
 	svc, err := payments.New(payments.Config{
 		DB:     e.App,
 		Client: e.Client,
+		Topics: e.Topics,
 		Logger: servicetest.Logger(e.T),
 		Tuning: payments.Tuning{RetryBackoff: 10 * time.Millisecond},
 	})

@@ -29,6 +29,10 @@ type Config struct {
 	Client pulsar.Client
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
+	// payments consumes OrderEvents and writes PaymentEvents. The zero value
+	// is eventcatalog.DefaultTopics().
+	Topics eventcatalog.Topics
 	// Gateway decides every charge. Nil means DefaultGateway().
 	Gateway *Gateway
 	// Tuning tunes the consumer; zero fields take services/inbox's defaults.
@@ -60,6 +64,7 @@ type Tuning struct {
 // start it with Run; Stats is safe to call from any goroutine.
 type Service struct {
 	log      *slog.Logger
+	topics   eventcatalog.Topics
 	gateway  Gateway
 	consumer *inbox.Consumer
 }
@@ -72,7 +77,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{log: cfg.Logger.With("service", "payments"), gateway: DefaultGateway()}
+	topics, err := cfg.Topics.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
+	s := &Service{log: cfg.Logger.With("service", "payments"), topics: topics, gateway: DefaultGateway()}
 	if cfg.Gateway != nil {
 		s.gateway = *cfg.Gateway
 	}
@@ -84,7 +93,7 @@ func New(cfg Config) (*Service, error) {
 		Client:       cfg.Client,
 		DB:           cfg.DB,
 		Subscription: Subscription,
-		Topics:       []string{eventcatalog.TopicOrderEvents},
+		Topics:       []string{topics.OrderEvents},
 		Registry:     reg,
 		Logger:       s.log,
 		BatchSize:    cfg.Tuning.BatchSize,

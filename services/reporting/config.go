@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/services/inbox"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	Formats *Registry
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006),
+	// of which reporting consumes OrderEvents and PaymentEvents. Default:
+	// eventcatalog.DefaultTopics().
+	Topics eventcatalog.Topics
 
 	// HTTPAddr is where Run listens. Default 127.0.0.1:8084.
 	HTTPAddr string
@@ -49,7 +54,7 @@ type Config struct {
 	// Consumer tunes the inbox consumer: its BatchSize, BatchWait,
 	// MaxAttempts, RetryBackoff, MaxBackoff and ReceiveQueue are used (zero
 	// takes inbox's defaults). Its other fields are set by the Service:
-	// subscription "reporting", the orders and payments event topics, the
+	// subscription "reporting", Topics' order and payment events, the
 	// projection's handlers, DB, Pulsar and Logger.
 	Consumer inbox.Config
 }
@@ -80,6 +85,11 @@ func (c Config) withDefaults() (Config, error) {
 		c.Formats = f
 	}
 	var errs []error
+	topics, err := c.Topics.Resolve()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Topics = topics
 	if c.DB == nil {
 		errs = append(errs, errors.New("no database"))
 	}
@@ -102,7 +112,7 @@ func (c Config) inboxConfig() inbox.Config {
 	ic.Client = c.Pulsar
 	ic.DB = c.DB
 	ic.Subscription = Subscription
-	ic.Topics = Topics()
+	ic.Topics = Topics(c.Topics)
 	ic.Registry = NewInboxRegistry()
 	ic.Logger = c.Logger
 	return ic

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
 	"github.com/alpes/alpes/services/reporting"
@@ -68,8 +67,8 @@ func TestEventsApplyExactlyOnceDespiteDuplicatesAndRedelivery(t *testing.T) {
 	// Everything delivered again, to a new instance, as after acknowledgements
 	// lost in a crash.
 	e.stop()
-	e.resetSubscription(eventcatalog.TopicOrderEvents)
-	e.resetSubscription(eventcatalog.TopicPaymentEvents)
+	e.resetSubscription(e.topics.OrderEvents)
+	e.resetSubscription(e.topics.PaymentEvents)
 	e.start()
 	e.waitFor("every event redelivered and dropped", func() bool { return e.svc.Stats().Duplicates == 2*n })
 

@@ -5,9 +5,10 @@
 // # Read model
 //
 // A consumer of services/inbox (Key_Shared subscription "reporting") applies
-// OrderPlaced, OrderConfirmed and OrderRejected from
-// persistent://alpes/orders/events.v1 and PaymentProcessed from
-// persistent://alpes/payments/events.v1, each exactly once, in the
+// OrderPlaced, OrderConfirmed and OrderRejected from the order events topic
+// and PaymentProcessed from the payment events topic of its deployment's
+// tenant (Config.Topics; persistent://alpes/orders/events.v1 and
+// persistent://alpes/payments/events.v1 by default), each exactly once, in the
 // transaction that records it in the inbox. Every event upserts its order's
 // row of order_facts and adds one row to timeline_entries, stamped with the
 // time the event states, a human summary, and the source commit time.

@@ -19,11 +19,29 @@ import (
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
 )
 
-// event is one message as the relay would publish it.
+// event is one message as the relay would publish it, to the test tenant's
+// topic of its stream.
 type event struct {
-	id, topic, order string
-	body             proto.Message
-	commitTime       time.Time
+	id, order  string
+	stream     stream
+	body       proto.Message
+	commitTime time.Time
+}
+
+// stream says which of the tenant's topics an event goes to.
+type stream int
+
+const (
+	orderEvents stream = iota
+	paymentEvents
+)
+
+// topic is s's topic among topics.
+func (s stream) topic(topics eventcatalog.Topics) string {
+	if s == paymentEvents {
+		return topics.PaymentEvents
+	}
+	return topics.OrderEvents
 }
 
 // story builds the events of one order, with times one second apart from
@@ -47,12 +65,12 @@ func (s story) at(step int) *timestamppb.Timestamp {
 
 func (s story) eur() *moneyv1.Money { return &moneyv1.Money{AmountMinor: s.total, Currency: "EUR"} }
 
-func (s story) ev(topic string, step int, body proto.Message) event {
-	return event{id: uuid.NewString(), topic: topic, order: s.order, body: body, commitTime: s.at(step).AsTime()}
+func (s story) ev(st stream, step int, body proto.Message) event {
+	return event{id: uuid.NewString(), stream: st, order: s.order, body: body, commitTime: s.at(step).AsTime()}
 }
 
 func (s story) placed() event {
-	return s.ev(eventcatalog.TopicOrderEvents, 1, &ordersv1.OrderPlaced{
+	return s.ev(orderEvents, 1, &ordersv1.OrderPlaced{
 		OrderId: s.order, CustomerId: s.customer, Address: "Calle 1 # 2-3",
 		Lines: []*ordersv1.PricedLine{
 			{Sku: "SKU-1", Name: "Café", Quantity: 2, UnitPrice: &moneyv1.Money{AmountMinor: s.total / 4, Currency: "EUR"}},
@@ -67,20 +85,20 @@ func (s story) paid(status paymentsv1.PaymentStatus) event {
 	if status == paymentsv1.PaymentStatus_PAYMENT_STATUS_DECLINED {
 		reason = "amount above the card's limit"
 	}
-	return s.ev(eventcatalog.TopicPaymentEvents, 2, &paymentsv1.PaymentProcessed{
+	return s.ev(paymentEvents, 2, &paymentsv1.PaymentProcessed{
 		PaymentId: s.payment, OrderId: s.order, Amount: s.eur(), Status: status,
 		DeclineReason: reason, ProcessedAt: s.at(2),
 	})
 }
 
 func (s story) confirmed() event {
-	return s.ev(eventcatalog.TopicOrderEvents, 3, &ordersv1.OrderConfirmed{
+	return s.ev(orderEvents, 3, &ordersv1.OrderConfirmed{
 		OrderId: s.order, PaymentId: s.payment, Total: s.eur(), ConfirmedAt: s.at(3),
 	})
 }
 
 func (s story) rejected(reason ordersv1.RejectionReason, step int) event {
-	return s.ev(eventcatalog.TopicOrderEvents, step, &ordersv1.OrderRejected{
+	return s.ev(orderEvents, step, &ordersv1.OrderRejected{
 		OrderId: s.order, Reason: reason, Detail: "see reason", RequestedAt: s.at(0), RejectedAt: s.at(step),
 	})
 }
@@ -99,20 +117,20 @@ func (s story) declinedFlow() []event {
 // publisher sends events with one producer per topic, as the relay does.
 type publisher struct {
 	t         testing.TB
-	producers map[string]pulsar.Producer
+	producers map[stream]pulsar.Producer
 }
 
 func (e *env) publisher() *publisher {
 	e.t.Helper()
 	c := e.client()
-	p := &publisher{t: e.t, producers: map[string]pulsar.Producer{}}
-	for _, topic := range []string{eventcatalog.TopicOrderEvents, eventcatalog.TopicPaymentEvents} {
-		prod, err := c.CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true})
+	p := &publisher{t: e.t, producers: map[stream]pulsar.Producer{}}
+	for _, st := range []stream{orderEvents, paymentEvents} {
+		prod, err := c.CreateProducer(pulsar.ProducerOptions{Topic: st.topic(e.topics), DisableBatching: true})
 		if err != nil {
 			e.t.Fatal(err)
 		}
 		e.t.Cleanup(prod.Close)
-		p.producers[topic] = prod
+		p.producers[st] = prod
 	}
 	return p
 }
@@ -126,7 +144,7 @@ func (p *publisher) publish(evs ...event) {
 			p.t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		_, err = p.producers[ev.topic].Send(ctx, &pulsar.ProducerMessage{
+		_, err = p.producers[ev.stream].Send(ctx, &pulsar.ProducerMessage{
 			Key: ev.order, Payload: payload,
 			Properties: map[string]string{
 				eventmeta.EventID:       ev.id,
@@ -149,7 +167,7 @@ func (p *publisher) publish(evs ...event) {
 func (e *env) resetSubscription(topic string) {
 	e.t.Helper()
 	path := strings.Replace(topic, "://", "/", 1)
-	url := e.broker.AdminURL() + "/admin/v2/" + path + "/subscription/reporting/resetcursor/0"
+	url := e.broker.AdminURL + "/admin/v2/" + path + "/subscription/reporting/resetcursor/0"
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, nil)
 	if err != nil {
 		e.t.Fatal(err)

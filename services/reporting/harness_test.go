@@ -14,9 +14,9 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
-	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/services/inbox"
 	"github.com/alpes/alpes/services/reporting"
 )
@@ -29,13 +29,16 @@ const (
 )
 
 // env is one test's world: its own database, and for tests of the consumer
-// its own broker and a running Service.
+// a broker (internal/brokertest) with a tenant of its own and a running
+// Service.
 type env struct {
-	t       testing.TB
-	db      *pgtest.DB
-	admin   *pgxpool.Pool // superuser, for seeding and assertions
-	app     *pgxpool.Pool // alpes_reporting, as the service connects
-	broker  *pulsarbroker.Broker
+	t      testing.TB
+	db     *pgtest.DB
+	admin  *pgxpool.Pool // superuser, for seeding and assertions
+	app    *pgxpool.Pool // alpes_reporting, as the service connects
+	broker *brokertest.Broker
+	// topics are the test tenant's, which the Service consumes.
+	topics  eventcatalog.Topics
 	svc     *reporting.Service
 	baseURL string
 	stop    func() // stops the running Service, once
@@ -62,15 +65,13 @@ func newDBEnv(t testing.TB, cfg reporting.Config) *env {
 // (consumer and HTTP server, through Run) until the test ends.
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	bcfg := pulsarbroker.DefaultConfig()
-	bcfg.ServiceAddr, bcfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	b, err := pulsarbroker.Start(context.Background(), bcfg)
+	b := brokertest.Start(t)
+	topics, err := eventcatalog.TopicsFor(b.Tenant(t, eventcatalog.NamespaceOrders, eventcatalog.NamespacePayments))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
 	db := pgtest.New(t, "reporting")
-	e := &env{t: t, db: db, admin: db.Pool(t), app: db.PoolAs(t, role), broker: b}
+	e := &env{t: t, db: db, admin: db.Pool(t), app: db.PoolAs(t, role), broker: b, topics: topics}
 
 	e.start()
 	return e
@@ -85,7 +86,7 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	svc, err := reporting.New(reporting.Config{
-		DB: e.app, Pulsar: e.client(), Logger: testLogger(e.t), Listener: ln,
+		DB: e.app, Pulsar: e.client(), Topics: e.topics, Logger: testLogger(e.t), Listener: ln,
 		Consumer: inbox.Config{RetryBackoff: 10 * time.Millisecond},
 	})
 	if err != nil {
@@ -114,17 +115,10 @@ func (e *env) start() {
 	e.t.Cleanup(e.stop)
 }
 
+// client returns a new client of the broker, closed when the test ends.
 func (e *env) client() pulsar.Client {
 	e.t.Helper()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:    e.broker.ServiceURL(),
-		Logger: pulsarslog.New(slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(c.Close)
-	return c
+	return e.broker.Client(e.t)
 }
 
 func (e *env) exec(sql string, args ...any) {

@@ -21,9 +21,9 @@ import (
 // every instance of the service.
 const Subscription = "reporting"
 
-// Topics returns the topics reporting consumes.
-func Topics() []string {
-	return []string{eventcatalog.TopicOrderEvents, eventcatalog.TopicPaymentEvents}
+// Topics returns the topics reporting consumes among a tenant's topics.
+func Topics(t eventcatalog.Topics) []string {
+	return []string{t.OrderEvents, t.PaymentEvents}
 }
 
 // NewInboxRegistry returns the handlers that fold the order and payment
