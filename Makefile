@@ -10,8 +10,9 @@ TEST_FLAGS ?= -race -timeout 10m
 .PHONY: test test-pulsar pulsar-up pulsar-down fuzz-smoke bench bench-quick chaos chaos-suite check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
 
 ## test: everything CI checks: formatting, vet, the protobuf checks, all tests with the race
-## detector, and each fuzz target for a few seconds.
-test: check go-test fuzz-smoke
+## detector on the embedded broker, the broker-facing tests again on a real Apache Pulsar, and
+## each fuzz target for a few seconds.
+test: check go-test test-pulsar fuzz-smoke
 
 check: fmt-check tidy-check vet proto-check
 
@@ -37,7 +38,10 @@ go-test:
 ## It fails, never skips, when Pulsar cannot start.
 PULSAR_TEST_PKGS ?= ./internal/pulsarbroker/ ./relay/... ./services/... ./internal/servicetest/
 test-pulsar:
-	$(GO) run ./cmd/alpes pulsar exec -- $(GO) test -count=1 -timeout 15m $(PULSAR_TEST_PKGS)
+	$(GO) run ./cmd/alpes pulsar exec -- bash -c '\
+		$(GO) test -count=1 -timeout 15m $(PULSAR_TEST_PKGS) && \
+		$(GO) test -count=1 -timeout 10m -run "^TestShortChaosSoak$$" ./internal/chaos/'
+
 
 ## pulsar-up: a real Apache Pulsar standalone on 127.0.0.1:6650 (admin :8080) in the background,
 ## alpes's namespaces created with deduplication on. pulsar-down: stop it and remove its data.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/alpes/alpes/internal/oracle"
 	"github.com/alpes/alpes/internal/procstack"
+	"github.com/alpes/alpes/internal/pulsarstandalone"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/services/client"
 )
@@ -55,6 +56,15 @@ type Config struct {
 	FreezeMin, FreezeMax time.Duration
 	// SettleTimeout bounds the oracle's wait for the system to settle.
 	SettleTimeout time.Duration
+	// Pulsar, PulsarDistribution, PulsarURL, PulsarAdminURL and Tenant
+	// choose the broker as procstack.Options does: the embedded broker
+	// process (the default), the real Apache Pulsar as the broker process,
+	// or a broker the stack does not own, which the soak never injects a
+	// fault into.
+	Pulsar                    string
+	PulsarDistribution        pulsarstandalone.Distribution
+	PulsarURL, PulsarAdminURL string
+	Tenant                    string
 	// Out receives a line per injection as it happens, and progress.
 	Out    io.Writer
 	Logger *slog.Logger
@@ -72,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.Faults) == 0 {
 		c.Faults = AllFaults()
+	}
+	if c.PulsarURL != "" {
+		c.Faults = slices.DeleteFunc(slices.Clone(c.Faults), func(f Fault) bool { return f.Target == "broker" })
 	}
 	if c.FreezeMin <= 0 {
 		c.FreezeMin = time.Second
@@ -122,7 +135,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return rep, err
 		}
 	}
-	s, err := procstack.Start(ctx, procstack.Options{Binary: cfg.Binary, Dir: cfg.Dir, Durable: true, Logger: cfg.Logger})
+	s, err := procstack.Start(ctx, procstack.Options{
+		Binary: cfg.Binary, Dir: cfg.Dir, Durable: true, Logger: cfg.Logger,
+		Pulsar: cfg.Pulsar, PulsarDistribution: cfg.PulsarDistribution,
+		PulsarURL: cfg.PulsarURL, PulsarAdminURL: cfg.PulsarAdminURL, Tenant: cfg.Tenant,
+	})
 	if err != nil {
 		return rep, err
 	}

@@ -2,11 +2,13 @@ package chaos_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/chaos"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/procstack"
@@ -29,17 +31,28 @@ func skipWithoutPostgres(t *testing.T) {
 // TestShortChaosSoak is the CI-sized soak: 40 seconds of load at 50 orders
 // a second while every kind of fault is injected at least once (a kill and
 // restart and a freeze of each component, a Postgres crash), in an order
-// the seed fixes; then the oracle's verdict must be clean.
+// the seed fixes; then the oracle's verdict must be clean. On a real-Pulsar
+// run (internal/brokertest) the stack uses the shared Pulsar under a tenant
+// of its own, and every fault but the broker's is injected: the shared
+// broker is nobody's to kill (`alpes chaos --pulsar real` kills a real
+// Pulsar of its own).
 func TestShortChaosSoak(t *testing.T) {
 	skipWithoutPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	faults := chaos.AllFaults()
-	rep, err := chaos.Run(ctx, chaos.Config{
+	cfg := chaos.Config{
 		Binary: binary, Duration: 40 * time.Second, Rate: 50, Interval: 2500 * time.Millisecond, Seed: 42,
-		MinInjections: len(faults), FreezeMin: 500 * time.Millisecond, FreezeMax: 1500 * time.Millisecond,
+		FreezeMin: 500 * time.Millisecond, FreezeMax: 1500 * time.Millisecond,
 		SettleTimeout: 2 * time.Minute, Out: &testWriter{t: t},
-	})
+	}
+	faults := chaos.AllFaults()
+	if brokertest.Real() {
+		b := brokertest.Start(t)
+		cfg.PulsarURL, cfg.PulsarAdminURL, cfg.Tenant = b.ServiceURL, b.AdminURL, "t-"+brokertest.UniqueName(t)
+		faults = slices.DeleteFunc(faults, func(f chaos.Fault) bool { return f.Target == "broker" })
+	}
+	cfg.MinInjections = len(faults)
+	rep, err := chaos.Run(ctx, cfg)
 	t.Log("\n" + rep.Summary())
 	if err != nil {
 		t.Fatal(err)

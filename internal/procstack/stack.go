@@ -26,6 +26,7 @@ import (
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pulsaradmin"
+	"github.com/alpes/alpes/internal/pulsarstandalone"
 	"github.com/alpes/alpes/migrations"
 )
 
@@ -49,6 +50,19 @@ type Options struct {
 	// Args adds flags to one component's command line, by component name,
 	// e.g. {"relay": {"--max-in-flight", "500"}}.
 	Args map[string][]string
+	// Pulsar is what runs as the broker process: devstack.PulsarEmbedded
+	// (or empty) runs `alpes broker`; devstack.PulsarReal runs Apache Pulsar
+	// standalone from PulsarDistribution, killed, frozen and restarted like
+	// any other component, its data kept across restarts.
+	Pulsar             string
+	PulsarDistribution pulsarstandalone.Distribution
+	// PulsarURL and PulsarAdminURL name a broker the stack does not own, such
+	// as the real Pulsar shared by a test pass: no broker process runs,
+	// Stack.Broker is nil, and nothing can kill or freeze it.
+	PulsarURL, PulsarAdminURL string
+	// Tenant of the stack's topics; empty means eventcatalog.DefaultTenant.
+	// Stacks that share a broker need one each.
+	Tenant string
 	// LogLevel of every component: debug, info, warn or error. Default info.
 	LogLevel string
 	// Logger receives the stack's own progress messages.
@@ -59,6 +73,8 @@ type Options struct {
 type Stack struct {
 	Cluster *pgcluster.Cluster
 
+	// Broker is nil when the stack uses a broker it does not own
+	// (Options.PulsarURL).
 	Broker, Relay, Orders, Payments, Reporting, BFF *Proc
 
 	// BrokerURL is the Pulsar service URL; BrokerAdminURL the admin API's.
@@ -83,6 +99,11 @@ type Stack struct {
 // bff. On error it stops whatever it started.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s := &Stack{dir: opts.Dir, log: opts.Logger, Topics: eventcatalog.DefaultTopics()}
+	if opts.Tenant != "" {
+		if s.Topics, err = eventcatalog.TopicsFor(opts.Tenant); err != nil {
+			return nil, err
+		}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -129,6 +150,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	brokerAddr, brokerAdmin, relayHTTP, ordersHTTP, paymentsHTTP, reportingHTTP, bffHTTP :=
 		addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6]
 	s.BrokerURL, s.BrokerAdminURL = "pulsar://"+brokerAddr, "http://"+brokerAdmin
+	if opts.PulsarURL != "" {
+		s.BrokerURL, s.BrokerAdminURL = opts.PulsarURL, opts.PulsarAdminURL
+	}
 	s.RelayURL, s.ReportingURL, s.BFFURL = "http://"+relayHTTP, "http://"+reportingHTTP, "http://"+bffHTTP
 	s.ProgressURLs = map[string]string{
 		"orders":    "http://" + ordersHTTP + "/v1/progress",
@@ -154,11 +178,25 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			"--pulsar-url", s.BrokerURL, "--pulsar-tenant", s.Topics.Tenant}
 	}
 
-	brokerArgs := []string{"broker", "--addr", brokerAddr, "--admin-addr", brokerAdmin}
-	if opts.Durable {
-		brokerArgs = append(brokerArgs, "--data", filepath.Join(s.dir, "broker"))
+	switch {
+	case opts.PulsarURL != "":
+		// Not ours to run; provisioned before anything publishes.
+		if err := provisioned(s.BrokerAdminURL, s.Topics.Tenant, func(context.Context) error { return nil })(ctx); err != nil {
+			return nil, err
+		}
+	case opts.Pulsar == devstack.PulsarReal:
+		if s.Broker, err = realPulsar(s, opts.PulsarDistribution, brokerAddr, brokerAdmin); err != nil {
+			return nil, err
+		}
+	case opts.Pulsar == "" || opts.Pulsar == devstack.PulsarEmbedded:
+		brokerArgs := []string{"broker", "--addr", brokerAddr, "--admin-addr", brokerAdmin}
+		if opts.Durable {
+			brokerArgs = append(brokerArgs, "--data", filepath.Join(s.dir, "broker"))
+		}
+		s.Broker = proc("broker", provisioned(s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
+	default:
+		return nil, fmt.Errorf("unknown broker %q", opts.Pulsar)
 	}
-	s.Broker = proc("broker", provisioned(s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
 
 	relayArgs := []string{"relay", "--pulsar-url", s.BrokerURL, "--pulsar-admin-url", s.BrokerAdminURL,
 		"--pulsar-tenant", s.Topics.Tenant, "--http-addr", relayHTTP}
@@ -190,10 +228,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// Procs are the components in start order: broker, relay, orders, payments,
-// reporting, bff.
+// Procs are the components in start order: broker (unless the stack uses
+// one it does not own), relay, orders, payments, reporting, bff.
 func (s *Stack) Procs() []*Proc {
-	return []*Proc{s.Broker, s.Relay, s.Orders, s.Payments, s.Reporting, s.BFF}
+	procs := []*Proc{s.Broker, s.Relay, s.Orders, s.Payments, s.Reporting, s.BFF}
+	if s.Broker == nil {
+		procs = procs[1:]
+	}
+	return procs
 }
 
 // Dir is where the stack keeps its data and logs.
@@ -295,4 +337,33 @@ func httpOK(url string) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// realPulsar is Apache Pulsar standalone as the stack's broker process, on
+// the stack's broker addresses, its files under the stack's directory. Its
+// configuration is written once; a restart after a kill recovers its data.
+func realPulsar(s *Stack, dist pulsarstandalone.Distribution, serviceAddr, adminAddr string) (*Proc, error) {
+	ports := make([]int, 2)
+	for i, a := range []string{serviceAddr, adminAddr} {
+		_, p, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, err
+		}
+		if ports[i], err = strconv.Atoi(p); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Join(s.dir, "pulsar")
+	cmd, err := pulsarstandalone.Prepare(pulsarstandalone.Config{
+		Distribution: dist, Dir: dir, ServicePort: ports[0], AdminPort: ports[1],
+	})
+	if err != nil {
+		return nil, err
+	}
+	up := func(ctx context.Context) error { return pulsarstandalone.WaitReady(ctx, cmd.ServiceURL, cmd.AdminURL) }
+	return &Proc{
+		Name: "broker", binary: cmd.Path, args: cmd.Args, env: cmd.Env,
+		ready:   provisioned(cmd.AdminURL, s.Topics.Tenant, up),
+		logPath: filepath.Join(s.dir, "broker.log"),
+	}, nil
 }

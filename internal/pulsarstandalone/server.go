@@ -64,28 +64,35 @@ type State struct {
 
 const stateFile = "alpes-pulsar.json"
 
-// Start configures an instance in cfg.Dir, starts it and returns once it
-// serves (see WaitReady). On failure nothing is left running.
-func Start(ctx context.Context, cfg Config) (*Server, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// Command is how to run one configured instance: what Start runs, for a
+// caller that supervises the process itself (the process stack kills,
+// freezes and restarts it). Env holds only the variables to add to the
+// caller's environment.
+type Command struct {
+	Path                 string
+	Args                 []string
+	Env                  []string
+	ServiceURL, AdminURL string
+}
+
+// Prepare configures an instance in cfg.Dir (its standalone.conf, empty data
+// and log directories, ports) and returns how to run it, without starting it.
+func Prepare(cfg Config) (Command, error) {
 	if cfg.Dir == "" {
-		return nil, errors.New("starting Pulsar: no instance directory")
+		return Command{}, errors.New("preparing Pulsar: no instance directory")
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Dir, stateFile)); err == nil {
-		return nil, fmt.Errorf("starting Pulsar: %s already holds an instance (stop it with `alpes pulsar down`)", cfg.Dir)
+		return Command{}, fmt.Errorf("preparing Pulsar: %s already holds an instance (stop it with `alpes pulsar down`)", cfg.Dir)
 	}
 	java, err := JavaPath()
 	if err != nil {
-		return nil, err
+		return Command{}, err
 	}
 	var ports [2]int
 	for i, p := range []int{cfg.ServicePort, cfg.AdminPort} {
 		if p == 0 {
 			if p, err = freePort(); err != nil {
-				return nil, err
+				return Command{}, err
 			}
 		}
 		ports[i] = p
@@ -93,37 +100,56 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	for _, dir := range []string{"conf", "data", "logs"} {
 		// What a failed start left behind is no use to this one.
 		if err := os.RemoveAll(filepath.Join(cfg.Dir, dir)); err != nil {
-			return nil, fmt.Errorf("clearing the instance directory: %w", err)
+			return Command{}, fmt.Errorf("clearing the instance directory: %w", err)
 		}
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, dir), 0o755); err != nil {
-			return nil, fmt.Errorf("creating the instance directory: %w", err)
+			return Command{}, fmt.Errorf("creating the instance directory: %w", err)
 		}
 	}
 	confPath, err := writeConfig(cfg.Distribution, cfg.Dir, ports[0], ports[1])
 	if err != nil {
-		return nil, err
+		return Command{}, err
 	}
 	memory := cfg.Memory
 	if memory == "" {
 		memory = DefaultMemory
+	}
+	return Command{
+		Path: filepath.Join(cfg.Distribution.Dir, "bin", "pulsar"),
+		Args: []string{"standalone", "--no-functions-worker", "--no-stream-storage",
+			"--bookkeeper-dir", filepath.Join(cfg.Dir, "data", "bookkeeper"),
+			"--metadata-dir", filepath.Join(cfg.Dir, "data", "metadata")},
+		Env: []string{
+			"JAVA_HOME=" + filepath.Dir(filepath.Dir(resolve(java))),
+			"PULSAR_STANDALONE_CONF=" + confPath,
+			"PULSAR_LOG_DIR=" + filepath.Join(cfg.Dir, "logs"),
+			"PULSAR_MEM=" + memory,
+		},
+		ServiceURL: "pulsar://127.0.0.1:" + strconv.Itoa(ports[0]),
+		AdminURL:   "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+	}, nil
+}
+
+// Start configures an instance in cfg.Dir, starts it and returns once it
+// serves (see WaitReady). On failure nothing is left running.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c, err := Prepare(cfg)
+	if err != nil {
+		return nil, err
 	}
 	out, err := os.Create(filepath.Join(cfg.Dir, "logs", "standalone.out"))
 	if err != nil {
 		return nil, fmt.Errorf("creating the log file: %w", err)
 	}
 	defer out.Close()
-	cmd := exec.Command(filepath.Join(cfg.Distribution.Dir, "bin", "pulsar"), "standalone",
-		"--no-functions-worker", "--no-stream-storage",
-		"--bookkeeper-dir", filepath.Join(cfg.Dir, "data", "bookkeeper"),
-		"--metadata-dir", filepath.Join(cfg.Dir, "data", "metadata"))
+	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Dir = cfg.Dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(),
-		"JAVA_HOME="+filepath.Dir(filepath.Dir(resolve(java))),
-		"PULSAR_STANDALONE_CONF="+confPath,
-		"PULSAR_LOG_DIR="+filepath.Join(cfg.Dir, "logs"),
-		"PULSAR_MEM="+memory,
-	)
+	cmd.Env = append(os.Environ(), c.Env...)
 	// Its own process group (its own session when detached, so a terminal's
 	// Ctrl-C does not reach it): Stop signals the whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: cfg.Detach, Setpgid: !cfg.Detach}
@@ -131,15 +157,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
 	log.Info("starting Apache Pulsar standalone", "version", cfg.Distribution.Version, "dir", cfg.Dir,
-		"service_port", ports[0], "admin_port", ports[1])
+		"service_url", c.ServiceURL, "admin_url", c.AdminURL)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	s := &Server{State: State{
 		PID:        cmd.Process.Pid,
 		Dir:        cfg.Dir,
-		ServiceURL: "pulsar://127.0.0.1:" + strconv.Itoa(ports[0]),
-		AdminURL:   "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		ServiceURL: c.ServiceURL,
+		AdminURL:   c.AdminURL,
 		Version:    cfg.Distribution.Version,
 	}}
 	s.exited = make(chan error, 1)
