@@ -36,7 +36,7 @@ go-test:
 ## started for the whole pass (fetched once with Maven; needs Java 17+ and Maven) and stopped
 ## after it. Tests isolate themselves by unique tenant, namespace, topic and subscription names.
 ## It fails, never skips, when Pulsar cannot start.
-PULSAR_TEST_PKGS ?= ./internal/pulsarbroker/ ./relay/... ./services/... ./internal/servicetest/
+PULSAR_TEST_PKGS ?= ./internal/pulsarbroker/ ./relay/... ./services/... ./internal/servicetest/ ./internal/devstack/
 test-pulsar:
 	$(GO) run ./cmd/alpes pulsar exec -- bash -c '\
 		$(GO) test -count=1 -timeout 15m $(PULSAR_TEST_PKGS) && \

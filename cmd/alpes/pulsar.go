@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/alpes/alpes/internal/devstack"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
@@ -76,7 +77,7 @@ func (c *pulsarUpCmd) Run(ctx context.Context, e env) error {
 // provisionAlpes creates alpes's tenant and namespaces with deduplication
 // on, as docker-compose.yml's pulsar-init does.
 func provisionAlpes(ctx context.Context, adminURL string) error {
-	return devstack.EnsureNamespaces(ctx, adminURL)
+	return devstack.EnsureNamespaces(ctx, adminURL, eventcatalog.DefaultTenant)
 }
 
 type pulsarDownCmd struct {

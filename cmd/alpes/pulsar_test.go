@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/alpes/alpes/internal/devstack"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
@@ -39,7 +40,7 @@ func TestPulsarUpThenDownLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	adminURL := "http://127.0.0.1:" + strconv.Itoa(adminPort)
-	for _, ns := range devstack.Namespaces() {
+	for _, ns := range devstack.Namespaces(eventcatalog.DefaultTenant) {
 		var on bool
 		getJSON(t, adminURL+"/admin/v2/namespaces/"+ns+"/deduplication", &on)
 		if !on {

@@ -60,7 +60,7 @@ func startBroker(ctx context.Context, cfg Config, log *slog.Logger) (*broker, er
 	default:
 		return nil, fmt.Errorf("unknown broker %q: %s or %s", cfg.Pulsar, PulsarEmbedded, PulsarReal)
 	}
-	if err := EnsureNamespaces(ctx, b.adminURL); err != nil {
+	if err := EnsureNamespaces(ctx, b.adminURL, cfg.Tenant); err != nil {
 		return nil, errors.Join(err, b.stop())
 	}
 	return b, nil
@@ -110,22 +110,22 @@ func port(addr string) (int, error) {
 	return strconv.Atoi(p)
 }
 
-// Namespaces are the namespaces of the default tenant that alpes publishes
-// to, as tenant/name (docs/adr/0006-topic-naming-and-keys.md).
-func Namespaces() []string {
+// Namespaces are the namespaces of tenant that alpes publishes to, as
+// tenant/name (docs/adr/0006-topic-naming-and-keys.md).
+func Namespaces(tenant string) []string {
 	var out []string
 	for _, ns := range eventcatalog.Namespaces() {
-		out = append(out, eventcatalog.DefaultTenant+"/"+ns)
+		out = append(out, tenant+"/"+ns)
 	}
 	return out
 }
 
-// EnsureNamespaces creates alpes's tenant and namespaces on the broker at
-// adminURL with deduplication on, as docker-compose.yml's pulsar-init does;
-// it is safe to run again.
-func EnsureNamespaces(ctx context.Context, adminURL string) error {
+// EnsureNamespaces creates tenant and alpes's namespaces in it on the broker
+// at adminURL, with deduplication on, as docker-compose.yml's pulsar-init
+// does; it is safe to run again.
+func EnsureNamespaces(ctx context.Context, adminURL, tenant string) error {
 	admin := pulsaradmin.New(adminURL, "")
-	for _, ns := range Namespaces() {
+	for _, ns := range Namespaces(tenant) {
 		if err := admin.EnsureNamespace(ctx, ns, true); err != nil {
 			return err
 		}

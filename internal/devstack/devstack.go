@@ -43,6 +43,10 @@ type Config struct {
 	// PulsarCacheDir is where the real Pulsar's distribution is kept; empty
 	// means pulsarstandalone.DefaultCacheDir.
 	PulsarCacheDir string
+	// Tenant is the Pulsar tenant of the stack's topics; empty means
+	// eventcatalog.DefaultTenant. Stacks sharing a broker need one each.
+	Tenant string
+	topics eventcatalog.Topics // of Tenant, set by Run
 	// BrokerAddr and BrokerAdminAddr are where the broker listens;
 	// "127.0.0.1:0" picks free ports.
 	BrokerAddr, BrokerAdminAddr string
@@ -72,6 +76,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Tenant == "" {
+		cfg.Tenant = eventcatalog.DefaultTenant
+	}
+	topics, err := eventcatalog.TopicsFor(cfg.Tenant)
+	if err != nil {
+		return err
+	}
+	cfg.topics = topics
 	log.Info("starting postgres")
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{
 		BinDir: cfg.PostgresBinDir,
@@ -114,7 +126,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	relayDone := make(chan error, 1)
-	if st.relayURL, err = startRelay(ctx, cluster, broker, cfg.RelayHTTPAddr, log, relayDone); err != nil {
+	if st.relayURL, err = startRelay(ctx, cluster, broker, cfg, log, relayDone); err != nil {
 		return err
 	}
 
@@ -147,13 +159,14 @@ func Run(ctx context.Context, cfg Config) error {
 // startRelay runs the relay for every producing service's database until ctx
 // ends (its result goes to done) and returns the base URL of its /v1/lag once
 // every source streams, so nothing a service writes can predate the slots.
-func startRelay(ctx context.Context, c *pgcluster.Cluster, b *broker, httpAddr string, log *slog.Logger, done chan<- error) (string, error) {
+func startRelay(ctx context.Context, c *pgcluster.Cluster, b *broker, cfg Config, log *slog.Logger, done chan<- error) (string, error) {
 	var sources []relay.SourceConfig
 	for _, service := range migrations.Producers {
 		sources = append(sources, relay.SourceConfig{
 			Name:            service,
 			DSN:             c.DSN(migrations.RelayRole, service),
 			ValidatePayload: eventcatalog.ValidatePayload,
+			QuarantineTopic: cfg.topics.RelayQuarantine,
 		})
 	}
 	r, err := relay.New(relay.Config{
@@ -162,7 +175,7 @@ func startRelay(ctx context.Context, c *pgcluster.Cluster, b *broker, httpAddr s
 	if err != nil {
 		return "", err
 	}
-	ln, err := net.Listen("tcp", httpAddr)
+	ln, err := net.Listen("tcp", cfg.RelayHTTPAddr)
 	if err != nil {
 		return "", fmt.Errorf("listening for the relay's HTTP: %w", err)
 	}

@@ -15,7 +15,9 @@ import (
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/devstack"
+	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/services/client"
@@ -39,6 +41,21 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// stackConfig is the stack of a test on free ports, on the embedded broker,
+// or, on a real-Pulsar run (internal/brokertest), on the shared Pulsar
+// under a tenant of the test's own.
+func stackConfig(t *testing.T, out *syncBuffer) devstack.Config {
+	cfg := devstack.Config{
+		Out: out, BrokerAddr: "127.0.0.1:0", BrokerAdminAddr: "127.0.0.1:0",
+		RelayHTTPAddr: "127.0.0.1:0", ReportingAddr: "127.0.0.1:0", BFFAddr: "127.0.0.1:0",
+	}
+	if brokertest.Real() {
+		b := brokertest.Start(t)
+		cfg.PulsarURL, cfg.PulsarAdminURL, cfg.Tenant = b.ServiceURL, b.AdminURL, "t-"+brokertest.UniqueName(t)
+	}
+	return cfg
+}
+
 // TestRunServesMigratedDatabasesAndCleansUp runs the stack as `alpes dev`
 // does, checks every service database is there and migrated and that the
 // relay carries each producer's outbox to the broker, then stops it.
@@ -50,11 +67,8 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() {
-		done <- devstack.Run(ctx, devstack.Config{
-			Out: out, BrokerAddr: "127.0.0.1:0", BrokerAdminAddr: "127.0.0.1:0", RelayHTTPAddr: "127.0.0.1:0", ReportingAddr: "127.0.0.1:0", BFFAddr: "127.0.0.1:0",
-		})
-	}()
+	cfg := stackConfig(t, out)
+	go func() { done <- devstack.Run(ctx, cfg) }()
 
 	deadline := time.After(2 * time.Minute)
 	for !strings.Contains(out.String(), "Ctrl-C") {
@@ -89,7 +103,13 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const topic = "persistent://alpes/dev/smoke.v1"
+	tenant := cfg.Tenant
+	if tenant == "" {
+		tenant = eventcatalog.DefaultTenant
+	}
+	// A topic of its own in a namespace the stack created (a real Pulsar
+	// knows no namespace nobody created).
+	topic := "persistent://" + tenant + "/orders/smoke.v1"
 	reader, err := pc.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID()})
 	if err != nil {
 		t.Fatal(err)

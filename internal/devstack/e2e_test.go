@@ -26,12 +26,8 @@ func startStack(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() {
-		done <- devstack.Run(ctx, devstack.Config{
-			Out: out, BrokerAddr: "127.0.0.1:0", BrokerAdminAddr: "127.0.0.1:0",
-			RelayHTTPAddr: "127.0.0.1:0", ReportingAddr: "127.0.0.1:0", BFFAddr: "127.0.0.1:0",
-		})
-	}()
+	cfg := stackConfig(t, out)
+	go func() { done <- devstack.Run(ctx, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

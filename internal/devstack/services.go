@@ -57,7 +57,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if err != nil {
 		return "", "", err
 	}
-	ord, err := orders.New(orders.Config{DB: db, Client: client, Logger: log.With("service", "orders")})
+	ord, err := orders.New(orders.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log.With("service", "orders")})
 	if err != nil {
 		return "", "", err
 	}
@@ -70,7 +70,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if db, client, err = res.connect(ctx, c, b, "payments", log); err != nil {
 		return "", "", err
 	}
-	pay, err := payments.New(payments.Config{DB: db, Client: client, Logger: log.With("service", "payments")})
+	pay, err := payments.New(payments.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log.With("service", "payments")})
 	if err != nil {
 		return "", "", err
 	}
@@ -87,7 +87,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if err != nil {
 		return "", "", fmt.Errorf("listening for reporting: %w", err)
 	}
-	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Logger: log.With("service", "reporting")})
+	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Topics: cfg.topics, Logger: log.With("service", "reporting")})
 	if err != nil {
 		ln.Close()
 		return "", "", err
@@ -103,7 +103,8 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		return "", "", fmt.Errorf("listening for the bff: %w", err)
 	}
 	front, err := bff.New(bff.Config{
-		DB: db, Pulsar: client, Logger: log.With("service", "bff"),
+		Topics: cfg.topics,
+		DB:     db, Pulsar: client, Logger: log.With("service", "bff"),
 		ReportingURL: reportingURL, RelayLagURLs: []string{relayURL + "/v1/lag"},
 		ProgressURLs: []string{ordersProgress, paymentsProgress, reportingURL + "/v1/progress"},
 		// Locally every client is 127.0.0.1, the load generator included: a
