@@ -10,7 +10,13 @@
 //	C  commit → applied latency per consumer at a fixed rate
 //	D  a constant-rate run: per-window throughput and p99, outbox size and slot lag
 //	E  peak RSS and CPU per order of every component, during B and D
-//	broker  the embedded broker's own produce and consume rates, in process
+//	broker  the brokers' own produce and consume rates: the embedded broker
+//	        in process and Apache Pulsar standalone, interleaved
+//
+// B and broker also run on the real Apache Pulsar standalone
+// (internal/pulsarstandalone, fetched once with Maven), beside the
+// embedded broker in the same run, so that the report compares the two
+// under the same conditions.
 //
 // Benchmarks measure; nothing here asserts a speed. Run is not safe for
 // concurrent use with another Run on the same output directory.
@@ -27,6 +33,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
 // Scenario names, as --only takes them.
@@ -221,8 +229,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 // runner carries the options through the scenarios.
 type runner struct {
-	opts Options
-	out  io.Writer
+	opts       Options
+	out        io.Writer
+	pulsarDist *pulsarstandalone.Distribution // fetched on first use
 }
 
 func (r *runner) printf(format string, args ...any) {

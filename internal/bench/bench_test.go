@@ -35,12 +35,15 @@ func tinySizes() bench.Sizes {
 
 // TestQuickBenchSmoke runs every scenario at tiny sizes and checks that the
 // report and its JSON are written and well formed and that the counts add
-// up: every order settled, every backlog drained. It never looks at a speed.
+// up: every order settled, every backlog drained, on the embedded broker and
+// on the real Apache Pulsar (which needs Java, and Maven for its first
+// fetch). It never looks at a speed.
 func TestQuickBenchSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts four stacks")
+		t.Skip("starts five stacks and two Apache Pulsars")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Two Pulsar start-ups take minutes on a busy 2-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	out := t.TempDir()
 	rep, err := bench.Run(ctx, bench.Options{
@@ -65,7 +68,7 @@ func TestQuickBenchSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Benchmarks", "## Machine", "## Figures against the targets", "## A.", "## B.", "## C.", "## D.", "## E.", "## The embedded broker"} {
+	for _, want := range []string{"# Benchmarks", "## Machine", "## Figures against the targets", "## A.", "## B.", "## C.", "## D.", "## E.", "## The brokers on their own", "Apache Pulsar " + got.Machine.Pulsar + " standalone"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report has no %q", want)
 		}
@@ -89,13 +92,21 @@ func TestQuickBenchSmoke(t *testing.T) {
 		}
 	}
 
-	for i, run := range rep.Drain.Runs {
-		if run.Published != int64(rep.Drain.Backlog) || run.Left != 0 {
-			t.Errorf("B run %d: the poller published %d of %d and left %d", i, run.Published, rep.Drain.Backlog, run.Left)
+	if rep.Drain.Pulsar == nil {
+		t.Fatal("B did not run on Apache Pulsar")
+	}
+	for _, f := range []bench.DrainFigures{rep.Drain.DrainFigures, *rep.Drain.Pulsar} {
+		if len(f.Runs) != 1 || f.BrokerRSS <= 0 || f.RelayRSS <= 0 || len(f.RatioBinary.Values) != 1 {
+			t.Errorf("B on the %s broker: %d runs, broker RSS %.0f MiB, relay RSS %.0f MiB, ratio %+v", f.Broker, len(f.Runs), f.BrokerRSS, f.RelayRSS, f.RatioBinary)
 		}
-		for name, d := range map[string]bench.DrainTiming{"relay": run.Relay, "text": run.RecvText, "binary": run.RecvBinary, "poll": run.Poll} {
-			if d.Seconds <= 0 || d.TxPerSec <= 0 {
-				t.Errorf("B run %d: the %s drain has no timing: %+v", i, name, d)
+		for i, run := range f.Runs {
+			if run.Published != int64(rep.Drain.Backlog) || run.Left != 0 {
+				t.Errorf("B run %d on the %s broker: the poller published %d of %d and left %d", i, f.Broker, run.Published, rep.Drain.Backlog, run.Left)
+			}
+			for name, d := range map[string]bench.DrainTiming{"relay": run.Relay, "text": run.RecvText, "binary": run.RecvBinary, "poll": run.Poll} {
+				if d.Seconds <= 0 || d.TxPerSec <= 0 {
+					t.Errorf("B run %d on the %s broker: the %s drain has no timing: %+v", i, f.Broker, name, d)
+				}
 			}
 		}
 	}
@@ -124,7 +135,16 @@ func TestQuickBenchSmoke(t *testing.T) {
 
 	for name, bc := range rep.Broker.Cases {
 		if bc.Produce.Median <= 0 || bc.Consume.Median <= 0 {
-			t.Errorf("broker %s: %+v", name, bc)
+			t.Errorf("embedded broker %s: %+v", name, bc)
+		}
+	}
+	p := rep.Broker.Pulsar
+	if p == nil || len(p.Cases) != 2 || len(p.Runs) != 1 || p.PeakRSS <= 0 {
+		t.Fatalf("the broker scenario on Apache Pulsar: %+v", p)
+	}
+	for name, bc := range p.Cases {
+		if bc.Produce.Median <= 0 || bc.Consume.Median <= 0 || bc.BrokerCPU == nil || len(bc.BrokerCPU.Values) != 1 {
+			t.Errorf("Apache Pulsar %s: %+v", name, bc)
 		}
 	}
 }

@@ -2,19 +2,13 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"time"
+	"slices"
 
-	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
-
+	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/internal/pulsaradmin"
-	"github.com/alpes/alpes/relay"
 )
 
 // Drain is figure B, the polling baseline, and figure E during B: one
@@ -22,8 +16,25 @@ import (
 // position by the relay (its own process, publishing to the broker's
 // process), by pg_recvlogical in text and in binary mode, and, from a copy of
 // the backlog in a scratch database, by a polling outbox relay.
+//
+// It is measured on two stacks, both up for the whole scenario, whose runs
+// interleave (the order alternates from run to run): one whose broker is
+// the embedded broker (`alpes broker --data`), whose figures are Drain's
+// own, and one whose broker is Apache Pulsar standalone, in Pulsar. Each
+// run writes the same backlog (same rows, same count) into its stack's
+// Postgres; each stack's ratios are against its own pg_recvlogical drains.
 type Drain struct {
 	Backlog int `json:"backlog_tx"`
+	DrainFigures
+	// Pulsar is the same on Apache Pulsar standalone; nil when it could not
+	// run (the scenario's error says why).
+	Pulsar *DrainFigures `json:"pulsar,omitempty"`
+}
+
+// DrainFigures are one stack's drains, summarised over the runs.
+type DrainFigures struct {
+	// Broker is the stack's broker: "embedded" or "pulsar".
+	Broker string `json:"broker"`
 	// Rates in transactions per second.
 	Relay      Spread `json:"relay_tx_per_s"`
 	RecvText   Spread `json:"recvlogical_text_tx_per_s"`
@@ -84,245 +95,106 @@ const (
 	drainSource     = "orders"
 )
 
+// drainStack is one stack of the scenario and the runs drained on it.
+type drainStack struct {
+	broker string
+	sys    *system
+	runs   []DrainRun
+}
+
+// drain measures B on the embedded broker and on Apache Pulsar. When
+// Apache Pulsar cannot be run it still measures the embedded broker and
+// returns the reason as its error.
 func (r *runner) drain(ctx context.Context) (*Drain, error) {
-	sys, err := r.startSystem(ctx, nil, nil)
+	embedded, err := r.drainSystem(ctx, procstack.Options{})
 	if err != nil {
 		return nil, err
 	}
-	defer sys.close()
+	defer embedded.close()
+	stacks := []*drainStack{{broker: brokerEmbedded, sys: embedded}}
+	pulsar, pulsarErr := r.drainSystemOnPulsar(ctx)
+	if pulsarErr != nil {
+		r.printf("   %v; draining into the embedded broker only", pulsarErr)
+	} else {
+		defer pulsar.close()
+		stacks = append(stacks, &drainStack{broker: brokerPulsar, sys: pulsar})
+	}
+
+	d := &Drain{Backlog: r.opts.Sizes.Backlog}
+	for run := range r.opts.Runs {
+		order := slices.Clone(stacks)
+		if run%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, st := range order {
+			dr, err := r.drainRun(ctx, st.sys, run)
+			if err != nil {
+				return d, fmt.Errorf("%s broker: %w", st.broker, err)
+			}
+			r.printf("   B run %d, %s broker: relay %.0f tx/s, pg_recvlogical binary %.0f, text %.0f, polling %.0f",
+				run+1, st.broker, dr.Relay.TxPerSec, dr.RecvBinary.TxPerSec, dr.RecvText.TxPerSec, dr.Poll.TxPerSec)
+			st.runs = append(st.runs, dr)
+		}
+	}
+	d.DrainFigures = summarizeDrain(brokerEmbedded, stacks[0].runs, embedded.usage(ctx))
+	if len(stacks) > 1 {
+		f := summarizeDrain(brokerPulsar, stacks[1].runs, pulsar.usage(ctx))
+		d.Pulsar = &f
+	}
+	return d, pulsarErr
+}
+
+// drainSystem starts a stack with opts and prepares it for B: the drain's
+// namespace with deduplication on (a real Pulsar has none it was not asked
+// for) and the polling baseline's table.
+func (r *runner) drainSystem(ctx context.Context, opts procstack.Options) (*system, error) {
+	sys, err := r.startStack(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := pulsaradmin.New(sys.BrokerAdminURL, "").EnsureNamespace(ctx, benchNamespace, true); err != nil {
+		sys.close()
 		return nil, fmt.Errorf("creating the drain's namespace: %w", err)
 	}
 	if err := createPollTable(ctx, sys); err != nil {
+		sys.close()
 		return nil, err
 	}
-	d := &Drain{Backlog: r.opts.Sizes.Backlog}
-	for run := range r.opts.Runs {
-		dr, err := r.drainRun(ctx, sys, run)
-		if err != nil {
-			return d, err
-		}
-		r.printf("   B run %d: relay %.0f tx/s, pg_recvlogical binary %.0f, text %.0f, polling %.0f",
-			run+1, dr.Relay.TxPerSec, dr.RecvBinary.TxPerSec, dr.RecvText.TxPerSec, dr.Poll.TxPerSec)
-		d.Runs = append(d.Runs, dr)
+	return sys, nil
+}
+
+// drainSystemOnPulsar is drainSystem with Apache Pulsar standalone as the
+// stack's broker process.
+func (r *runner) drainSystemOnPulsar(ctx context.Context) (*system, error) {
+	dist, err := r.pulsarDistribution(ctx)
+	if err != nil {
+		return nil, err
 	}
+	sys, err := r.drainSystem(ctx, procstack.Options{Pulsar: devstack.PulsarReal, PulsarDistribution: dist})
+	if err != nil {
+		return nil, fmt.Errorf("on Apache Pulsar: %w", err)
+	}
+	return sys, nil
+}
+
+// summarizeDrain summarises one stack's runs; u is the stack's usage at
+// the end, for the peak RSS.
+func summarizeDrain(broker string, runs []DrainRun, u usage) DrainFigures {
+	d := DrainFigures{Broker: broker, Runs: runs}
 	rate := func(f func(DrainRun) DrainTiming) Spread {
-		return spreadBy(d.Runs, func(dr DrainRun) float64 { return f(dr).TxPerSec })
+		return spreadBy(runs, func(dr DrainRun) float64 { return f(dr).TxPerSec })
 	}
 	d.Relay = rate(func(dr DrainRun) DrainTiming { return dr.Relay })
 	d.RecvText = rate(func(dr DrainRun) DrainTiming { return dr.RecvText })
 	d.RecvBinary = rate(func(dr DrainRun) DrainTiming { return dr.RecvBinary })
 	d.Poll = rate(func(dr DrainRun) DrainTiming { return dr.Poll })
-	d.RatioBinary = spreadBy(d.Runs, func(dr DrainRun) float64 { return dr.Relay.TxPerSec / dr.RecvBinary.TxPerSec })
-	d.RatioText = spreadBy(d.Runs, func(dr DrainRun) float64 { return dr.Relay.TxPerSec / dr.RecvText.TxPerSec })
-	d.PollRatio = spreadBy(d.Runs, func(dr DrainRun) float64 { return dr.Poll.TxPerSec / dr.Relay.TxPerSec })
-	d.RelayCPU = spreadBy(d.Runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["relay"] })
-	d.BrokerCPU = spreadBy(d.Runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["broker"] })
-	d.PostgresCPU = spreadBy(d.Runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros[componentPostgres] })
-	d.PeakRSS = peakRSS(sys.usage(ctx))
+	d.RatioBinary = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.TxPerSec / dr.RecvBinary.TxPerSec })
+	d.RatioText = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.TxPerSec / dr.RecvText.TxPerSec })
+	d.PollRatio = spreadBy(runs, func(dr DrainRun) float64 { return dr.Poll.TxPerSec / dr.Relay.TxPerSec })
+	d.RelayCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["relay"] })
+	d.BrokerCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["broker"] })
+	d.PostgresCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros[componentPostgres] })
+	d.PeakRSS = peakRSS(u)
 	d.RelayRSS, d.BrokerRSS = d.PeakRSS["relay"], d.PeakRSS["broker"]
-	return d, nil
-}
-
-func (r *runner) drainRun(ctx context.Context, sys *system, run int) (DrainRun, error) {
-	n := r.opts.Sizes.Backlog
-	dr := DrainRun{}
-	orders := sys.admin[drainSource]
-
-	// Stop the relay and move its slot to where the others will start, so
-	// that all three drains read exactly the same WAL.
-	slot, err := relaySlot(ctx, sys, drainSource)
-	if err != nil {
-		return dr, err
-	}
-	if err := sys.Relay.Terminate(10 * time.Second); err != nil {
-		return dr, err
-	}
-	if err := waitSlotInactive(ctx, sys, slot); err != nil {
-		return dr, err
-	}
-	textSlot, binarySlot := fmt.Sprintf("bench_text_%d", run), fmt.Sprintf("bench_binary_%d", run)
-	if _, err := orders.Exec(ctx, `SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, slot); err != nil {
-		return dr, fmt.Errorf("advancing the relay's slot: %w", err)
-	}
-	for _, s := range []string{textSlot, binarySlot} {
-		if _, err := orders.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, s); err != nil {
-			return dr, fmt.Errorf("creating slot %s: %w", s, err)
-		}
-	}
-	defer func() {
-		for _, s := range []string{textSlot, binarySlot} {
-			_, _ = orders.Exec(context.WithoutCancel(ctx), `SELECT pg_drop_replication_slot($1) WHERE EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`, s)
-		}
-	}()
-	end, err := writeBacklog(ctx, sys.Cluster.AdminDSN(drainSource), "outbox", benchDrainTopic, n)
-	if err != nil {
-		return dr, err
-	}
-	dr.EndLSN = end.String()
-
-	drains := map[string]func() error{
-		"relay": func() (err error) { dr.Relay, dr.RelayStartupMillis, err = r.drainRelay(ctx, sys, end, n); return },
-		"recvlogical-text": func() (err error) {
-			dr.RecvText, err = r.drainRecvlogical(ctx, sys, textSlot, end, n, false)
-			return
-		},
-		"recvlogical-binary": func() (err error) {
-			dr.RecvBinary, err = r.drainRecvlogical(ctx, sys, binarySlot, end, n, true)
-			return
-		},
-	}
-	order := []string{"relay", "recvlogical-binary", "recvlogical-text"}
-	for range run % len(order) { // rotate, so that no drain always goes first
-		order = append(order[1:], order[0])
-	}
-	dr.Order = order
-	for _, name := range order {
-		if err := drains[name](); err != nil {
-			return dr, fmt.Errorf("%s drain: %w", name, err)
-		}
-	}
-	if rest := dr.Relay.Seconds - dr.RelayStartupMillis/1000; rest > 0 {
-		dr.RelayFromReady = float64(n) / rest
-	}
-
-	pollDSN := sys.Cluster.AdminDSN(pollDatabase)
-	if _, err := writeBacklog(ctx, pollDSN, "poll_outbox", benchPollTopic, n); err != nil {
-		return dr, err
-	}
-	before := sys.usage(ctx)
-	start := time.Now()
-	published, err := pollOutbox(ctx, pollDSN, sys.BrokerURL, r.opts.Sizes.PollBatch)
-	wall := time.Since(start)
-	if err != nil {
-		return dr, fmt.Errorf("polling drain: %w", err)
-	}
-	dr.Poll = timing(before, sys.usage(ctx), wall, n)
-	dr.Poll.CPUMicros["poller"] = dr.Poll.CPUMicros[componentLoad]
-	delete(dr.Poll.CPUMicros, componentLoad)
-	dr.Published = published
-	conn, err := pgx.Connect(ctx, pollDSN)
-	if err != nil {
-		return dr, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM poll_outbox`).Scan(&dr.Left); err != nil {
-		return dr, err
-	}
-	return dr, nil
-}
-
-// timing turns a drain's wall time and the usage around it into a DrainTiming.
-func timing(before, after usage, wall time.Duration, n int) DrainTiming {
-	t := DrainTiming{Seconds: wall.Seconds(), TxPerSec: perSecond(int64(n), wall), CPUMicros: map[string]float64{}}
-	for _, name := range []string{"relay", "broker", componentPostgres, componentLoad} {
-		t.CPUMicros[name] = micros(after.cpu[name]-before.cpu[name]) / float64(n)
-	}
-	return t
-}
-
-// drainRelay starts the relay and waits until it has confirmed end: its own
-// confirmed position in GET /v1/lag, which moves with every receipt, not
-// once per status interval.
-func (r *runner) drainRelay(ctx context.Context, sys *system, end pglogrepl.LSN, n int) (DrainTiming, float64, error) {
-	before := sys.usage(ctx)
-	start := time.Now()
-	if err := sys.Relay.Start(ctx); err != nil {
-		return DrainTiming{}, 0, err
-	}
-	startup := millis(time.Since(start))
-	deadline := start.Add(10 * time.Minute)
-	for {
-		if done, err := relayConfirmed(ctx, sys, end); err != nil {
-			return DrainTiming{}, 0, err
-		} else if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			return DrainTiming{}, 0, errors.New("the relay did not drain the backlog within 10 minutes")
-		}
-		select {
-		case <-ctx.Done():
-			return DrainTiming{}, 0, ctx.Err()
-		case <-sys.Relay.Exited():
-			return DrainTiming{}, 0, fmt.Errorf("the relay exited while draining: %v\n%s", sys.Relay.ExitErr(), sys.Relay.LogTail(20))
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	wall := time.Since(start)
-	return timing(before, sys.usage(ctx), wall, n), startup, nil
-}
-
-func relayConfirmed(ctx context.Context, sys *system, end pglogrepl.LSN) (bool, error) {
-	sources, err := sys.relayLag(ctx)
-	if err != nil {
-		return false, nil // not serving yet
-	}
-	for _, l := range sources {
-		if l.Source != drainSource {
-			continue
-		}
-		lsn, err := pglogrepl.ParseLSN(l.ConfirmedFlushLSN)
-		return err == nil && l.State == relay.StateStreaming && lsn >= end, nil
-	}
-	return false, fmt.Errorf("the relay serves no source %q", drainSource)
-}
-
-// drainRecvlogical runs pg_recvlogical from slot to end, writing to
-// /dev/null, with the relay's pgoutput options (binary when asked).
-func (r *runner) drainRecvlogical(ctx context.Context, sys *system, slot string, end pglogrepl.LSN, n int, binary bool) (DrainTiming, error) {
-	args := []string{"--start", "--slot", slot, "--no-loop",
-		"-o", "proto_version=1", "-o", "publication_names=" + relay.DefaultPublication}
-	if binary {
-		args = append(args, "-o", "binary=true")
-	}
-	args = append(args, "-f", "/dev/null", "--endpos", end.String(), "-d", sys.Cluster.AdminDSN(drainSource))
-	cmd := exec.CommandContext(ctx, filepath.Join(sys.Cluster.BinDir(), "pg_recvlogical"), args...)
-	before := sys.usage(ctx)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	wall := time.Since(start)
-	if err != nil {
-		return DrainTiming{}, fmt.Errorf("pg_recvlogical: %w: %s", err, strings.TrimSpace(string(out)))
-	}
-	t := timing(before, sys.usage(ctx), wall, n)
-	delete(t.CPUMicros, "relay")
-	delete(t.CPUMicros, "broker")
-	delete(t.CPUMicros, componentLoad)
-	t.CPUMicros["pg_recvlogical"] = micros(cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()) / float64(n)
-	return t, nil
-}
-
-func relaySlot(ctx context.Context, sys *system, source string) (string, error) {
-	sources, err := sys.relayLag(ctx)
-	if err != nil {
-		return "", err
-	}
-	for _, l := range sources {
-		if l.Source == source {
-			return l.Slot, nil
-		}
-	}
-	return "", fmt.Errorf("the relay serves no source %q", source)
-}
-
-func waitSlotInactive(ctx context.Context, sys *system, slot string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var active bool
-		if err := sys.admin[drainSource].QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&active); err != nil {
-			return fmt.Errorf("reading slot %s: %w", slot, err)
-		}
-		if !active {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("slot %s still active 30s after the relay stopped", slot)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return d
 }

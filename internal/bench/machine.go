@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
 // Machine describes where the figures were measured.
@@ -29,10 +30,15 @@ type Machine struct {
 	GitDirty   bool   `json:"git_dirty"`
 	LoadBefore string `json:"load_before"` // /proc/loadavg at the start
 	LoadAfter  string `json:"load_after"`
+	// Pulsar is the Apache Pulsar release B and broker also run on, and
+	// Java the JVM that runs it (`java -version`'s first line).
+	Pulsar string `json:"pulsar"`
+	Java   string `json:"java"`
 }
 
 func readMachine(ctx context.Context) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: readLoadAvg()}
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: readLoadAvg(),
+		Pulsar: pulsarstandalone.DefaultVersion, Java: javaVersion(ctx)}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

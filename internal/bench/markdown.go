@@ -21,7 +21,7 @@ func (rep *Report) Markdown() []byte {
 	w.linef("Measured by `%s` from %s to %s UTC (%s). The raw numbers are in [benchmarks.json](benchmarks.json); what bounds each figure and what would move it is in [performance.md](performance.md).",
 		rep.Command, rep.Started.Format("2006-01-02 15:04"), rep.Finished.Format("15:04"), rep.Finished.Sub(rep.Started).Round(time.Second))
 	w.line("")
-	w.line("Every process runs on the one machine over loopback: Postgres, the broker, the relay, the four services and the load generator. Postgres runs durable (`fsync` and `full_page_writes` on, commits synchronous) and so does the broker (`--data`). Machines are shared and noisy: each cell is the median of the runs with the lowest and highest in brackets, and the figures that matter are ratios measured side by side in the same run. Nothing here is asserted by a test.")
+	w.line("Every process runs on the one machine over loopback: Postgres, the broker, the relay, the four services and the load generator. Postgres runs durable (`fsync` and `full_page_writes` on, commits synchronous) and so does the broker (`--data`). B and the broker scenario also run on the real Apache Pulsar standalone, beside the embedded broker in the same run, their measurements interleaved. Machines are shared and noisy: each cell is the median of the runs with the lowest and highest in brackets, and the figures that matter are ratios measured side by side in the same run. Nothing here is asserted by a test.")
 	if len(rep.Only) > 0 {
 		w.line("")
 		w.linef("Only scenarios %s ran.", strings.Join(rep.Only, ", "))
@@ -129,6 +129,13 @@ func (rep *Report) mdMachine(w *mdWriter) {
 	w.row("memory", fmt.Sprintf("%s kB (MemTotal)", num(float64(m.MemoryKB), 0)))
 	w.row("Postgres", m.Postgres+", durable")
 	w.row("Go", m.Go)
+	if m.Pulsar != "" {
+		java := m.Java
+		if java == "" {
+			java = "no Java found"
+		}
+		w.row("Apache Pulsar", fmt.Sprintf("%s standalone, beside the embedded broker in B and broker; %s", m.Pulsar, java))
+	}
 	commit := m.GitCommit
 	if m.GitDirty {
 		commit += " with uncommitted changes"
@@ -147,9 +154,12 @@ func (rep *Report) mdSummary(w *mdWriter) {
 		w.row("**A.** orders/s the whole pipeline sustains", spread(t.Rate, 0, "/s")+", HTTP accept p99 "+spread(t.AcceptP99, 1, " ms"), "≥ 3,000/s, p99 < 20 ms", verdict(ok))
 	}
 	if d := rep.Drain; d != nil {
-		w.row("**B.** relay drain ÷ pg_recvlogical (binary)", spread(d.RatioBinary, 2, ""), "≥ 0.6", verdict(d.RatioBinary.Median >= 0.6))
-		w.row("B′. relay drain ÷ pg_recvlogical (text)", spread(d.RatioText, 2, ""), "", "")
-		w.row("polling outbox ÷ relay", spread(d.PollRatio, 2, ""), "", "")
+		w.row("**B.** relay drain ÷ pg_recvlogical (binary), embedded broker", spread(d.RatioBinary, 2, ""), "≥ 0.6", verdict(d.RatioBinary.Median >= 0.6))
+		if p := d.Pulsar; p != nil {
+			w.row("**B.** the same, "+brokerLabel(brokerPulsar, rep.Machine.Pulsar), spread(p.RatioBinary, 2, ""), "≥ 0.6", verdict(p.RatioBinary.Median >= 0.6))
+		}
+		w.row("B′. relay drain ÷ pg_recvlogical (text), embedded broker", spread(d.RatioText, 2, ""), "", "")
+		w.row("polling outbox ÷ relay, embedded broker", spread(d.PollRatio, 2, ""), "", "")
 	}
 	for i, l := range rep.Latency {
 		worst50 := 0.0
@@ -177,7 +187,11 @@ func (rep *Report) mdSummary(w *mdWriter) {
 	}
 	if b := rep.Broker; b != nil {
 		u := b.Cases["unbatched"]
-		w.row("broker, unbatched 1 KiB, produce / consume", spread(u.Produce, 0, "")+" / "+spread(u.Consume, 0, "")+" msg/s", "", "")
+		w.row("embedded broker, unbatched 1 KiB, produce / consume", spread(u.Produce, 0, "")+" / "+spread(u.Consume, 0, "")+" msg/s", "", "")
+		if p := b.Pulsar; p != nil {
+			u := p.Cases["unbatched"]
+			w.row(brokerLabel(brokerPulsar, p.Version)+", unbatched 1 KiB, produce / consume", spread(u.Produce, 0, "")+" / "+spread(u.Consume, 0, "")+" msg/s", "", "")
+		}
 	}
 }
 

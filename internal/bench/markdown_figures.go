@@ -129,17 +129,20 @@ func (rep *Report) mdDrain(w *mdWriter) {
 	w.line("")
 	w.line("## B. Relay drain rate ÷ raw decode rate, and a polling outbox")
 	w.line("")
-	w.linef("**Method.** One stack for all runs. Per run, the relay (its own process, `alpes relay`) is stopped and its slot on the orders database advanced to the current WAL position, two more pgoutput slots are created there, and %s single-row outbox transactions are committed into the orders outbox (128-byte payload, a `traceparent` header, 1,000 keys, one topic nobody consumes; one `DO` block that commits after each row, `synchronous_commit=off` for that session only, then one synchronous commit to flush it). Then the same WAL is drained three times, in an order that rotates from run to run: by `pg_recvlogical` in text mode and with `-o binary=true` (pgoutput, `proto_version=1`, the relay's publication, to `/dev/null`; exec to exit), and by the relay (started again; from exec until its own confirmed position in GET /v1/lag, which moves with every broker receipt, reaches the end of the backlog), publishing to the broker's process, both durable. The relay asks pgoutput for binary tuples, so the binary ratio is figure B; in text mode the walsender converts every uuid, bytea and jsonb to text, which costs it more. CPU per transaction is each process's CPU time over the drain; Postgres's includes the walsender.",
-		num(float64(d.Backlog), 0))
+	w.linef("**Method.** Two stacks, each for all runs and both up throughout: one whose broker process is the embedded broker (`alpes broker --data`), one whose broker process is %s (its data directory, deduplication on); their runs interleave, the order alternating from run to run, and everything below the comparison is the embedded broker's stack. Per run and stack, the relay (its own process, `alpes relay`) is stopped and its slot on the orders database advanced to the current WAL position, two more pgoutput slots are created there, and %s single-row outbox transactions are committed into the orders outbox (128-byte payload, a `traceparent` header, 1,000 keys, one topic nobody consumes; one `DO` block that commits after each row, `synchronous_commit=off` for that session only, then one synchronous commit to flush it). Then the same WAL is drained three times, in an order that rotates from run to run: by `pg_recvlogical` in text mode and with `-o binary=true` (pgoutput, `proto_version=1`, the relay's publication, to `/dev/null`; exec to exit), and by the relay (started again; from exec until its own confirmed position in GET /v1/lag, which moves with every broker receipt, reaches the end of the backlog), publishing to the broker's process, both durable. The relay asks pgoutput for binary tuples, so the binary ratio is figure B; in text mode the walsender converts every uuid, bytea and jsonb to text, which costs it more. CPU per transaction is each process's CPU time over the drain; Postgres's includes the walsender.",
+		brokerLabel(brokerPulsar, rep.Machine.Pulsar), num(float64(d.Backlog), 0))
+	rep.mdDrainBrokers(w)
 	w.line("")
 	w.linef("The **polling baseline** then drains a copy of the same backlog (same rows, same count), written into a table of a scratch database (`%s.poll_outbox`: the outbox's columns and an identity column), the way polling relays work: in one transaction, `SELECT … ORDER BY seq LIMIT %d FOR UPDATE SKIP LOCKED`, publish each row to the broker (unbatched, the properties the relay sets), wait for every receipt, `DELETE` the batch, commit (synchronously). One poller, in the bench process.",
 		pollDatabase, rep.Sizes.PollBatch)
 	w.line("")
+	w.line("On the embedded broker:")
+	w.line("")
 	w.table("", "transactions/s", "÷ pg_recvlogical binary")
 	w.row("pg_recvlogical, binary", spread(d.RecvBinary, 0, ""), "1")
 	w.row("pg_recvlogical, text", spread(d.RecvText, 0, ""), "")
-	w.row("**relay** → broker", spread(d.Relay, 0, ""), "**"+spread(d.RatioBinary, 2, "")+"**")
-	w.row("polling outbox → broker", spread(d.Poll, 0, ""), "")
+	w.row("**relay** → embedded broker", spread(d.Relay, 0, ""), "**"+spread(d.RatioBinary, 2, "")+"**")
+	w.row("polling outbox → embedded broker", spread(d.Poll, 0, ""), "")
 	w.line("")
 	w.linef("Relay ÷ pg_recvlogical in text mode: %s. Polling ÷ relay: %s.", spread(d.RatioText, 2, ""), spread(d.PollRatio, 2, ""))
 	if len(d.Runs) > 0 {
@@ -242,7 +245,7 @@ func (rep *Report) mdMemory(w *mdWriter) {
 	w.line("")
 	w.line("## E. Memory and CPU per component")
 	w.line("")
-	w.line("**Method.** Peak RSS is each process's highest `VmHWM` over the scenario (procstack samples it, also before stopping a process); CPU per order is the CPU time of each process over D's measured windows and until the pipeline is idle, divided by the orders accepted.")
+	w.line("**Method.** Peak RSS is each process's highest `VmHWM` over the scenario (procstack samples it, also before stopping a process), during B on the embedded broker's stack (Apache Pulsar's stack is in B's comparison); CPU per order is the CPU time of each process over D's measured windows and until the pipeline is idle, divided by the orders accepted.")
 	w.line("")
 	names := map[string]bool{}
 	if d != nil {
@@ -278,23 +281,5 @@ func (rep *Report) mdMemory(w *mdWriter) {
 	}
 	if c != nil {
 		w.row("**all**", "", "", "**"+num(c.Cost.TotalMicros, 0)+" µs**")
-	}
-}
-
-func (rep *Report) mdBroker(w *mdWriter) {
-	b := rep.Broker
-	if b == nil {
-		return
-	}
-	w.line("")
-	w.line("## The embedded broker on its own")
-	w.line("")
-	w.linef("**Method.** In the bench process: a durable broker (`internal/pulsarbroker`, a data directory, deduplication on), one producer of pulsar-client-go v0.19 sending %s messages of %s bytes asynchronously (at most 10,000 pending), then one consumer receiving and acknowledging them all. Messages per second of each phase. The relay's producers are unbatched.",
-		num(float64(b.Messages), 0), num(float64(b.PayloadBytes), 0))
-	w.line("")
-	w.table("producer", "produce msg/s", "consume msg/s")
-	for _, name := range []string{"batching", "unbatched"} {
-		c := b.Cases[name]
-		w.row(name, spread(c.Produce, 0, ""), spread(c.Consume, 0, ""))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
@@ -25,13 +26,18 @@ type system struct {
 	http  *http.Client
 }
 
-// startSystem starts a durable stack. args and pgSettings go to procstack.
+// startSystem starts a durable stack on the embedded broker. args and
+// pgSettings go to procstack.
 func (r *runner) startSystem(ctx context.Context, args map[string][]string, pgSettings map[string]string) (*system, error) {
+	return r.startStack(ctx, procstack.Options{Args: args, PostgresSettings: pgSettings})
+}
+
+// startStack starts a durable stack with opts, whose binary, durability,
+// log level and logger it sets.
+func (r *runner) startStack(ctx context.Context, opts procstack.Options) (*system, error) {
 	start := time.Now()
-	s, err := procstack.Start(ctx, procstack.Options{
-		Binary: r.opts.Binary, Durable: true, Args: args, PostgresSettings: pgSettings,
-		LogLevel: "warn", Logger: r.opts.Logger,
-	})
+	opts.Binary, opts.Durable, opts.LogLevel, opts.Logger = r.opts.Binary, true, "warn", r.opts.Logger
+	s, err := procstack.Start(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting the stack: %w", err)
 	}
@@ -44,7 +50,11 @@ func (r *runner) startSystem(ctx context.Context, args map[string][]string, pgSe
 		}
 		sys.admin[db] = pool
 	}
-	r.printf("   stack up in %s (%s)", time.Since(start).Round(time.Millisecond), s.Dir())
+	on := ""
+	if opts.Pulsar == devstack.PulsarReal {
+		on = " on Apache Pulsar"
+	}
+	r.printf("   stack%s up in %s (%s)", on, time.Since(start).Round(time.Millisecond), s.Dir())
 	return sys, nil
 }
 
