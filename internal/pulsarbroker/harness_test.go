@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -13,13 +12,15 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 
+	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/pulsarbroker"
 )
 
 // The conformance suite drives the broker with the real pulsar-client-go.
-// With ALPES_PULSAR_URL (and ALPES_PULSAR_ADMIN_URL) set, the same tests
-// run against a real Pulsar instead, which is how we check that the
-// embedded broker behaves like the real thing. Tests that need to control
+// Its broker comes from internal/brokertest, like every other package's:
+// with ALPES_PULSAR_URL and ALPES_PULSAR_ADMIN_URL set, the same tests run
+// against that real Pulsar instead, which is how we check that the embedded
+// broker behaves like the real thing. Tests that need to control
 // the broker process itself (restart it, crash it, configure it) skip
 // there; what Pulsar lets an admin change at runtime (namespaces and their
 // policies, topic unloads) the tests do through the admin API, on both.
@@ -34,42 +35,28 @@ type env struct {
 	broker     *pulsarbroker.Broker // nil against a real Pulsar
 }
 
-// newEnv starts a broker for the test on random loopback ports, or points
-// at the real Pulsar named by ALPES_PULSAR_URL.
+// newEnv gives the test its broker (brokertest.Start): an embedded one of
+// its own on loopback ports, or the real Pulsar of the run.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	if url := os.Getenv("ALPES_PULSAR_URL"); url != "" {
-		return &env{serviceURL: url, adminURL: os.Getenv("ALPES_PULSAR_ADMIN_URL")}
-	}
-	return startBroker(t, testConfig())
+	b := brokertest.Start(t)
+	return &env{serviceURL: b.ServiceURL, adminURL: b.AdminURL, broker: b.Embedded}
 }
 
-func testConfig() pulsarbroker.Config {
-	cfg := pulsarbroker.DefaultConfig()
-	cfg.ServiceAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	return cfg
-}
+func testConfig() pulsarbroker.Config { return brokertest.EmbeddedConfig() }
 
 // skipOnRealPulsar skips a test that must control the broker process.
 func skipOnRealPulsar(t *testing.T) {
 	t.Helper()
-	if os.Getenv("ALPES_PULSAR_URL") != "" {
-		t.Skip("needs control of the broker process")
-	}
+	brokertest.SkipOnReal(t, "needs control of the broker process")
 }
 
-// startBroker starts an embedded broker; it skips against a real Pulsar.
+// startBroker starts an embedded broker configured by cfg; it skips
+// against a real Pulsar.
 func startBroker(t *testing.T, cfg pulsarbroker.Config) *env {
 	t.Helper()
-	skipOnRealPulsar(t)
-	// Not t.Context(): it ends before cleanups run, and the clients must
-	// close while the broker is still up.
-	b, err := pulsarbroker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return &env{serviceURL: b.ServiceURL(), adminURL: b.AdminURL(), broker: b}
+	b := brokertest.StartEmbedded(t, cfg)
+	return &env{serviceURL: b.ServiceURL, adminURL: b.AdminURL, broker: b.Embedded}
 }
 
 // startBench starts an embedded broker for a benchmark.
