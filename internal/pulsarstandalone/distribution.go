@@ -45,11 +45,13 @@ type Distribution struct {
 }
 
 // DefaultCacheDir is where distributions are kept when no cache directory is
-// given: the user's cache directory (XDG_CACHE_HOME or ~/.cache) under alpes.
+// given: the user's cache directory (XDG_CACHE_HOME or ~/.cache) under
+// alpes, or, for a user without a home (some CI runners), alpes-cache in
+// the temporary directory.
 func DefaultCacheDir() (string, error) {
 	base, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("finding a cache directory: %w", err)
+		return filepath.Join(os.TempDir(), "alpes-cache"), nil
 	}
 	return filepath.Join(base, "alpes"), nil
 }
