@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 
 	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/eventcatalog"
@@ -45,9 +43,7 @@ func (f pulsarFlags) config(ctx context.Context, e env) (pulsarstandalone.Config
 }
 
 // instanceDir is where `alpes pulsar up` keeps the instance serving port.
-func instanceDir(port int) string {
-	return filepath.Join(os.TempDir(), "alpes-pulsar-"+strconv.Itoa(port))
-}
+func instanceDir(port int) string { return pulsarstandalone.BackgroundDir(port) }
 
 type pulsarUpCmd struct {
 	pulsarFlags

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/eventcatalog"
@@ -46,6 +49,16 @@ func TestPulsarUpThenDownLeavesNothing(t *testing.T) {
 		if !on {
 			t.Errorf("%s: deduplication off after pulsar up", ns)
 		}
+	}
+
+	// The quick start with --pulsar real finds it and leaves it running.
+	devOut := runDevUntilReady(t, []string{"dev", "--pulsar", "real", "--broker-addr", "127.0.0.1:" + strconv.Itoa(port),
+		"--postgres-port", "0", "--relay-http-addr", "127.0.0.1:0", "--reporting-addr", "127.0.0.1:0", "--bff-addr", "127.0.0.1:0"})
+	if !strings.Contains(devOut, "(alpes pulsar up)") || !strings.Contains(devOut, s.ServiceURL) {
+		t.Errorf("alpes dev --pulsar real did not use the running Pulsar:\n%s", devOut)
+	}
+	if !s.Running() {
+		t.Fatal("alpes dev stopped the Pulsar that alpes pulsar up started")
 	}
 
 	out.Reset()
@@ -90,4 +103,51 @@ func getJSON(t *testing.T, url string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
+}
+
+// runDevUntilReady runs `alpes dev` with args until it says it is running,
+// then stops it as Ctrl-C would, and returns what it printed.
+func runDevUntilReady(t *testing.T, args []string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, &out, io.Discard) }()
+	deadline := time.After(3 * time.Minute)
+	for !strings.Contains(out.String(), "alpes dev is running") {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("alpes dev stopped before it was ready: %v\n%s", err, out.String())
+		case <-deadline:
+			cancel()
+			<-done
+			t.Fatalf("alpes dev not ready after 3 minutes:\n%s", out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("alpes dev: %v", err)
+	}
+	return out.String()
+}
+
+// syncBuffer is a bytes.Buffer safe to write from one goroutine and read
+// from another.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

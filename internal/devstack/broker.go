@@ -52,6 +52,11 @@ func startBroker(ctx context.Context, cfg Config, log *slog.Logger) (*broker, er
 		}
 		b = &broker{kind: "Pulsar (embedded broker)", serviceURL: eb.ServiceURL(), adminURL: eb.AdminURL(), stop: eb.Close}
 	case cfg.Pulsar == PulsarReal:
+		if s := backgroundPulsar(cfg); s != nil {
+			log.Info("using the Pulsar that `alpes pulsar up` started", "service_url", s.ServiceURL, "dir", s.Dir)
+			b = &broker{kind: "Apache Pulsar " + s.Version + " (alpes pulsar up)", serviceURL: s.ServiceURL, adminURL: s.AdminURL, stop: func() error { return nil }}
+			break
+		}
 		s, err := startRealPulsar(ctx, cfg, log)
 		if err != nil {
 			return nil, err
@@ -64,6 +69,21 @@ func startBroker(ctx context.Context, cfg Config, log *slog.Logger) (*broker, er
 		return nil, errors.Join(err, b.stop())
 	}
 	return b, nil
+}
+
+// backgroundPulsar is the instance `alpes pulsar up` started on the
+// broker's port, if one runs there: the stack then uses it and leaves it
+// running, instead of failing to start a second one on a taken port.
+func backgroundPulsar(cfg Config) *pulsarstandalone.Server {
+	p, err := port(cfg.BrokerAddr)
+	if err != nil {
+		return nil
+	}
+	s, err := pulsarstandalone.Attach(pulsarstandalone.BackgroundDir(p))
+	if err != nil || !s.Running() {
+		return nil
+	}
+	return s
 }
 
 // startRealPulsar runs the real Pulsar on the ports the embedded broker

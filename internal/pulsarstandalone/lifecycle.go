@@ -21,6 +21,16 @@ const stopGrace = 15 * time.Second
 // ErrNotRunning is returned by Attach when a directory holds no instance.
 var ErrNotRunning = errors.New("no Pulsar instance")
 
+// BackgroundDir is where `alpes pulsar up` keeps the instance whose binary
+// protocol listens on port, so that `alpes pulsar down` and `alpes dev
+// --pulsar real` find it.
+func BackgroundDir(port int) string {
+	return filepath.Join(os.TempDir(), "alpes-pulsar-"+strconv.Itoa(port))
+}
+
+// Running reports whether the instance's process still runs.
+func (s *Server) Running() bool { return s.alive() }
+
 // Attach returns the instance that `alpes pulsar up` started in dir.
 func Attach(dir string) (*Server, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
