@@ -24,6 +24,7 @@ import (
 
 	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/oracle"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
@@ -181,7 +182,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	switch {
 	case opts.PulsarURL != "":
 		// Not ours to run; provisioned before anything publishes.
-		if err := provisioned(s.BrokerAdminURL, s.Topics.Tenant, func(context.Context) error { return nil })(ctx); err != nil {
+		if err := provisioned(s.BrokerURL, s.BrokerAdminURL, s.Topics.Tenant, func(context.Context) error { return nil })(ctx); err != nil {
 			return nil, err
 		}
 	case opts.Pulsar == devstack.PulsarReal:
@@ -193,7 +194,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if opts.Durable {
 			brokerArgs = append(brokerArgs, "--data", filepath.Join(s.dir, "broker"))
 		}
-		s.Broker = proc("broker", provisioned(s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
+		s.Broker = proc("broker", provisioned(s.BrokerURL, s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
 	default:
 		return nil, fmt.Errorf("unknown broker %q", opts.Pulsar)
 	}
@@ -301,9 +302,11 @@ func dialable(addrs ...string) func(context.Context) error {
 // provisioned is ready when up is and the broker at adminURL holds tenant's
 // namespaces with deduplication on, which it creates (pulsaradmin's Ensure
 // calls are idempotent): brokers refuse topics of namespaces nobody
-// created. Checked on every start, it provisions a restarted broker that
-// kept nothing, too.
-func provisioned(adminURL, tenant string, up func(context.Context) error) func(context.Context) error {
+// created; and the oracle's retaining subscription on each of the tenant's
+// topics (oracle.Retain), so that the broker keeps every message for the
+// oracle to read back. Checked on every start, it provisions a restarted
+// broker that kept nothing, too.
+func provisioned(brokerURL, adminURL, tenant string, up func(context.Context) error) func(context.Context) error {
 	admin := pulsaradmin.New(adminURL, "")
 	return func(ctx context.Context) error {
 		if err := up(ctx); err != nil {
@@ -314,7 +317,12 @@ func provisioned(adminURL, tenant string, up func(context.Context) error) func(c
 				return fmt.Errorf("provisioning the broker: %w", err)
 			}
 		}
-		return nil
+		topics, err := eventcatalog.TopicsFor(tenant)
+		if err != nil {
+			return err
+		}
+		// The oracle judges what the broker holds: keep all of it.
+		return oracle.Retain(ctx, brokerURL, topics, nil)
 	}
 }
 
@@ -363,7 +371,7 @@ func realPulsar(s *Stack, dist pulsarstandalone.Distribution, serviceAddr, admin
 	up := func(ctx context.Context) error { return pulsarstandalone.WaitReady(ctx, cmd.ServiceURL, cmd.AdminURL) }
 	return &Proc{
 		Name: "broker", binary: cmd.Path, args: cmd.Args, env: cmd.Env,
-		ready:   provisioned(cmd.AdminURL, s.Topics.Tenant, up),
+		ready:   provisioned(cmd.ServiceURL, cmd.AdminURL, s.Topics.Tenant, up),
 		logPath: filepath.Join(s.dir, "broker.log"),
 	}, nil
 }
