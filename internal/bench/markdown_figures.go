@@ -114,9 +114,9 @@ func (rep *Report) mdThroughput(w *mdWriter) {
 				}
 			}
 			w.line("")
-			w.linef("At %s/s the processes used %s µs of CPU per order together, %s %% of it in %s: the box's %d cores allow about %s orders/s before anything else. Postgres committed %s transactions per order (read-only ones included) and flushed its WAL %s times. See [performance.md](performance.md#what-bounds-the-pipeline) for what would move it.",
+			w.linef("At %s/s the processes used %s µs of CPU per order together, %s %% of it in %s: the box's %d cores allow about %s orders/s before anything else. Postgres committed %s transactions per order (read-only ones included) and flushed its WAL %s times. See [performance.md](%s#what-bounds-the-pipeline) for what would move it.",
 				num(s.Rate, 0), num(s.Cost.TotalMicros, 0), num(topV/s.Cost.TotalMicros*100, 0), top, rep.Machine.Cores,
-				num(s.Cost.CPUCeiling, 0), num(s.Cost.TotalXacts, 1), num(s.Cost.WALSyncs, 2))
+				num(s.Cost.CPUCeiling, 0), num(s.Cost.TotalXacts, 1), num(s.Cost.WALSyncs, 2), rep.analysisPath())
 		}
 	}
 }

@@ -12,6 +12,9 @@ import (
 // Report is everything one benchmark run measured. Scenarios that did not
 // run are nil. Its JSON form is docs/benchmarks.json.
 type Report struct {
+	// analysis is the link from the report to docs/performance.md, which
+	// depends on where the report is written (see Write).
+	analysis string
 	Mode     string    `json:"mode"`
 	Command  string    `json:"command"`
 	Runs     int       `json:"runs"`
@@ -35,11 +38,14 @@ const (
 	JSONFile     = "benchmarks.json"
 )
 
-// Write writes the report into dir as MarkdownFile and JSONFile.
+// Write writes the report into dir as MarkdownFile and JSONFile. Its links
+// to the analysis point at docs/performance.md of the working directory
+// (the repository's root, where `alpes bench` runs) from wherever dir is.
 func (rep *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	rep.analysis = analysisLink(dir)
 	js, err := rep.JSON()
 	if err != nil {
 		return err
@@ -62,4 +68,33 @@ func (rep *Report) JSON() ([]byte, error) {
 		return nil, fmt.Errorf("encoding the report: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// analysisLink is the relative link from a report in dir to
+// docs/performance.md, or "performance.md" when there is no such file.
+func analysisLink(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "performance.md"
+	}
+	target, err := filepath.Abs(filepath.Join("docs", "performance.md"))
+	if err != nil {
+		return "performance.md"
+	}
+	if _, err := os.Stat(target); err != nil {
+		return "performance.md"
+	}
+	rel, err := filepath.Rel(abs, target)
+	if err != nil {
+		return "performance.md"
+	}
+	return filepath.ToSlash(rel)
+}
+
+// analysisPath is the link to docs/performance.md for the report's text.
+func (rep *Report) analysisPath() string {
+	if rep.analysis == "" {
+		return "performance.md"
+	}
+	return rep.analysis
 }
