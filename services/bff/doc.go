@@ -55,5 +55,8 @@
 //
 // Every handler returns an error, and one function (writeError) maps errors
 // to HTTP statuses and RFC 9457 problem+json bodies. Database errors that
-// mean "unreachable" become 503, validation errors 400 with per-field detail.
+// mean "unreachable" become 503, which promises nothing was written: a write
+// that may have committed (its batch sent, its answer lost or replaced by a
+// FATAL) becomes the 500 problem saying the outcome is unknown. Validation
+// errors become 400 with per-field detail.
 package bff

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
 )
@@ -136,11 +137,53 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, p.Status, "application/problem+json", p)
 }
 
+// mayHaveCommitted reports whether a write in one implicit transaction (a
+// batch) that failed with err may nevertheless have committed, so that a
+// 503, which promises nothing was written, would be a lie. It certainly did
+// not commit when none of its statements was sent: pgconn.SafeToRetry, or
+// pgx failed while preparing them, before sending the batch
+// (pgx.ErrPreprocessingBatch); or when Postgres refused a statement with an
+// ERROR, which rolls the whole batch back. Anything else may have come
+// after the commit: a cut connection, a timeout, and an error that ended
+// the session (sessionEnded), such as FATAL 57P01 admin_shutdown, which
+// says the session is over, not whether the commit happened first.
+func mayHaveCommitted(err error) bool {
+	var pe *pgconn.PgError
+	var prep pgx.ErrPreprocessingBatch
+	switch {
+	case pgconn.SafeToRetry(err), errors.As(err, &prep):
+		return false
+	case errors.As(err, &pe):
+		return sessionEnded(pe)
+	}
+	return true
+}
+
+// sessionEnded reports whether pe ended the session rather than failed a
+// statement: severity FATAL or PANIC, or a SQLSTATE of connection exception
+// (class 08) or of a server shutting down (57P01 admin_shutdown, 57P02
+// crash_shutdown, 57P03 cannot_connect_now), whatever severity a server or
+// pooler gave it.
+func sessionEnded(pe *pgconn.PgError) bool {
+	severity := pe.SeverityUnlocalized
+	if severity == "" {
+		severity = pe.Severity // servers before 9.6
+	}
+	switch {
+	case severity == "FATAL", severity == "PANIC":
+		return true
+	case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+		return true
+	}
+	return false
+}
+
 // unreachable reports whether err means the database could not be reached
 // or stopped serving: a failed connect, a network error, a connection cut
 // mid-answer, a timeout while acquiring a connection, a closed pool, or a
 // server shutting down. For a write, placeOrder first sorts out the errors
-// after which the write may have committed (errOutcomeUnknown).
+// after which the write may have committed (mayHaveCommitted,
+// errOutcomeUnknown), so a 503 for a write means it did not.
 func unreachable(err error) bool {
 	var ce *pgconn.ConnectError
 	var ne net.Error

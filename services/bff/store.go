@@ -79,16 +79,6 @@ func (st *store) placeOrder(ctx context.Context, key string, hash []byte, req or
 	return resp, nil
 }
 
-// mayHaveCommitted reports whether a failed write may nevertheless have
-// committed: its statements may have been sent (pgconn's SafeToRetry says
-// when they certainly were not) and no answer from Postgres said it failed.
-// A Postgres error means the whole batch, one implicit transaction, was
-// rolled back.
-func mayHaveCommitted(err error) bool {
-	var pe *pgconn.PgError
-	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
-}
-
 // uniqueViolation is Postgres's SQLSTATE unique_violation.
 const uniqueViolation = "23505"
 
