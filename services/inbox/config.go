@@ -65,13 +65,16 @@ type Config struct {
 	// commits fewer, larger transactions. Negative never waits. Default 5ms.
 	BatchWait time.Duration
 	// MaxAttempts is how many times a message whose handler fails is tried
-	// before it is dead-lettered, the first attempt included. Default 5.
+	// before it is dead-lettered, the first attempt included. Attempts that
+	// meet a transient database error do not count: those are retried until
+	// the database heals. Default 5.
 	MaxAttempts int
 	// RetryBackoff is the wait before the second attempt; it doubles on each
 	// further attempt, and also paces retries after database errors.
 	// Default 100ms.
 	RetryBackoff time.Duration
-	// MaxBackoff caps every wait between retries. Default 10s.
+	// MaxBackoff caps every wait between retries, and so paces the unbounded
+	// retries after transient database errors. Default 10s.
 	MaxBackoff time.Duration
 	// ReceiveQueue is the Pulsar consumer's receiver queue size: how many
 	// messages the broker may push ahead of the batches. Default 1000.

@@ -184,7 +184,11 @@ type Stats struct {
 	// Retries is how many times a message was retried after its handler failed.
 	Retries int64
 	// DBRetries is how many times a run of messages was retried after a
-	// database error.
+	// transient database error (a lost connection, a fail-over, a statement
+	// cancelled, an I/O error: see the package documentation), whether the
+	// framework's statement or a handler's met it. These retries have no
+	// limit; a count that keeps rising while Applied stands still is a
+	// database fault to fix.
 	DBRetries int64
 }
 

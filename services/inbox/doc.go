@@ -43,9 +43,21 @@
 // forever. Whoever repairs and replays a dead-lettered message must mind that
 // its key has moved on.
 //
-// Database errors (a lost connection, a serialization failure, a deadlock)
-// are not the message's fault: the whole batch is retried with backoff,
-// unacknowledged, until it commits or the context ends.
+// Transient database errors are not the message's fault, whether the
+// framework's statements or a handler's meet them: errors of SQLSTATE class
+// 08 (connection exception), 40 (serialization failure, deadlock), 53
+// (insufficient resources), 57 (operator intervention: a statement cancelled
+// or timed out, a shutdown) or 58 (system error, such as I/O), 25006 (a
+// read-only transaction during a fail-over), 55P03 (lock not available), and
+// connection errors without a SQLSTATE. The run of messages is retried,
+// unacknowledged, with backoff capped at Config.MaxBackoff, until it commits
+// or the context ends; these retries do not count toward MaxAttempts, and
+// nothing is parked or dead-lettered for them, so the key waits for the
+// database to heal and then moves on in order. Stats.DBRetries counts them.
+// Every other error a handler returns is its own, including data exceptions
+// (22), constraint violations (23) and syntax or privilege errors (42): it
+// takes the bounded retries above. A handler must wrap a database error with
+// %w for its SQLSTATE to be seen.
 //
 // # Operating it
 //

@@ -4,14 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
-	"strings"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // settle applies a batch in order and acknowledges every message once it is
@@ -201,43 +196,4 @@ func (c *Consumer) deadLetterProducer(topic string) (pulsar.Producer, error) {
 	}
 	c.dlq[topic] = p
 	return p, nil
-}
-
-// isTransient reports whether err is the database's fault rather than the
-// message's: a lost or refused connection, a serialization failure or
-// deadlock, a server shutting down or out of resources. Such an error is
-// retried for the whole batch, without limit, and never dead-letters a
-// message.
-func isTransient(err error) bool {
-	if err == nil || errors.Is(err, ErrPark) {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			strings.HasPrefix(pgErr.Code, "40"),  // transaction rollback: serialization failure, deadlock
-			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources: disk full, too many connections
-			strings.HasPrefix(pgErr.Code, "57P"), // admin or crash shutdown, cannot connect now
-			pgErr.Code == "55P03":                // lock not available
-			return true
-		}
-		return false
-	}
-	var connectErr *pgconn.ConnectError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &connectErr),
-		errors.As(err, &netErr),
-		errors.Is(err, io.EOF),
-		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed),
-		errors.Is(err, pgx.ErrTxClosed),
-		errors.Is(err, pgconn.ErrConnClosed),
-		errors.Is(err, context.DeadlineExceeded),
-		pgconn.SafeToRetry(err),
-		pgconn.Timeout(err):
-		return true
-	}
-	return false
 }
