@@ -81,8 +81,16 @@ type SourceConfig struct {
 	// enough to keep the broker busy (the drain is no faster at 10,000, see
 	// docs/benchmarks.md) while the relay stays well under 100 MiB.
 	MaxInFlight int
-	// MaxPayloadBytes is the largest payload published; larger rows are
-	// quarantined. Default 5 MiB less 64 KiB for metadata.
+	// MaxMessageBytes is the broker's largest message (Pulsar's
+	// maxMessageSize): a row whose message, counted as the relay sends it
+	// (payload, key, properties with the row's headers, and an allowance for
+	// the rest of the metadata; see messageSize), would exceed it is
+	// quarantined instead of being refused by the client or the broker.
+	// Default 5 MiB, Pulsar's default; at least 32 KiB.
+	MaxMessageBytes int
+	// MaxPayloadBytes is the largest payload published; rows with larger ones
+	// are quarantined. Default MaxMessageBytes: only the message's size
+	// limits it.
 	MaxPayloadBytes int
 	// QuarantineTopic receives rows that cannot be published as they are.
 	// Default persistent://alpes/relay/quarantine.v1.
@@ -110,6 +118,11 @@ type SourceConfig struct {
 const (
 	DefaultPublication     = "alpes_outbox"
 	DefaultQuarantineTopic = "persistent://alpes/relay/quarantine.v1"
+	DefaultMaxMessageBytes = 5 << 20 // Pulsar's default maxMessageSize
+	// minMessageBytes is the smallest MaxMessageBytes: room for a quarantined
+	// row's message once its payload and headers are dropped and its other
+	// values cut to maxQuarantineValue (see quarantine.go).
+	minMessageBytes = 32 << 10
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -166,8 +179,14 @@ func (s SourceConfig) withDefaults() (SourceConfig, error) {
 	if s.MaxInFlight <= 0 {
 		s.MaxInFlight = 2000
 	}
+	if s.MaxMessageBytes <= 0 {
+		s.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if s.MaxMessageBytes < minMessageBytes {
+		return s, fmt.Errorf("source %q: max message size %d is below %d bytes", s.Name, s.MaxMessageBytes, minMessageBytes)
+	}
 	if s.MaxPayloadBytes <= 0 {
-		s.MaxPayloadBytes = 5<<20 - 64<<10
+		s.MaxPayloadBytes = s.MaxMessageBytes
 	}
 	if s.QuarantineTopic == "" {
 		s.QuarantineTopic = DefaultQuarantineTopic

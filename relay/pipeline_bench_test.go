@@ -71,7 +71,7 @@ func BenchmarkEncode(b *testing.B) {
 			name = "validate=true"
 		}
 		b.Run(name, func(b *testing.B) {
-			p := &pipeline{source: benchSource(b, validate), indexes: map[string]int64{}}
+			p := &pipeline{source: benchSource(b, validate)}
 			row := benchRow(b)
 			begin := &pgsource.Begin{CommitLSN: 0x16B3748, CommitTime: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
 			b.SetBytes(int64(len(row.Payload)))
@@ -106,7 +106,7 @@ func BenchmarkPublishPipeline(b *testing.B) {
 	tr := newTracker(start)
 	pub := newPublisher(client, src.cfg.Name, src.cfg.MaxInFlight, src.stats)
 	defer pub.close()
-	p := &pipeline{source: src, pub: pub, tracker: tr, indexes: map[string]int64{}}
+	p := &pipeline{source: src, pub: pub, tracker: tr}
 
 	// The stream's batches, built before the clock starts. The topic is the
 	// run's own: a shared broker remembers other runs' sequence ids.

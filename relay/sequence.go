@@ -13,35 +13,47 @@ import (
 // position and sees the same transactions in the same order, so the id of a
 // message must be a pure function of its place in the stream that only grows:
 //
-//	sequence id = (commit LSN mod 2^43) << 20 | index of the message among the
-//	              transaction's messages for the same topic
+//	sequence id = (commit LSN mod 2^43) << 20 | index of the row among all
+//	              the rows of its transaction
+//
+// The index counts every outbox row of the transaction, whatever its topic
+// and whether it is published or quarantined: a relay that decides otherwise
+// about a row after a restart (a new validation, another size limit) must
+// still send every row under the id it had. Counting per destination topic
+// made a changed decision shift the ids of the rows after it onto ids other
+// rows had used: one event dropped as a duplicate, another published twice.
+// Each producer therefore sees gaps in its ids (the ids of rows that went
+// elsewhere), which the broker's deduplication allows: it only requires
+// them to grow. A consequence of growing ids: a row re-sent to a topic where
+// a later row of its transaction is already persisted is dropped there, so
+// the decision of the relay that sent a transaction whole stands.
 //
 // Commit LSNs grow strictly in stream order (change LSNs do not: transactions
 // interleave), and two commit records are at least 24 bytes apart, so one
 // transaction may use indexes up to 24·2^20 without reaching the next one's
-// ids; the relay refuses a transaction with more messages for one topic than
-// maxIndex rather than break the order. The high bits of the commit LSN (one
-// "epoch" per 8 TiB of WAL) go into the producer name, because a producer
-// name is where the broker keeps its deduplication state.
+// ids; the relay refuses a transaction with more rows than maxIndex rather
+// than break the order. The high bits of the commit LSN (one "epoch" per 8
+// TiB of WAL) go into the producer name, because a producer name is where the
+// broker keeps its deduplication state.
 const (
 	indexBits = 20
 	lsnBits   = 63 - indexBits
 	lsnMask   = 1<<lsnBits - 1
-	// maxIndex bounds a transaction's messages for one topic (see above).
+	// maxIndex bounds a transaction's rows (see above).
 	maxIndex = 24 << indexBits
 )
 
 // position is the place of one message in a source's stream.
 type position struct {
 	commitLSN pgsource.LSN
-	index     int64 // among the transaction's messages for the same topic
+	index     int64 // among all the rows of the transaction
 }
 
 // sequenceID returns the message's sequence id and the epoch whose producer
 // must send it.
 func (p position) sequenceID() (seq int64, epoch uint64, err error) {
 	if p.index < 0 || p.index >= maxIndex {
-		return 0, 0, fmt.Errorf("transaction committed at %s has more than %d messages for one topic", p.commitLSN, maxIndex)
+		return 0, 0, fmt.Errorf("transaction committed at %s has more than %d outbox rows", p.commitLSN, maxIndex)
 	}
 	lsn := uint64(p.commitLSN)
 	return int64(lsn&lsnMask)<<indexBits + p.index, lsn >> lsnBits, nil

@@ -8,7 +8,7 @@ import (
 
 func TestSequenceIDsGrowWithTheStream(t *testing.T) {
 	// Commit LSNs of consecutive small transactions are close together; a big
-	// transaction uses many indexes. Ids must still grow strictly.
+	// transaction uses many indexes (one per row). Ids must still grow strictly.
 	stream := []position{
 		{commitLSN: 0x1000, index: 0},
 		{commitLSN: 0x1000, index: 1},
@@ -59,7 +59,7 @@ func TestEpochsSplitTheLSNSpace(t *testing.T) {
 	}
 }
 
-func TestTooManyMessagesForOneTopicIsRefused(t *testing.T) {
+func TestTooManyRowsInOneTransactionIsRefused(t *testing.T) {
 	if _, _, err := (position{commitLSN: 0x1000, index: maxIndex}).sequenceID(); err == nil {
 		t.Error("want an error past maxIndex")
 	}

@@ -20,9 +20,9 @@ type pipeline struct {
 	tracker *tracker
 	dedup   *dedupGuard // verifies each topic before its first message
 
-	tx      *txState
-	begin   *pgsource.Begin
-	indexes map[string]int64 // messages so far in this transaction, per topic
+	tx    *txState
+	begin *pgsource.Begin
+	index int64 // rows so far in the open transaction, over all topics
 
 	// The open transaction's commit LSN and time as message properties:
 	// formatted once per transaction, not once per row.
@@ -77,7 +77,7 @@ func (p *pipeline) openTx(c *pgsource.Begin) {
 	p.begin = c
 	p.commitLSN = c.CommitLSN.String()
 	p.commitTime = formatTime(c.CommitTime)
-	clear(p.indexes)
+	p.index = 0
 }
 
 // row publishes one outbox row, or quarantines it when it cannot be
@@ -106,56 +106,27 @@ func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 // encode builds the Pulsar message of one row of the open transaction: its
 // topic (the quarantine topic when the row cannot be published as it is),
 // the epoch of the producer that must send it, and the message with its
-// sequence id.
+// sequence id. The id comes from the row's place among all the
+// transaction's rows, before and whatever the quarantine decision: a relay
+// that decides otherwise after a restart (a new validation, another size
+// limit) still sends every row under the id it had (see sequence.go).
 func (p *pipeline) encode(row *pgsource.Row) (topic string, epoch uint64, msg *pulsar.ProducerMessage, err error) {
-	topic, reason := row.Topic, p.check(row)
-	if reason != "" {
-		topic = p.source.cfg.QuarantineTopic
-		p.source.stats.quarantined.Add(1)
-		p.source.log.Warn("quarantining outbox row", "event_id", row.EventID, "topic", row.Topic, "type", row.Type, "reason", reason)
-	}
-	index := p.indexes[topic]
-	p.indexes[topic] = index + 1
+	index := p.index
+	p.index++
 	seq, epoch, err := position{commitLSN: p.begin.CommitLSN, index: index}.sequenceID()
 	if err != nil {
 		return "", 0, nil, err
 	}
-	return topic, epoch, p.message(row, seq, reason), nil
-}
-
-// check returns why row cannot be published as it is, or "".
-func (p *pipeline) check(row *pgsource.Row) string {
-	switch {
-	case row.Err != nil:
-		return row.Err.Error()
-	case !p.topics.valid(row.Topic):
-		return fmt.Sprintf("topic %q is not a fully qualified Pulsar topic", row.Topic)
-	case len(row.Payload) > p.source.cfg.MaxPayloadBytes:
-		return fmt.Sprintf("payload of %d bytes exceeds the limit of %d", len(row.Payload), p.source.cfg.MaxPayloadBytes)
-	}
-	if v := p.source.cfg.ValidatePayload; v != nil {
-		if err := v(row.Type, row.Payload); err != nil {
-			return fmt.Sprintf("payload is not a valid %s: %v", row.Type, err)
-		}
-	}
-	return ""
-}
-
-func (p *pipeline) message(row *pgsource.Row, seq int64, quarantineReason string) *pulsar.ProducerMessage {
-	msg := eventMessage(row, p.commitLSN, p.commitTime, p.begin.CommitTime)
+	msg = eventMessage(row, p.commitLSN, p.commitTime, p.begin.CommitTime)
 	msg.SequenceID = &seq
-	if quarantineReason != "" {
-		msg.Properties[eventmeta.QuarantineReason] = quarantineReason
-		msg.Properties[eventmeta.Source] = p.source.cfg.Name
-		msg.Properties[eventmeta.OriginalTopic] = row.Topic
-		if len(msg.Payload) > p.source.cfg.MaxPayloadBytes {
-			msg.Payload = []byte{}
-		}
-		if msg.Key == "" {
-			msg.Key = row.EventID
-		}
+	topic = row.Topic
+	if reason := p.check(row, msg); reason != "" {
+		topic = p.source.cfg.QuarantineTopic
+		p.source.stats.quarantined.Add(1)
+		p.source.log.Warn("quarantining outbox row", "event_id", row.EventID, "topic", row.Topic, "type", row.Type, "reason", reason)
+		p.quarantine(row, msg, reason)
 	}
-	return msg
+	return topic, epoch, msg, nil
 }
 
 // eventMessage is the Pulsar message of an outbox row: its payload byte for

@@ -198,7 +198,7 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 		}, changes)
 	})
 	g.Go(func() error {
-		p := &pipeline{source: s, pub: pub, tracker: tr, dedup: guard, indexes: map[string]int64{}}
+		p := &pipeline{source: s, pub: pub, tracker: tr, dedup: guard}
 		return p.run(gctx, changes)
 	})
 	g.Go(func() error { return s.keep(gctx, conn) })
