@@ -112,6 +112,11 @@ type SourceConfig struct {
 	OutboxRetention time.Duration
 	// SweepInterval is how often the retention sweep runs. Default 1m.
 	SweepInterval time.Duration
+	// SweepBatch is how many outbox rows one sweep transaction deletes at
+	// most, oldest first: a sweep deletes batch after batch until one deletes
+	// fewer. Small batches hold row locks and make WAL only briefly. 0 means
+	// DefaultSweepBatch (1000).
+	SweepBatch int
 }
 
 // Defaults.
@@ -119,6 +124,7 @@ const (
 	DefaultPublication     = "alpes_outbox"
 	DefaultQuarantineTopic = "persistent://alpes/relay/quarantine.v1"
 	DefaultMaxMessageBytes = 5 << 20 // Pulsar's default maxMessageSize
+	DefaultSweepBatch      = 1000
 	// minMessageBytes is the smallest MaxMessageBytes: room for a quarantined
 	// row's message once its payload and headers are dropped and its other
 	// values cut to maxQuarantineValue (see quarantine.go).
@@ -205,6 +211,12 @@ func (s SourceConfig) withDefaults() (SourceConfig, error) {
 	}
 	if s.SweepInterval <= 0 {
 		s.SweepInterval = time.Minute
+	}
+	if s.SweepBatch == 0 {
+		s.SweepBatch = DefaultSweepBatch
+	}
+	if s.SweepBatch < 0 {
+		return s, fmt.Errorf("source %q: sweep batch %d: want at least 1", s.Name, s.SweepBatch)
 	}
 	return s, nil
 }

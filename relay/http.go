@@ -111,6 +111,8 @@ func (r *Relay) metrics() *prometheus.Registry {
 		counter("alpes_relay_messages_published_total", "Messages the broker receipted as new.", func() float64 { return float64(s.stats.published.Load()) })
 		counter("alpes_relay_duplicates_dropped_total", "Re-sent messages the broker receipted as duplicates.", func() float64 { return float64(s.stats.duplicates.Load()) })
 		counter("alpes_relay_quarantined_total", "Outbox rows sent to the quarantine topic.", func() float64 { return float64(s.stats.quarantined.Load()) })
+		counter("alpes_relay_outbox_swept_total", "Outbox rows deleted by the retention sweep.", func() float64 { return float64(s.stats.swept.Load()) })
+		counter("alpes_relay_outbox_sweep_batches_total", "DELETE transactions run by the retention sweep.", func() float64 { return float64(s.stats.sweepBatches.Load()) })
 	}
 	return reg
 }

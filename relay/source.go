@@ -246,14 +246,13 @@ func (s *sourceRunner) keep(ctx context.Context, conn *pgx.Conn) error {
 			lastHeartbeat = time.Now()
 		}
 		if s.cfg.OutboxRetention > 0 && !time.Now().Before(nextSweep) {
-			n, err := sweep(ctx, conn, s.cfg.OutboxRetention)
+			n, err := sweep(ctx, conn, s.cfg.OutboxRetention, s.cfg.SweepBatch, s.stats)
 			if err != nil {
 				return err
 			}
 			if n > 0 {
 				s.log.Info("swept the outbox", "deleted", n, "retention", s.cfg.OutboxRetention)
 			}
-			s.stats.swept.Add(n)
 			nextSweep = time.Now().Add(s.cfg.SweepInterval)
 		}
 	}

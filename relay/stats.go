@@ -18,16 +18,17 @@ type sourceStats struct {
 	walLSN    pgsource.LSN // pg_current_wal_lsn() at the last refresh
 	refreshed time.Time
 
-	slot        atomic.Pointer[pgsource.SlotState]
-	tracker     atomic.Pointer[tracker] // of the streaming session, nil otherwise
-	reported    atomic.Uint64           // the flush position last sent to Postgres
-	published   atomic.Int64            // receipted as new by the broker
-	duplicates  atomic.Int64            // receipted as duplicates (ledger and entry -1)
-	quarantined atomic.Int64
-	inFlight    atomic.Int64 // messages sent and awaiting receipts
-	swept       atomic.Int64 // outbox rows deleted by the retention sweep
-	lastPublish atomic.Int64 // unix nanoseconds of the newest receipt
-	lastCommit  atomic.Int64 // unix nanoseconds (local clock) of the newest commit seen
+	slot         atomic.Pointer[pgsource.SlotState]
+	tracker      atomic.Pointer[tracker] // of the streaming session, nil otherwise
+	reported     atomic.Uint64           // the flush position last sent to Postgres
+	published    atomic.Int64            // receipted as new by the broker
+	duplicates   atomic.Int64            // receipted as duplicates (ledger and entry -1)
+	quarantined  atomic.Int64
+	inFlight     atomic.Int64 // messages sent and awaiting receipts
+	swept        atomic.Int64 // outbox rows deleted by the retention sweep
+	sweepBatches atomic.Int64 // DELETE transactions the retention sweep ran
+	lastPublish  atomic.Int64 // unix nanoseconds of the newest receipt
+	lastCommit   atomic.Int64 // unix nanoseconds (local clock) of the newest commit seen
 }
 
 func newSourceStats() *sourceStats {
@@ -91,7 +92,10 @@ type SourceLag struct {
 	DuplicatesDropped int64      `json:"duplicates_dropped"`
 	Quarantined       int64      `json:"quarantined"`
 	OutboxSwept       int64      `json:"outbox_swept"`
-	InFlight          int64      `json:"in_flight"`
+	// OutboxSweepBatches counts the sweep's DELETE transactions, each of at
+	// most SweepBatch rows; every sweep ends with one that deletes fewer.
+	OutboxSweepBatches int64 `json:"outbox_sweep_batches"`
+	InFlight           int64 `json:"in_flight"`
 	// WALStatus and SafeWALSize come from pg_replication_slots; SafeWALSize is
 	// null when max_slot_wal_keep_size is unlimited.
 	WALStatus   string `json:"wal_status"`
@@ -134,5 +138,6 @@ func (s *sourceStats) lag(cfg SourceConfig, now time.Time) SourceLag {
 	l.Quarantined = s.quarantined.Load()
 	l.InFlight = s.inFlight.Load()
 	l.OutboxSwept = s.swept.Load()
+	l.OutboxSweepBatches = s.sweepBatches.Load()
 	return l
 }

@@ -8,27 +8,38 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// sweepBatch is how many outbox rows one sweep transaction deletes: small
-// enough to hold locks and WAL bursts briefly, large enough to keep up.
-const sweepBatch = 5000
+// deleteExpired deletes up to $2 of the oldest outbox rows created more than
+// $1 ago. The subquery walks outbox_created_at_idx; the delete goes by
+// primary key. Run outside a transaction block, each execution is its own
+// short transaction.
+const deleteExpired = `
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox WHERE created_at < now() - $1::interval
+    ORDER BY created_at LIMIT $2)`
 
-// sweep deletes outbox rows older than retention, in short batches, until a
-// batch comes back short. Only the instance that streams the source sweeps.
+// sweep deletes outbox rows older than retention, at most batch rows per
+// DELETE, each its own transaction, until a batch deletes fewer than batch
+// rows or ctx ends. It counts each batch and its rows in stats as it goes, so
+// a long sweep shows its progress. Only the instance that streams the source
+// sweeps.
 //
 // Deleting a row never loses an event: logical decoding reads the inserted
 // tuple from the WAL, not from the table (docs/adr/0005). Retention only
 // bounds how far back `alpes relay replay` can reach.
-func sweep(ctx context.Context, conn *pgx.Conn, retention time.Duration) (deleted int64, err error) {
+func sweep(ctx context.Context, conn *pgx.Conn, retention time.Duration, batch int, stats *sourceStats) (deleted int64, err error) {
 	for {
-		tag, err := conn.Exec(ctx, `
-			DELETE FROM outbox WHERE id IN (
-				SELECT id FROM outbox WHERE created_at < now() - $1::interval
-				ORDER BY created_at LIMIT $2)`, retention, sweepBatch)
+		if err := ctx.Err(); err != nil {
+			return deleted, err
+		}
+		tag, err := conn.Exec(ctx, deleteExpired, retention, batch)
 		if err != nil {
 			return deleted, fmt.Errorf("sweeping the outbox: %w", err)
 		}
-		deleted += tag.RowsAffected()
-		if tag.RowsAffected() < sweepBatch || ctx.Err() != nil {
+		n := tag.RowsAffected()
+		deleted += n
+		stats.sweepBatches.Add(1)
+		stats.swept.Add(n)
+		if n < int64(batch) {
 			return deleted, nil
 		}
 	}

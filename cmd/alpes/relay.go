@@ -85,6 +85,7 @@ type relayRunCmd struct {
 	StatusInterval      time.Duration `help:"How often the confirmed position is reported to Postgres." default:"1s"`
 	Heartbeat           time.Duration `help:"Idle time after which a heartbeat is written into the source's WAL." default:"10s"`
 	OutboxRetention     time.Duration `help:"Keep outbox rows this long for replay, then delete them; negative keeps them forever." default:"24h"`
+	OutboxSweepBatch    int           `help:"Outbox rows the retention sweep deletes per transaction." default:"1000"`
 	Failpoints          string        `hidden:"" help:"Fault tests only: crash at named points, e.g. relay/after-send=crash@100."`
 }
 
@@ -108,6 +109,7 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 			HeartbeatInterval: c.Heartbeat,
 			ValidatePayload:   eventcatalog.ValidatePayload,
 			OutboxRetention:   c.OutboxRetention,
+			SweepBatch:        c.OutboxSweepBatch,
 			QuarantineTopic:   topics.RelayQuarantine,
 		})
 	}
