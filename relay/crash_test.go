@@ -42,6 +42,7 @@ func runChild() int {
 		PulsarURL:      os.Getenv("ALPES_TEST_PULSAR_URL"),
 		PulsarAdminURL: os.Getenv("ALPES_TEST_PULSAR_ADMIN_URL"),
 		Failpoints:     fps,
+		AllowNoDedup:   os.Getenv("ALPES_TEST_ALLOW_NO_DEDUP") != "",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
