@@ -21,6 +21,8 @@ type chaosCmd struct {
 	FreezeMin      time.Duration `help:"Shortest SIGSTOP of a frozen component." default:"1s"`
 	FreezeMax      time.Duration `help:"Longest SIGSTOP of a frozen component." default:"5s"`
 	SettleTimeout  time.Duration `help:"How long the oracle waits for the system to settle after the load." default:"3m"`
+	MinOrders      int           `help:"Accepted orders the run must see to count (0: half of rate × duration)."`
+	MinInjections  int           `help:"Faults to inject at least, running the load past --duration if need be."`
 	Dir            string        `help:"Keep the stack's data and logs here (default: a temporary directory, removed)." type:"path"`
 	Out            string        `help:"Write the run's record (injections, counts, verdict) as JSON to this file." type:"path"`
 	Pulsar         string        `help:"The broker process: embedded (alpes broker) or real (Apache Pulsar standalone, killed and frozen like the rest; fetched once with Maven)." enum:"embedded,real" default:"embedded"`
@@ -28,7 +30,9 @@ type chaosCmd struct {
 }
 
 // Run runs the soak, prints each injection as it happens and the verdict at
-// the end, and fails when the oracle found a violation.
+// the end, and fails when the run is not clean: the oracle found a
+// violation, a component exited by itself, an injection could not heal, or
+// the run saw too little (chaos.Report.Err).
 func (c *chaosCmd) Run(ctx context.Context, e env) error {
 	seed := c.Seed
 	if seed == 0 {
@@ -37,6 +41,7 @@ func (c *chaosCmd) Run(ctx context.Context, e env) error {
 	cfg := chaos.Config{
 		Duration: c.Duration, Rate: c.Rate, Interval: c.Interval, Seed: seed,
 		FreezeMin: c.FreezeMin, FreezeMax: c.FreezeMax, SettleTimeout: c.SettleTimeout,
+		MinOrders: c.MinOrders, MinInjections: c.MinInjections,
 		Dir: c.Dir, Out: e.stdout, Logger: e.log, Pulsar: c.Pulsar,
 	}
 	if c.Pulsar == devstack.PulsarReal {

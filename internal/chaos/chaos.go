@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,8 +50,13 @@ type Config struct {
 	// AllFaults.
 	Faults []Fault
 	// MinInjections keeps the load running past Duration until this many
-	// faults were injected (a test that must see every kind).
+	// faults were injected (a test that must see every kind); a run cut
+	// short with fewer is not clean.
 	MinInjections int
+	// MinOrders is how many orders the load must have had accepted for the
+	// run to count: fewer and it is not clean (ErrInconclusive). Default
+	// half of Rate × Duration, at least 1.
+	MinOrders int
 	// FreezeMin and FreezeMax bound how long a frozen process stays
 	// stopped. Default 1s and 5s.
 	FreezeMin, FreezeMax time.Duration
@@ -79,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Interval <= 0 {
 		c.Interval = 6 * time.Second
+	}
+	if c.MinOrders <= 0 {
+		c.MinOrders = max(1, int(c.Rate*c.Duration.Seconds()/2))
 	}
 	if len(c.Faults) == 0 {
 		c.Faults = AllFaults()
@@ -116,18 +125,31 @@ type Report struct {
 	Crashes []string          `json:"unexpected_exits,omitempty"`
 	Client  client.Summary    `json:"client"`
 	Ops     client.FateCounts `json:"ops"`
-	Verdict oracle.Verdict    `json:"verdict"`
+	// MinOrders and MinInjections are what the run had to see to count
+	// (Config's).
+	MinOrders     int `json:"min_orders"`
+	MinInjections int `json:"min_injections,omitempty"`
+	// Duplicates are the re-sends the broker and the inboxes absorbed.
+	Duplicates Duplicates     `json:"duplicates"`
+	Verdict    oracle.Verdict `json:"verdict"`
+	// Reasons are why the run is not clean (Report.Problems), empty when
+	// it is.
+	Reasons []string `json:"not_clean_because,omitempty"`
 }
 
 // ErrViolated means the oracle found a violation or the system did not settle.
 var ErrViolated = errors.New("the oracle found violations")
 
 // Run starts a durable stack, runs the soak, and returns its report. The
-// error is ErrViolated (with the report) when the verdict is not clean, or
-// what prevented the soak from running or being judged.
+// error is Report.Err when the run is not clean (wrapping ErrViolated when
+// the oracle's verdict is not, ErrInconclusive when a component exited by
+// itself, an injection could not heal, or the run saw too little), or what
+// prevented the soak from running or being judged.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
-	rep := Report{Seed: cfg.Seed, Rate: cfg.Rate, Duration: cfg.Duration, Interval: cfg.Interval, ByKind: map[string]int{}}
+	rep := Report{Seed: cfg.Seed, Rate: cfg.Rate, Duration: cfg.Duration, Interval: cfg.Interval, ByKind: map[string]int{},
+		MinOrders: cfg.MinOrders, MinInjections: cfg.MinInjections,
+		Duplicates: Duplicates{Inboxes: map[string]int64{}, Unexposed: unexposedInboxes}}
 	fmt.Fprintf(cfg.Out, "chaos: starting a durable stack (seed %d)\n", cfg.Seed)
 	if cfg.Dir != "" {
 		// Postgres runs as its own user when we are root: it must reach in.
@@ -174,11 +196,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if ctx.Err() != nil || (!time.Now().Before(loadEnd) && len(rep.Injections) >= cfg.MinInjections) {
 			break
 		}
-		rep.Crashes = append(rep.Crashes, restartExited(ctx, s, cfg.Out)...)
+		rep.Crashes = append(rep.Crashes, restartExited(ctx, s, &rep.Duplicates, cfg.Out)...)
 		f := d.next()
 		hold := cfg.FreezeMin + time.Duration(rng.Int64N(int64(cfg.FreezeMax-cfg.FreezeMin)+1))
 		in := Injection{Fault: f, At: time.Now()}
 		in.Offset = in.At.Sub(rep.StartedAt)
+		if f.Action == Kill {
+			rep.Duplicates.bank(ctx, s, f.Target, "before "+f.String()+" at +"+in.Offset.Round(time.Second).String())
+		}
 		if err := inject(ctx, s, f, hold); err != nil {
 			in.Err = err.Error()
 		}
@@ -190,7 +215,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	close(stop)
 	rep.LoadFor = time.Since(rep.StartedAt)
 	fmt.Fprintf(cfg.Out, "chaos: load stopped after %s; healing\n", rep.LoadFor.Round(time.Second))
-	rep.Crashes = append(rep.Crashes, restartExited(ctx, s, cfg.Out)...)
+	rep.Crashes = append(rep.Crashes, restartExited(ctx, s, &rep.Duplicates, cfg.Out)...)
 	if err := heal(ctx, s); err != nil {
 		load.Wait()
 		return rep, err
@@ -207,10 +232,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("running the oracle: %w", err)
 	}
-	if !rep.Verdict.OK() {
-		return rep, ErrViolated
+	for _, name := range []string{"relay", "reporting"} {
+		rep.Duplicates.bank(ctx, s, name, "at the end")
 	}
-	return rep, nil
+	rep.Reasons = rep.Problems()
+	return rep, rep.Err()
 }
 
 // OracleConfig is the oracle's configuration for a stack and a ledger.
@@ -223,8 +249,9 @@ func OracleConfig(s *procstack.Stack, ops []client.Op, settle time.Duration, log
 }
 
 // restartExited starts again any component that exited without an
-// injection, and names them: each is a crash worth a look in its log.
-func restartExited(ctx context.Context, s *procstack.Stack, out io.Writer) []string {
+// injection, and names them: each is a crash worth a look in its log. The
+// duplicates its incarnation counted are lost (dups).
+func restartExited(ctx context.Context, s *procstack.Stack, dups *Duplicates, out io.Writer) []string {
 	var names []string
 	for _, p := range s.Procs() {
 		if p.Running() {
@@ -232,6 +259,7 @@ func restartExited(ctx context.Context, s *procstack.Stack, out io.Writer) []str
 		}
 		fmt.Fprintf(out, "chaos: %s exited by itself (%v); restarting. Log tail:\n%s\n", p.Name, p.ExitErr(), p.LogTail(15))
 		names = append(names, fmt.Sprintf("%s %s: %v", time.Now().Format(time.RFC3339), p.Name, p.ExitErr()))
+		dups.lose(p.Name, "an incarnation exited by itself")
 		if err := restart(ctx, p); err != nil {
 			fmt.Fprintf(out, "chaos: restarting %s: %v\n", p.Name, err)
 		}
@@ -240,7 +268,8 @@ func restartExited(ctx context.Context, s *procstack.Stack, out io.Writer) []str
 }
 
 // Summary is a few lines for people: the injections by kind, the client's
-// counts and the verdict.
+// counts, the duplicates absorbed, the oracle's verdict and the run's: CLEAN,
+// or NOT CLEAN with why.
 func (r Report) Summary() string {
 	var b []byte
 	b = fmt.Appendf(b, "chaos: %d injections over %s of load at %.0f/s (seed %d):\n", len(r.Injections), r.LoadFor.Round(time.Second), r.Rate, r.Seed)
@@ -256,6 +285,25 @@ func (r Report) Summary() string {
 	b = fmt.Appendf(b, "  injections that could not heal: %d; components that exited by themselves: %d\n", failedInjections, len(r.Crashes))
 	b = fmt.Appendf(b, "client: %d sent, %d ok, %d failed, %d unknown (%d retried); %d confirmed, %d rejected, %d unresolved\n",
 		r.Client.Sent, r.Ops.OK, r.Ops.Failed, r.Ops.Unknown, r.Client.Retried, r.Client.Confirmed, r.Client.Rejected, r.Client.Unresolved)
+	b = fmt.Appendf(b, "duplicates dropped by the broker: %d, absorbed by inboxes: %d", r.Duplicates.Broker, r.Duplicates.InboxTotal())
+	for _, k := range slices.Sorted(maps.Keys(r.Duplicates.Inboxes)) {
+		b = fmt.Appendf(b, " (%s %d)", k, r.Duplicates.Inboxes[k])
+	}
+	if len(r.Duplicates.Unexposed) > 0 {
+		b = fmt.Appendf(b, "; not exposed by %s", strings.Join(r.Duplicates.Unexposed, ", "))
+	}
+	b = append(b, '\n')
+	if len(r.Duplicates.Lost) > 0 {
+		b = fmt.Appendf(b, "  (lower bounds: counts lost: %s)\n", strings.Join(r.Duplicates.Lost, "; "))
+	}
 	b = append(b, r.Verdict.String()...)
+	if ps := r.Problems(); len(ps) > 0 {
+		b = append(b, "chaos verdict: NOT CLEAN\n"...)
+		for _, p := range ps {
+			b = fmt.Appendf(b, "  - %s\n", p)
+		}
+	} else {
+		b = append(b, "chaos verdict: CLEAN\n"...)
+	}
 	return string(b)
 }
