@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,6 +29,15 @@ type serviceFlags struct {
 	PulsarTenant string `help:"Pulsar tenant of this deployment's topics (persistent://TENANT/orders/events.v1, …); every service of a deployment names the same." default:"${pulsar_tenant}"`
 	DBMaxConns   int32  `name:"db-max-conns" help:"Most connections to the database; 0 is pgx's default, the larger of 4 and the number of CPUs."`
 	Failpoints   string `hidden:"" help:"Fault tests only: crash at the inbox's named points, e.g. inbox/after-commit=crash@5."`
+
+	InboxRetention      time.Duration `help:"How long the inbox keeps applied event ids; a message delivered again after that is applied again. At least 48h, and longer than the relays' --outbox-retention plus the longest consumer backlog (docs/adr/0005)." default:"168h"`
+	InboxSweepInterval  time.Duration `hidden:"" help:"How often the inbox sweep runs; negative never sweeps." default:"1m"`
+	InboxShortRetention bool          `hidden:"" help:"Soak and fault tests only: allow an --inbox-retention under 48h."`
+}
+
+// sweep is the inbox sweep of --inbox-retention and its hidden companions.
+func (f serviceFlags) sweep() inbox.Sweep {
+	return inbox.Sweep{Retention: f.InboxRetention, Interval: f.InboxSweepInterval, AllowShortRetention: f.InboxShortRetention}
 }
 
 // topics are the deployment's topics, of --pulsar-tenant.
@@ -97,7 +107,7 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	svc, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Topics: topics, HTTPAddr: c.HTTPAddr, Logger: e.log,
-		Consumer: inbox.Config{Failpoints: fp}})
+		Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()}})
 	if err != nil {
 		return err
 	}
@@ -123,7 +133,7 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	svc, err := orders.New(orders.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: orders.Tuning{Failpoints: fp}})
+	svc, err := orders.New(orders.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: orders.Tuning{Failpoints: fp, Sweep: c.sweep()}})
 	if err != nil {
 		return err
 	}
@@ -149,7 +159,7 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	svc, err := payments.New(payments.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: payments.Tuning{Failpoints: fp}})
+	svc, err := payments.New(payments.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: payments.Tuning{Failpoints: fp, Sweep: c.sweep()}})
 	if err != nil {
 		return err
 	}
@@ -201,7 +211,7 @@ func (c *bffCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	svc, err := bff.New(bff.Config{
-		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Topics: topics, Logger: e.log, Failpoints: fp,
+		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Topics: topics, Logger: e.log, Failpoints: fp, InboxSweep: c.sweep(),
 		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
 		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 	})

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/services/inbox"
 )
 
 // TestPulsarTenantFlag checks that every service takes its tenant from
@@ -49,6 +51,35 @@ func TestPulsarTenantFlag(t *testing.T) {
 			_, err = flags(parse(t, service, "--dsn", "postgres://x", "--pulsar-tenant", "No/Such"))[service].topics()
 			if !errors.Is(err, eventcatalog.ErrInvalidTenant) {
 				t.Errorf("--pulsar-tenant No/Such: err = %v, want ErrInvalidTenant", err)
+			}
+		})
+	}
+}
+
+// TestInboxRetentionFlag checks that every service keeps its inbox for
+// inbox.DefaultRetention unless --inbox-retention says otherwise, and passes
+// the flag to its consumer's sweep.
+func TestInboxRetentionFlag(t *testing.T) {
+	for _, service := range []string{"bff", "orders", "payments", "reporting"} {
+		t.Run(service, func(t *testing.T) {
+			parse := func(args ...string) serviceFlags {
+				t.Helper()
+				var c cli
+				parser, err := kong.New(&c, kong.DefaultEnvars("ALPES"), defaults, kong.Exit(func(int) { t.Error("the parser exits") }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := parser.Parse(append([]string{service, "--dsn", "postgres://x"}, args...)); err != nil {
+					t.Fatalf("alpes %s %v: %v", service, args, err)
+				}
+				return map[string]serviceFlags{"bff": c.BFF.serviceFlags, "orders": c.Orders.serviceFlags,
+					"payments": c.Payments.serviceFlags, "reporting": c.Reporting.serviceFlags}[service]
+			}
+			if got := parse().sweep(); got.Retention != inbox.DefaultRetention || got.AllowShortRetention {
+				t.Errorf("no flag: sweep %+v, want retention %s", got, inbox.DefaultRetention)
+			}
+			if got := parse("--inbox-retention", "240h").sweep(); got.Retention != 240*time.Hour {
+				t.Errorf("--inbox-retention 240h: sweep %+v", got)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
+	"github.com/alpes/alpes/services/inbox"
 )
 
 // Defaults of Config's tunables.
@@ -41,6 +42,9 @@ type Config struct {
 	// Failpoints crash the process at the view consumer's named points (see
 	// inbox.Config), for fault tests; nil in production.
 	Failpoints *failpoint.Set
+	// InboxSweep configures the view consumer's inbox sweep (see
+	// inbox.Sweep); zero fields take its defaults.
+	InboxSweep inbox.Sweep
 	// DB is the bff's database, connected as alpes_bff. The caller owns it.
 	// Serve holds one of its connections for LISTEN (long polls), so it
 	// needs at least two.

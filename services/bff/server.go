@@ -115,7 +115,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		consumer, err = inbox.New(inbox.Config{
 			Client: s.cfg.Pulsar, DB: s.cfg.DB, Subscription: Subscription,
 			Topics: consumedTopics(s.cfg.Topics), Registry: newRegistry(), Logger: s.log,
-			Failpoints: s.cfg.Failpoints,
+			Failpoints: s.cfg.Failpoints, Sweep: s.cfg.InboxSweep,
 		})
 		if err != nil {
 			ln.Close()

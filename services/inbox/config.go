@@ -79,6 +79,11 @@ type Config struct {
 	// ReceiveQueue is the Pulsar consumer's receiver queue size: how many
 	// messages the broker may push ahead of the batches. Default 1000.
 	ReceiveQueue int
+	// Sweep configures the inbox sweep Run performs: how long event ids
+	// are kept, and so for how long duplicates are recognised. Zero fields
+	// take its defaults: a 7-day retention, swept every minute.
+	Sweep Sweep
+
 	// Failpoints, for fault tests, crash the process at "inbox/before-commit"
 	// (a batch applied, its transaction not yet committed) or
 	// "inbox/after-commit" (committed, not yet acknowledged). Nil in
@@ -122,6 +127,9 @@ func (c Config) withDefaults() (Config, error) {
 	check(c.RetryBackoff > 0, "retry backoff %s: want more than 0", c.RetryBackoff)
 	check(c.MaxBackoff >= c.RetryBackoff, "max backoff %s: want at least the retry backoff %s", c.MaxBackoff, c.RetryBackoff)
 	check(c.ReceiveQueue > 0, "receive queue %d: want at least 1", c.ReceiveQueue)
+	sweep, sweepErrs := c.Sweep.withDefaults()
+	c.Sweep = sweep
+	errs = append(errs, sweepErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

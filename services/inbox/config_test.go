@@ -25,6 +25,11 @@ func TestConfigIsValidated(t *testing.T) {
 		"backoff above cap": func(c *inbox.Config) {
 			c.RetryBackoff, c.MaxBackoff = time.Second, time.Millisecond
 		},
+		"negative retention":   func(c *inbox.Config) { c.Sweep.Retention = -time.Hour },
+		"negative sweep batch": func(c *inbox.Config) { c.Sweep.Batch = -1 },
+		"retention below the minimum": func(c *inbox.Config) {
+			c.Sweep.Retention = inbox.MinRetention - time.Second
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -37,6 +42,18 @@ func TestConfigIsValidated(t *testing.T) {
 	}
 	if _, err := inbox.New(valid()); err != nil {
 		t.Errorf("New with a valid config: %v", err)
+	}
+	allowed := map[string]inbox.Sweep{
+		"the minimum retention":          {Retention: inbox.MinRetention},
+		"a short retention when allowed": {Retention: time.Minute, AllowShortRetention: true},
+		"the sweep disabled":             {Interval: -1},
+	}
+	for name, sweep := range allowed {
+		cfg := valid()
+		cfg.Sweep = sweep
+		if _, err := inbox.New(cfg); err != nil {
+			t.Errorf("New with %s: %v", name, err)
+		}
 	}
 }
 

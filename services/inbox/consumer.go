@@ -30,8 +30,9 @@ type Consumer struct {
 	dlq map[string]pulsar.Producer
 
 	// Test hooks, set through export_test.go; nil in production.
-	beforeCommit func() error // called just before a transaction commits
-	afterCommit  func() error // called after a commit, before the acks; an error ends Run unacknowledged
+	beforeCommit    func() error  // called just before a transaction commits
+	afterCommit     func() error  // called after a commit, before the acks; an error ends Run unacknowledged
+	afterSweepBatch func(n int64) // called after each sweep batch commits, with the rows it deleted
 }
 
 // New validates cfg and returns a Consumer that is ready to Run.
@@ -54,7 +55,8 @@ func New(cfg Config) (*Consumer, error) {
 }
 
 // Run subscribes and applies messages until ctx ends, then closes the
-// subscription and returns nil. Messages received but not yet committed stay
+// subscription and returns nil. Beside them it sweeps the inbox (see Sweep)
+// from the start and every Sweep.Interval; the sweep stops with Run. Messages received but not yet committed stay
 // unacknowledged, and the broker delivers them to another instance or the
 // next run. It returns an error only when it cannot subscribe. Run may be
 // called once per Consumer.
@@ -78,6 +80,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.consumer = consumer
 	defer c.close()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	var sweeping sync.WaitGroup
+	sweeping.Go(func() { c.sweepLoop(sweepCtx) })
+	defer sweeping.Wait()
+	defer stopSweep()
 	c.log.Info("consuming", "topics", c.cfg.Topics, "handled", len(c.entries))
 
 	for {
@@ -190,11 +197,24 @@ type Stats struct {
 	// limit; a count that keeps rising while Applied stands still is a
 	// database fault to fix.
 	DBRetries int64
+	// Swept is how many inbox rows the sweep deleted (see Sweep).
+	Swept int64
+	// SweepFailures is how many sweeps failed; each is tried again at the
+	// next interval.
+	SweepFailures int64
+	// LastSweepAt is when the last successful sweep finished, zero before
+	// the first: an age well beyond Sweep.Interval means the sweep is
+	// failing or disabled, and the inbox is growing.
+	LastSweepAt time.Time
+	// LastSweepDuration is how long the last successful sweep took.
+	LastSweepDuration time.Duration
 }
 
 // counters are the live counts behind Stats.
 type counters struct {
 	applied, skipped, duplicates, parked, deadLettered, retries, dbRetries atomic.Int64
+	swept, sweepFailures                                                   atomic.Int64
+	lastSweep                                                              atomic.Pointer[sweepRecord]
 }
 
 func (c *counters) add(o outcome) {
@@ -209,13 +229,19 @@ func (c *counters) add(o outcome) {
 // counts are read one by one, not as one snapshot.
 func (c *Consumer) Stats() Stats {
 	s := &c.stats
-	return Stats{
-		Applied:      s.applied.Load(),
-		Skipped:      s.skipped.Load(),
-		Duplicates:   s.duplicates.Load(),
-		Parked:       s.parked.Load(),
-		DeadLettered: s.deadLettered.Load(),
-		Retries:      s.retries.Load(),
-		DBRetries:    s.dbRetries.Load(),
+	st := Stats{
+		Applied:       s.applied.Load(),
+		Skipped:       s.skipped.Load(),
+		Duplicates:    s.duplicates.Load(),
+		Parked:        s.parked.Load(),
+		DeadLettered:  s.deadLettered.Load(),
+		Retries:       s.retries.Load(),
+		DBRetries:     s.dbRetries.Load(),
+		Swept:         s.swept.Load(),
+		SweepFailures: s.sweepFailures.Load(),
 	}
+	if r := s.lastSweep.Load(); r != nil {
+		st.LastSweepAt, st.LastSweepDuration = r.at, r.took
+	}
+	return st
 }

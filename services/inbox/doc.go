@@ -69,10 +69,32 @@
 // publish it again with its properties: the service role may delete inbox
 // rows, and until the row is gone the inbox treats the message as applied.
 //
+// # The inbox sweep
+//
+// The inbox would grow by one row per message forever. Run therefore sweeps
+// it beside the messages, at start and every Sweep.Interval (default 1m):
+// rows applied more than Sweep.Retention (default 7 days, at least 48h)
+// before the newest row, and before now, are deleted oldest first, Sweep.Batch rows (default 1000) per short
+// transaction of their own, until a batch deletes fewer; a sweep stops when
+// Run's context ends. Measuring from the newest row means a service down
+// longer than the retention still recognises, on its return, the messages it
+// had committed but not acknowledged. Every instance of a service sweeps; they may overlap
+// harmlessly. A failed sweep is logged, counted in Stats.SweepFailures and
+// tried again at the next interval; it never stops the consumer.
+// Stats.Swept counts the rows deleted, Stats.LastSweepAt and
+// LastSweepDuration tell the last successful sweep.
+//
+// A swept id no longer makes its message a duplicate: delivered again, the
+// message is applied again. The retention must exceed the longest time after
+// its application that a message can arrive again, which is why it defaults
+// to a week against the relay's 24-hour replay window (docs/adr/0005), and
+// why a subscription must never be reset further back than the retention.
+//
 // # Concurrency
 //
 // One Consumer runs one goroutine that receives, applies and acknowledges in
-// turn; handlers are called from it, one at a time, never concurrently.
+// turn; handlers are called from it, one at a time, never concurrently. The
+// sweep runs in a second goroutine, on connections of its own from DB.
 // Scale out by running more instances (processes or Consumers) with the same
 // subscription. Stats may be called from any goroutine.
 package inbox

@@ -54,6 +54,9 @@ type Tuning struct {
 	// Failpoints crash the process at the inbox's named points, for fault
 	// tests; nil in production.
 	Failpoints *failpoint.Set
+	// Sweep configures the inbox sweep: its retention bounds how long
+	// duplicates are recognised.
+	Sweep inbox.Sweep
 }
 
 // Service is one instance of the orders service. Create it with New and
@@ -95,6 +98,7 @@ func New(cfg Config) (*Service, error) {
 		MaxBackoff:   cfg.Tuning.MaxBackoff,
 		ReceiveQueue: cfg.Tuning.ReceiveQueue,
 		Failpoints:   cfg.Tuning.Failpoints,
+		Sweep:        cfg.Tuning.Sweep,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the orders consumer: %w", err)

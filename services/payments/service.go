@@ -58,6 +58,9 @@ type Tuning struct {
 	// Failpoints crash the process at the inbox's named points, for fault
 	// tests; nil in production.
 	Failpoints *failpoint.Set
+	// Sweep configures the inbox sweep: its retention bounds how long
+	// duplicates are recognised.
+	Sweep inbox.Sweep
 }
 
 // Service is one instance of the payments service. Create it with New and
@@ -103,6 +106,7 @@ func New(cfg Config) (*Service, error) {
 		MaxBackoff:   cfg.Tuning.MaxBackoff,
 		ReceiveQueue: cfg.Tuning.ReceiveQueue,
 		Failpoints:   cfg.Tuning.Failpoints,
+		Sweep:        cfg.Tuning.Sweep,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the payments consumer: %w", err)

@@ -52,10 +52,10 @@ type Config struct {
 	FetchSize int
 
 	// Consumer tunes the inbox consumer: its BatchSize, BatchWait,
-	// MaxAttempts, RetryBackoff, MaxBackoff and ReceiveQueue are used (zero
-	// takes inbox's defaults). Its other fields are set by the Service:
-	// subscription "reporting", Topics' order and payment events, the
-	// projection's handlers, DB, Pulsar and Logger.
+	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// Failpoints are used (zero takes inbox's defaults). Its other fields
+	// are set by the Service: subscription "reporting", Topics' order and
+	// payment events, the projection's handlers, DB, Pulsar and Logger.
 	Consumer inbox.Config
 }
 
