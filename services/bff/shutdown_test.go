@@ -100,6 +100,13 @@ func newEnvBehindFatalProxy(t *testing.T) (*env, *fatalProxy) {
 	t.Cleanup(app.Close)
 	e := &env{t: t, db: db, admin: admin, app: app}
 	e.start(Config{DB: app, Logger: testLogger(t)})
+	// The long-poll listener takes a connection of the pool for itself:
+	// wait until it has, or it may take the very connection a warm-up
+	// prepared the statements on, and the next order would prepare them
+	// again instead of reaching the point the proxy is armed for.
+	waitFor(t, "the bff's listener to LISTEN", func() bool {
+		return e.count(`SELECT count(*) FROM pg_stat_activity WHERE usename = 'alpes_bff' AND query LIKE 'LISTEN %'`) == 1
+	})
 	return e, p
 }
 
