@@ -56,14 +56,14 @@ var drainRuns atomic.Int64
 // twice from the same starting point: once with pg_recvlogical (pgoutput to
 // /dev/null, the raw decode rate) and once with the relay, in this process,
 // publishing to the embedded broker. Only the two drains are timed. Metrics:
-// tx/s of each, their ratio (BENCH.md figure B, target ≥ 0.6), and the CPU
+// tx/s of each, their ratio (figure B, target ≥ 0.6), and the CPU
 // time and peak RSS of this process during the relay's drain, which include
 // the broker's.
 func BenchmarkRelayDrain(b *testing.B) { benchDrain(b, benchDrainInProcess) }
 
 // BenchmarkRelayDrainChild is BenchmarkRelayDrain with the relay in a child
 // process (this test binary re-executed, as the crash tests do), so that its
-// own CPU time and peak RSS (BENCH.md figure E, target < 100 MiB) can be told
+// own CPU time and peak RSS (figure E, target < 100 MiB) can be told
 // apart from the broker's. The child confirms every 100 ms, and its drain
 // ends when the slot's confirmed_flush_lsn reaches the end of the backlog.
 func BenchmarkRelayDrainChild(b *testing.B) { benchDrain(b, benchDrainChild) }
@@ -412,7 +412,7 @@ func benchPeakRSS(pid string) int64 {
 // relay streams; a consumer on the topic records now − alpes-commit-time
 // (Postgres's commit timestamp, same host clock) per message. It includes
 // the broker's delivery to the consumer, so it bounds commit → broker from
-// above. Metrics: p50, p99 and p99.9 in milliseconds (BENCH.md figure C's
+// above. Metrics: p50, p99 and p99.9 in milliseconds (figure C's
 // relay part).
 func BenchmarkCommitToBroker(b *testing.B) {
 	rate, measured := *benchC2BRate, *benchC2BDuration

@@ -32,7 +32,7 @@ type cli struct {
 	Client    clientCmd    `cmd:"" help:"Place fake customers' orders at the bff at a steady rate, follow them to their outcome, report latencies."`
 	Chaos     chaosCmd     `cmd:"" help:"Soak the whole system under load with random faults (kill, freeze, Postgres crash), then check it with the oracle."`
 	Migrate   migrateCmd   `cmd:"" help:"Migrate a service's database: up (the default), down one step, or status."`
-	Bench     benchCmd     `cmd:"" help:"Run the benchmarks of BENCH.md on this machine and write docs/benchmarks.md and .json."`
+	Bench     benchCmd     `cmd:"" help:"Run the benchmark scenarios (figures A to E, the brokers) on this machine and write docs/benchmarks.md and .json."`
 	Version   versionCmd   `cmd:"" help:"Print the version of this build."`
 }
 

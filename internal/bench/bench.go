@@ -1,4 +1,4 @@
-// Package bench runs the benchmark scenarios of BENCH.md against the whole
+// Package bench runs the benchmark scenarios (figures A to E, docs/performance.md) against the whole
 // system and writes the report: docs/benchmarks.md for readers and
 // docs/benchmarks.json with every raw number.
 //

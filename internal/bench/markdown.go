@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Markdown renders the report for readers: the figures against BENCH.md's
+// Markdown renders the report for readers: the figures against their
 // targets, then per figure its method and details. Everything in it comes
 // from the report; the fixed text explains the method, and
 // docs/performance.md holds the analysis that outlives one run.

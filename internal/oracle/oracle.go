@@ -1,5 +1,5 @@
 // Package oracle decides, after the fact, whether alpes kept its promises
-// (docs/reliability.md, FAULTS.md I1–I5) through whatever a run did to it.
+// (docs/reliability.md, I1–I5) through whatever a run did to it.
 //
 // It takes the client's ledger (services/client: every operation with its
 // fate, ok, failed or unknown), the admin DSN of every service database, the
