@@ -42,9 +42,6 @@ func (f pulsarFlags) config(ctx context.Context, e env) (pulsarstandalone.Config
 	return pulsarstandalone.Config{Distribution: dist, Memory: f.Memory, Logger: e.log}, nil
 }
 
-// instanceDir is where `alpes pulsar up` keeps the instance serving port.
-func instanceDir(port int) string { return pulsarstandalone.BackgroundDir(port) }
-
 type pulsarUpCmd struct {
 	pulsarFlags
 	Port      int `help:"Port of the Pulsar binary protocol on 127.0.0.1." default:"6650"`
@@ -56,12 +53,12 @@ func (c *pulsarUpCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	cfg.Dir, cfg.ServicePort, cfg.AdminPort, cfg.Detach = instanceDir(c.Port), c.Port, c.AdminPort, true
+	cfg.Dir, cfg.ServicePort, cfg.AdminPort, cfg.Detach = pulsarstandalone.BackgroundDir(c.Port), c.Port, c.AdminPort, true
 	s, err := pulsarstandalone.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if err := provisionAlpes(ctx, s.AdminURL); err != nil {
+	if err := devstack.EnsureNamespaces(ctx, s.AdminURL, eventcatalog.DefaultTenant); err != nil {
 		return errors.Join(err, s.Stop())
 	}
 	fmt.Fprintf(e.stdout, "Apache Pulsar %s serves: %s (admin %s), pid %d, files in %s\n"+
@@ -70,18 +67,12 @@ func (c *pulsarUpCmd) Run(ctx context.Context, e env) error {
 	return nil
 }
 
-// provisionAlpes creates alpes's tenant and namespaces with deduplication
-// on, as docker-compose.yml's pulsar-init does.
-func provisionAlpes(ctx context.Context, adminURL string) error {
-	return devstack.EnsureNamespaces(ctx, adminURL, eventcatalog.DefaultTenant)
-}
-
 type pulsarDownCmd struct {
 	Port int `help:"Port of the instance to stop, as given to 'alpes pulsar up'." default:"6650"`
 }
 
 func (c *pulsarDownCmd) Run(e env) error {
-	s, err := pulsarstandalone.Attach(instanceDir(c.Port))
+	s, err := pulsarstandalone.Attach(pulsarstandalone.BackgroundDir(c.Port))
 	if errors.Is(err, pulsarstandalone.ErrNotRunning) {
 		fmt.Fprintf(e.stdout, "no Pulsar started by 'alpes pulsar up' on port %d; nothing to stop\n", c.Port)
 		return nil
@@ -114,7 +105,7 @@ func (c *pulsarExecCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer s.Stop()
-	if err := provisionAlpes(ctx, s.AdminURL); err != nil {
+	if err := devstack.EnsureNamespaces(ctx, s.AdminURL, eventcatalog.DefaultTenant); err != nil {
 		return err
 	}
 	args := c.Command

@@ -29,7 +29,7 @@ func TestPulsarUpThenDownLeavesNothing(t *testing.T) {
 	ports := []string{"--port", strconv.Itoa(port)}
 	var out bytes.Buffer
 	err := run(context.Background(), append([]string{"pulsar", "up", "--admin-port", strconv.Itoa(adminPort)}, ports...), &out, &out)
-	dir := instanceDir(port)
+	dir := pulsarstandalone.BackgroundDir(port)
 	t.Cleanup(func() {
 		if s, err := pulsarstandalone.Attach(dir); err == nil {
 			s.Stop()

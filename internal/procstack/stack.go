@@ -26,7 +26,6 @@ import (
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/oracle"
 	"github.com/alpes/alpes/internal/pgcluster"
-	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 	"github.com/alpes/alpes/migrations"
 )
@@ -300,22 +299,19 @@ func dialable(addrs ...string) func(context.Context) error {
 }
 
 // provisioned is ready when up is and the broker at adminURL holds tenant's
-// namespaces with deduplication on, which it creates (pulsaradmin's Ensure
+// namespaces with deduplication on, which it creates (the Ensure
 // calls are idempotent): brokers refuse topics of namespaces nobody
 // created; and the oracle's retaining subscription on each of the tenant's
 // topics (oracle.Retain), so that the broker keeps every message for the
 // oracle to read back. Checked on every start, it provisions a restarted
 // broker that kept nothing, too.
 func provisioned(brokerURL, adminURL, tenant string, up func(context.Context) error) func(context.Context) error {
-	admin := pulsaradmin.New(adminURL, "")
 	return func(ctx context.Context) error {
 		if err := up(ctx); err != nil {
 			return err
 		}
-		for _, ns := range eventcatalog.Namespaces() {
-			if err := admin.EnsureNamespace(ctx, tenant+"/"+ns, true); err != nil {
-				return fmt.Errorf("provisioning the broker: %w", err)
-			}
+		if err := devstack.EnsureNamespaces(ctx, adminURL, tenant); err != nil {
+			return fmt.Errorf("provisioning the broker: %w", err)
 		}
 		topics, err := eventcatalog.TopicsFor(tenant)
 		if err != nil {

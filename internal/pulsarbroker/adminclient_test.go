@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/alpes/alpes/internal/brokertest"
 )
 
 // The suite's admin API client: plain HTTP with Pulsar's paths, so that
@@ -18,9 +20,6 @@ import (
 // called from a cleanup: its deadline does not depend on t.Context().
 func (e *env) admin(t *testing.T, method, path, body string, out any) int {
 	t.Helper()
-	if e.adminURL == "" {
-		t.Skip("no admin URL (set ALPES_PULSAR_ADMIN_URL)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), receiveTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, e.adminURL+path, strings.NewReader(body))
@@ -61,7 +60,7 @@ func adminPath(topic string) string {
 // before creating the test's clients, so that they close first.
 func (e *env) namespace(t *testing.T, dedup *bool) string {
 	t.Helper()
-	ns := "public/" + uniqueName(t)
+	ns := "public/" + brokertest.UniqueName(t)
 	e.mustAdmin(t, "PUT", "/admin/v2/namespaces/"+ns, "")
 	t.Cleanup(func() { e.deleteNamespace(t, ns) })
 	if dedup != nil {

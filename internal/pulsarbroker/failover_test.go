@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/alpes/alpes/internal/brokertest"
 )
 
 func TestFailoverActiveConsumerAndTakeover(t *testing.T) {
@@ -103,7 +105,7 @@ func firstToReceive(t *testing.T, consumers ...pulsar.Consumer) (int, pulsar.Mes
 func TestFailoverActiveConsumerChoice(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	sub := uniqueName(t)
+	sub := brokertest.UniqueName(t)
 	for _, tc := range []struct{ topic, active string }{
 		{"failover-choice-0", "alpha"},
 		{"failover-choice-1", "alpha"},

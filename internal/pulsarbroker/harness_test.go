@@ -2,10 +2,7 @@ package pulsarbroker_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"regexp"
 	"testing"
 	"time"
 
@@ -92,8 +89,6 @@ func (e *env) client(t *testing.T, opts ...func(*pulsar.ClientOptions)) pulsar.C
 	return c
 }
 
-var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
-
 // topic returns a fresh, fully qualified topic name for the test, in
 // public/default.
 func topic(t *testing.T) string { return topicIn(t, "public/default") }
@@ -101,15 +96,7 @@ func topic(t *testing.T) string { return topicIn(t, "public/default") }
 // topicIn returns a fresh, fully qualified topic name in namespace ns
 // ("tenant/ns").
 func topicIn(t *testing.T, ns string) string {
-	return "persistent://" + ns + "/" + uniqueName(t)
-}
-
-// uniqueName returns the test's name made safe for Pulsar names, with a
-// random suffix.
-func uniqueName(t *testing.T) string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return unsafeChars.ReplaceAllString(t.Name(), "-") + "-" + hex.EncodeToString(b)
+	return "persistent://" + ns + "/" + brokertest.UniqueName(t)
 }
 
 func producer(t *testing.T, c pulsar.Client, opts pulsar.ProducerOptions) pulsar.Producer {
