@@ -153,14 +153,17 @@ func TestDeduplicationSurvivesTopicUnload(t *testing.T) {
 	if ids := send(t, p, withSeq("m-3 again", 3), withSeq("m-5", 5)); !isDuplicate(ids[0]) || isDuplicate(ids[1]) {
 		t.Fatalf("new producer after unload: receipts %v", ids)
 	}
-	// The subscription resumes after what was acknowledged; messages its
-	// consumer had received but not acknowledged may come again, in order.
+	// The subscription resumes, in order and without a gap, from no later
+	// than the first message not acknowledged. Pulsar persists a
+	// subscription's acknowledgements lazily (its mark-delete rate limit),
+	// so after an unload messages already acknowledged may come again, as
+	// may those received but not acknowledged: at least once, never lost.
 	next := 3
 	for next < 6 {
 		m := receive(t, cs)
 		n := int(m.Payload()[len(m.Payload())-1] - '0')
-		if n < 3 || n > next {
-			t.Fatalf("after unload got %q, want m-3..m-%d", m.Payload(), next)
+		if n > next {
+			t.Fatalf("after unload got %q before m-%d: a message was skipped", m.Payload(), next)
 		}
 		if n == next {
 			next++
