@@ -60,13 +60,16 @@ type Config struct {
 	newClient func(pulsar.ClientOptions) (pulsar.Client, error)
 	// admin reads deduplication policies; nil without PulsarAdminURL.
 	admin *pulsaradmin.Client
+	// probe reads the broker's last sequence id of a producer name.
+	probe *sequenceProbe
 }
 
 // SourceConfig is one database the relay streams.
 type SourceConfig struct {
 	// Name identifies the source in producer names, logs and the lag report,
 	// e.g. "orders". It must never change for a given database: the broker
-	// keeps its deduplication state under names derived from it.
+	// keeps its deduplication state under names derived from it (and from
+	// the database's identity: cluster, timeline, database name).
 	Name string
 	// DSN connects to the database as a role with REPLICATION (alpes_relay).
 	DSN string
@@ -152,6 +155,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	c.admin = admin
+	if c.probe, err = newSequenceProbe(c); err != nil {
+		return c, err
+	}
 	seen := map[string]bool{}
 	sources := make([]SourceConfig, len(c.Sources))
 	for i, s := range c.Sources {

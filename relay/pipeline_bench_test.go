@@ -104,7 +104,8 @@ func BenchmarkPublishPipeline(b *testing.B) {
 	src := benchSource(b, true)
 	start := pgsource.LSN(benchLSN.Add(uint64(b.N+1) * 0x100))
 	tr := newTracker(start)
-	pub := newPublisher(client, src.cfg.Name, src.cfg.MaxInFlight, src.stats)
+	// No probe: a benchmark's stream is made up, its ids far beyond any WAL.
+	pub := newPublisher(client, src.cfg.Name, pgsource.Identity{SystemID: "bench", Timeline: 1, Database: "bench"}, nil, src.cfg.MaxInFlight, src.stats)
 	defer pub.close()
 	p := &pipeline{source: src, pub: pub, tracker: tr}
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/alpes/alpes/relay/pgsource"
 )
 
 // publisher publishes one streaming session's messages: one producer per
@@ -23,6 +25,9 @@ import (
 type publisher struct {
 	client    pulsar.Client
 	source    string
+	identity  pgsource.Identity // of the source, when the session began
+	stream    string            // streamToken(identity)
+	probe     *sequenceProbe    // nil: trust the broker's state unchecked
 	producers map[producerKey]pulsar.Producer
 	slots     chan struct{} // in-flight capacity: a token per message awaiting its receipt
 
@@ -38,11 +43,14 @@ type producerKey struct {
 	epoch uint64
 }
 
-func newPublisher(client pulsar.Client, source string, maxInFlight int, stats *sourceStats) *publisher {
+func newPublisher(client pulsar.Client, source string, identity pgsource.Identity, probe *sequenceProbe, maxInFlight int, stats *sourceStats) *publisher {
 	return &publisher{
 		stats:     stats,
 		client:    client,
 		source:    source,
+		identity:  identity,
+		stream:    streamToken(identity),
+		probe:     probe,
 		producers: map[producerKey]pulsar.Producer{},
 		slots:     make(chan struct{}, maxInFlight),
 		failed:    make(chan struct{}),
@@ -107,18 +115,69 @@ func (p *publisher) producer(ctx context.Context, topic string, epoch uint64) (p
 			}
 		}
 	}
+	name := producerName(p.source, p.stream, topic, epoch)
+	if err := p.checkBrokerNotAhead(ctx, topic, name, epoch); err != nil {
+		return nil, err
+	}
 	prod, err := p.client.CreateProducer(pulsar.ProducerOptions{
 		Topic:              topic,
-		Name:               producerName(p.source, topic, epoch),
+		Name:               name,
 		DisableBatching:    true,
 		SendTimeout:        -1, // keep retrying: the in-flight bound and the lag report cover an absent broker
 		MaxPendingMessages: cap(p.slots),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating producer %s on %s: %w", producerName(p.source, topic, epoch), topic, err)
+		return nil, fmt.Errorf("creating producer %s on %s: %w", name, topic, err)
 	}
 	p.producers[key] = prod
 	return prod, nil
+}
+
+// ErrStreamBehindBroker is wrapped by the error that stops a source when the
+// broker already holds, under one of the source's producer names, an event
+// from further in the stream than the source has ever written.
+var ErrStreamBehindBroker = errors.New("the source's stream is behind what the broker holds")
+
+// streamBehindError says which producer's state is ahead of the source.
+type streamBehindError struct {
+	source, topic, producer string
+	identity                pgsource.Identity
+	brokerLSN               pgsource.LSN
+}
+
+func (e *streamBehindError) Error() string {
+	return fmt.Sprintf("the broker holds an event of producer %s on %s committed at %s, but source %s (%s) has written WAL only up to %s: "+
+		"the source was rewound (a restored disk snapshot or backup) or another deployment publishes under the same source name; "+
+		"what the relay published now would be dropped as duplicates, so it publishes nothing. "+
+		"If the source really was restored, run it under a new source name with its slot kept",
+		e.producer, e.topic, e.brokerLSN, e.source, e.identity, e.identity.WALFlush)
+}
+
+func (e *streamBehindError) Unwrap() error { return ErrStreamBehindBroker }
+
+// checkBrokerNotAhead asks the broker for the last sequence id it holds
+// under name, and refuses to go on when it stands for a commit at or past
+// the source's WAL flush position when the session began: no transaction
+// of this stream can have committed there, so the broker's state comes from
+// another stream that borrowed this one's identity, and every event sent
+// now below that id would be dropped. Ids below the position are the normal
+// state after a restart (events published but not confirmed come again, and
+// are dropped as the duplicates they are).
+func (p *publisher) checkBrokerNotAhead(ctx context.Context, topic, name string, epoch uint64) error {
+	if p.probe == nil {
+		return nil
+	}
+	last, err := p.probe.lastSequenceID(ctx, topic, name)
+	if err != nil {
+		return err
+	}
+	if last < 0 {
+		return nil
+	}
+	if lsn := commitLSNOf(last, epoch); lsn >= p.identity.WALFlush {
+		return &streamBehindError{source: p.source, topic: topic, producer: name, identity: p.identity, brokerLSN: lsn}
+	}
+	return nil
 }
 
 // close closes every producer; messages still awaiting receipts are

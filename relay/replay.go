@@ -96,7 +96,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		row.Headers = pgsource.HeaderStrings(headers)
 		prod, ok := producers[row.Topic]
 		if !ok {
-			name := producerName(cfg.Source, row.Topic, 0) + ".replay." + strconv.FormatInt(started.UnixMilli(), 10)
+			name := producerName(cfg.Source, "replay-"+strconv.FormatInt(started.UnixMilli(), 10), row.Topic, 0)
 			if prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: row.Topic, Name: name}); err != nil {
 				return report, fmt.Errorf("creating producer %s: %w", name, err)
 			}

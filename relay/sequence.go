@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -59,15 +61,46 @@ func (p position) sequenceID() (seq int64, epoch uint64, err error) {
 	return int64(lsn&lsnMask)<<indexBits + p.index, lsn >> lsnBits, nil
 }
 
-// producerName is the stable name of the producer that publishes a source's
-// messages to one topic in one epoch: relay.<source>.<namespace>.<topic>,
-// with .e<epoch> appended after the first 8 TiB of WAL.
-func producerName(source, topic string, epoch uint64) string {
-	name := "relay." + source + "." + topicTail(topic)
+// producerName is the name of the producer that publishes one stream of a
+// source's messages to one topic in one epoch:
+// relay.<source>.<stream>.<namespace>.<topic>, with .e<epoch> appended after
+// the first 8 TiB of WAL. The stream is streamToken(identity) for the
+// relay's own producers (see below), or a replay's own token.
+//
+// The broker keeps deduplication state per producer name, and sequence ids
+// order events only within one stream of WAL: a cluster restored from a
+// dump, a promoted standby or a point-in-time restore writes new events at
+// LSNs another stream has used. Were the name the source's alone, the broker
+// would drop those events as duplicates of the older stream's, and the
+// relay would confirm them: a silent loss. With the stream's identity in the
+// name, each stream starts its own deduplication state; what is lost is
+// only deduplication across the change (re-sent events arrive twice, which
+// the inboxes absorb).
+func producerName(source, stream, topic string, epoch uint64) string {
+	name := "relay." + source + "." + stream + "." + topicTail(topic)
 	if epoch > 0 {
 		name += fmt.Sprintf(".e%d", epoch)
 	}
 	return name
+}
+
+// streamTokenLen is the length of a streamToken.
+const streamTokenLen = 16
+
+// streamToken names the stream of WAL of a source's identity in producer
+// names: 16 hex digits of a hash of its system identifier, timeline and
+// database (the relay logs and reports the identity itself).
+func streamToken(id pgsource.Identity) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d/%s", id.SystemID, id.Timeline, id.Database))
+	return hex.EncodeToString(sum[:streamTokenLen/2])
+}
+
+// commitLSNOf is where in the WAL the transaction whose row a producer of
+// epoch sends under sequence id seq committed: its commit LSN, plus the
+// index's overflow above 20 bits (under 24), so always inside the commit
+// record, before the transaction's end.
+func commitLSNOf(seq int64, epoch uint64) pgsource.LSN {
+	return pgsource.LSN(epoch<<lsnBits | uint64(seq)>>indexBits)
 }
 
 // topicTail is "<namespace>.<topic>" of persistent://<tenant>/<namespace>/<topic>.

@@ -54,7 +54,7 @@ func TestEpochsSplitTheLSNSpace(t *testing.T) {
 	if s0 < 0 || s1 < 0 {
 		t.Errorf("negative sequence ids %d, %d", s0, s1)
 	}
-	if producerName("orders", "persistent://alpes/orders/events.v1", e0) == producerName("orders", "persistent://alpes/orders/events.v1", e1) {
+	if producerName("orders", "s", "persistent://alpes/orders/events.v1", e0) == producerName("orders", "s", "persistent://alpes/orders/events.v1", e1) {
 		t.Error("two epochs share a producer name, and so its deduplication state")
 	}
 }
@@ -67,13 +67,62 @@ func TestTooManyRowsInOneTransactionIsRefused(t *testing.T) {
 
 func TestProducerName(t *testing.T) {
 	cases := map[string]string{
-		"persistent://alpes/orders/events.v1":   "relay.orders.orders.events.v1",
-		"persistent://alpes/payments/events.v1": "relay.orders.payments.events.v1",
-		"events":                                "relay.orders.events",
+		"persistent://alpes/orders/events.v1":   "relay.orders.0123456789abcdef.orders.events.v1",
+		"persistent://alpes/payments/events.v1": "relay.orders.0123456789abcdef.payments.events.v1",
+		"events":                                "relay.orders.0123456789abcdef.events",
 	}
 	for topic, want := range cases {
-		if got := producerName("orders", topic, 0); got != want {
+		if got := producerName("orders", "0123456789abcdef", topic, 0); got != want {
 			t.Errorf("producerName(%q) = %q, want %q", topic, got, want)
+		}
+	}
+}
+
+// Every part of a source's identity changes the stream token, and with it
+// the producers' names, so that two streams of WAL never share the broker's
+// deduplication state.
+func TestStreamTokenSeparatesStreamsOfWAL(t *testing.T) {
+	base := pgsource.Identity{SystemID: "7301234567890123456", Timeline: 1, Database: "orders", WALFlush: 0x1000}
+	seen := map[string]string{}
+	for what, id := range map[string]pgsource.Identity{
+		"the source":                 base,
+		"another cluster":            {SystemID: "7301234567890123457", Timeline: 1, Database: "orders"},
+		"a promoted standby":         {SystemID: base.SystemID, Timeline: 2, Database: "orders"},
+		"another database of it":     {SystemID: base.SystemID, Timeline: 1, Database: "payments"},
+		"a mix of system and digits": {SystemID: base.SystemID + "1", Timeline: 1, Database: "orders"},
+	} {
+		token := streamToken(id)
+		if len(token) != streamTokenLen {
+			t.Errorf("%s: token %q is not %d characters long", what, token, streamTokenLen)
+		}
+		if other, ok := seen[token]; ok {
+			t.Errorf("%s and %s share the token %s", what, other, token)
+		}
+		seen[token] = what
+	}
+	later := base
+	later.WALFlush = 0x2000
+	if streamToken(later) != streamToken(base) {
+		t.Error("the token changes as the source writes WAL; it must name the stream, not a position in it")
+	}
+}
+
+func TestCommitLSNOfInvertsSequenceID(t *testing.T) {
+	for _, p := range []position{
+		{commitLSN: 0x16B3740, index: 0},
+		{commitLSN: 0x16B3740, index: 7},
+		{commitLSN: 1<<lsnBits + 0x28, index: 3},
+		{commitLSN: 5<<lsnBits - 24, index: maxIndex - 1},
+	} {
+		seq, epoch, err := p.sequenceID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Exact while the index fits its 20 bits; beyond, still inside
+		// the 24 bytes of the commit record.
+		got := commitLSNOf(seq, epoch)
+		if got < p.commitLSN || got >= p.commitLSN+24 || (p.index < 1<<indexBits && got != p.commitLSN) {
+			t.Errorf("commitLSNOf(sequenceID(%s, %d)) = %s", p.commitLSN, p.index, got)
 		}
 	}
 }

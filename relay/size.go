@@ -36,8 +36,9 @@ func messageSize(msg *pulsar.ProducerMessage, producerNameLen int) int {
 // properties, producer name, partition key, and KeyValue).
 func bytesField(n int) int { return 1 + protowire.SizeBytes(n) }
 
-// producerNameLen bounds the length of producerName(source, topic, epoch) for
-// any epoch: "relay." + source + "." + at most the topic + ".e" + digits.
+// producerNameLen bounds the length of the relay's producer names for source
+// and topic, in any epoch: "relay." + source + "." + stream token + "." +
+// at most the topic + ".e" + digits.
 func producerNameLen(source, topic string) int {
-	return len("relay.") + len(source) + 1 + len(topic) + len(".e") + 20
+	return len("relay.") + len(source) + 1 + streamTokenLen + 1 + len(topic) + len(".e") + 20
 }

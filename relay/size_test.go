@@ -23,7 +23,7 @@ func TestMessageSizeBoundsWhatTheClientCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := producerName("bench", row.Topic, epoch+1<<19) // the longest epoch suffix
+	name := producerName("bench", strings.Repeat("f", streamTokenLen), row.Topic, epoch+1<<19) // the longest epoch suffix
 	md := &wirev1.MessageMetadata{
 		ProducerName:     proto.String(name),
 		SequenceId:       proto.Uint64(1<<63 - 1),

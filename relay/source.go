@@ -23,13 +23,14 @@ const (
 	StateWaiting   = "waiting"   // another relay instance holds the source
 	StateStreaming = "streaming" // this instance streams the source
 	StateLost      = "lost"      // the slot is gone or invalidated; the source is stopped
-	StateStopped   = "stopped"   // a topic it publishes to does not deduplicate; the source is stopped
+	StateStopped   = "stopped"   // a topic it publishes to does not deduplicate, or the broker is ahead of the source; the source is stopped
 	StateError     = "error"     // the last attempt failed; retrying
 )
 
 // sourceRunner serves one source: it waits for the source's advisory lock,
 // then streams until something fails, and starts over after a backoff. Only
-// a lost slot, or a topic without deduplication, stops it for good.
+// a lost slot, a topic without deduplication, or a broker that holds events
+// from further in the stream than the source has written, stops it for good.
 type sourceRunner struct {
 	cfg    SourceConfig
 	relay  *Config
@@ -50,8 +51,9 @@ func newSourceRunner(cfg SourceConfig, relay *Config) *sourceRunner {
 	}
 }
 
-// run serves the source until ctx ends (nil), its slot is lost (ErrSlotLost)
-// or a topic it would publish to does not deduplicate (ErrDeduplicationOff).
+// run serves the source until ctx ends (nil), its slot is lost (ErrSlotLost),
+// a topic it would publish to does not deduplicate (ErrDeduplicationOff) or
+// the broker is ahead of the source's stream (ErrStreamBehindBroker).
 func (s *sourceRunner) run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -65,7 +67,7 @@ func (s *sourceRunner) run(ctx context.Context) error {
 			s.log.Error("source stopped: its replication slot is lost; events may be missing", "err", err)
 			return err
 		}
-		if errors.Is(err, ErrDeduplicationOff) {
+		if errors.Is(err, ErrDeduplicationOff) || errors.Is(err, ErrStreamBehindBroker) {
 			s.stats.setState(StateStopped, err)
 			s.log.Error("source stopped: " + err.Error())
 			return err
@@ -144,6 +146,10 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("opening a replication connection: %w", err)
 	}
 	defer repl.Close(context.Background())
+	identity, err := pgsource.Identify(ctx, repl)
+	if err != nil {
+		return err
+	}
 
 	slot, created, err := pgsource.EnsureSlot(ctx, conn, repl, s.cfg.Slot, pgsource.SlotOptions{StartFresh: s.cfg.StartFresh})
 	if err != nil {
@@ -172,13 +178,13 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	}
 
 	tr := newTracker(slot.ConfirmedFlushLSN)
-	pub := newPublisher(client, s.cfg.Name, s.cfg.MaxInFlight, s.stats)
+	pub := newPublisher(client, s.cfg.Name, identity, s.relay.probe, s.cfg.MaxInFlight, s.stats)
 	defer pub.close()
 	s.stats.tracker.Store(tr)
 	defer s.stats.tracker.Store(nil)
 
 	s.stats.setState(StateStreaming, nil)
-	s.log.Info("streaming", "from", slot.ConfirmedFlushLSN)
+	s.log.Info("streaming", "from", slot.ConfirmedFlushLSN, "identity", identity.String(), "stream", pub.stream)
 	// Batches of up to pgsource.MaxBatchChanges changes or MaxBatchBytes of
 	// WAL: a few in the channel keep the stream reading while the pipeline
 	// publishes, and bound what the session holds besides the in-flight

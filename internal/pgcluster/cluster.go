@@ -80,6 +80,23 @@ var ErrNoBinaries = errors.New("postgres server binaries (initdb, postgres) not 
 // The caller must call Stop. If the calling process dies without calling Stop,
 // the postmaster receives SIGQUIT (immediate shutdown) from the kernel.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	c, err := newCluster(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.initdb(ctx); err != nil {
+		c.removeDir()
+		return nil, err
+	}
+	if err := c.listen(ctx); err != nil {
+		c.removeDir()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newCluster lays out the directories of a cluster that is not running yet.
+func newCluster(opts Options) (*Cluster, error) {
 	binDir := opts.BinDir
 	if binDir == "" {
 		var err error
@@ -101,36 +118,34 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c.dataDir = filepath.Join(c.dir, "data")
 	c.socketDir = filepath.Join(c.dir, "sock")
 	c.logPath = filepath.Join(c.dir, "postgres.log")
-
 	if err := c.prepareDir(); err != nil {
 		c.removeDir()
 		return nil, err
 	}
-	if err := c.initdb(ctx); err != nil {
-		c.removeDir()
-		return nil, err
-	}
-	// A free port can be taken by someone else between our probe and the
-	// postmaster's bind; retry a few times with a new port when that happens.
+	return c, nil
+}
+
+// listen starts the postmaster on the data directory, on Options.Port or
+// a free port. A free port can be taken by someone else between our probe
+// and the postmaster's bind; then it retries a few times with a new port.
+func (c *Cluster) listen(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
-		port := opts.Port
+		port := c.opts.Port
 		if port == 0 {
 			var err error
 			if port, err = freePort(); err != nil {
-				c.removeDir()
-				return nil, err
+				return err
 			}
 		}
 		c.port = port
-		err := c.start(ctx, opts)
+		err := c.start(ctx, c.opts)
 		if err == nil {
-			return c, nil
+			return nil
 		}
-		if opts.Port == 0 && attempt < 3 && strings.Contains(c.logTail(), "could not bind") {
+		if c.opts.Port == 0 && attempt < 3 && strings.Contains(c.logTail(), "could not bind") {
 			continue
 		}
-		c.removeDir()
-		return nil, err
+		return err
 	}
 }
 
@@ -184,7 +199,16 @@ func (c *Cluster) BinDir() string { return c.binDir }
 // DSN is a connection string for user on database over TCP on loopback.
 // Authentication is trust: the cluster listens on 127.0.0.1 only.
 func (c *Cluster) DSN(user, database string) string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, c.port, database)
+	return c.DSNVia(c.Addr(), user, database)
+}
+
+// Addr is the cluster's TCP address, 127.0.0.1:port.
+func (c *Cluster) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
+
+// DSNVia is DSN for a client that reaches the cluster through addr (host:port),
+// such as a fault proxy in front of it.
+func (c *Cluster) DSNVia(addr, user, database string) string {
+	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", user, addr, database)
 }
 
 // AdminDSN is a connection string for the bootstrap superuser on database.
@@ -196,15 +220,27 @@ func (c *Cluster) AdminDSN(database string) string { return c.DSN(Superuser, dat
 // with a fast shutdown. Clients are disconnected either way. Restart must not
 // run concurrently with Stop or another Restart.
 func (c *Cluster) Restart(ctx context.Context, immediate bool) error {
+	if err := c.Down(immediate); err != nil {
+		return err
+	}
+	return c.Up(ctx)
+}
+
+// Down is the first half of Restart: it stops the postmaster, as a crash
+// would with immediate, else with a fast shutdown, and returns once it has
+// exited. Up starts it again.
+func (c *Cluster) Down(immediate bool) error {
 	sig := syscall.SIGINT
 	if immediate {
 		sig = syscall.SIGQUIT
 	}
-	if err := c.shutdown(sig, 30*time.Second); err != nil {
-		return err
-	}
-	return c.start(ctx, c.opts)
+	return c.shutdown(sig, 30*time.Second)
 }
+
+// Up is the second half of Restart: it starts the postmaster stopped by
+// Down on the same port and data directory and waits until it accepts
+// connections.
+func (c *Cluster) Up(ctx context.Context) error { return c.start(ctx, c.opts) }
 
 // Stop shuts the cluster down (fast shutdown: clients are disconnected) and
 // removes its directory if Start created it. It is safe to call more than once.
