@@ -116,7 +116,7 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 
 type ordersCmd struct {
 	serviceFlags
-	HTTPAddr string `help:"Listen address of /v1/progress and /healthz." default:"127.0.0.1:8082"`
+	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"127.0.0.1:8082"`
 }
 
 func (c *ordersCmd) Run(ctx context.Context, e env) error {
@@ -137,12 +137,12 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	return withProgress(ctx, c.HTTPAddr, "orders", db, svc.Run)
+	return withProgress(ctx, c.HTTPAddr, "orders", db, svc.Stats, svc.Run)
 }
 
 type paymentsCmd struct {
 	serviceFlags
-	HTTPAddr string `help:"Listen address of /v1/progress and /healthz." default:"127.0.0.1:8083"`
+	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"127.0.0.1:8083"`
 }
 
 func (c *paymentsCmd) Run(ctx context.Context, e env) error {
@@ -163,18 +163,18 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	return withProgress(ctx, c.HTTPAddr, "payments", db, svc.Run)
+	return withProgress(ctx, c.HTTPAddr, "payments", db, svc.Stats, svc.Run)
 }
 
 // withProgress runs a service that has no HTTP server of its own beside one
-// serving its /v1/progress, until either stops.
-func withProgress(ctx context.Context, addr, service string, db *pgxpool.Pool, run func(context.Context) error) error {
+// serving its /v1/progress and its inbox's /metrics, until either stops.
+func withProgress(ctx context.Context, addr, service string, db *pgxpool.Pool, stats func() inbox.Stats, run func(context.Context) error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening for /v1/progress: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return inbox.ServeProgress(gctx, ln, service, db) })
+	g.Go(func() error { return inbox.ServeProgress(gctx, ln, service, db, stats) })
 	g.Go(func() error {
 		err := run(gctx)
 		if err == nil && ctx.Err() == nil {

@@ -62,7 +62,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		return "", "", err
 	}
 	g.Go(func() error { return named("orders", ord.Run(ctx)) })
-	ordersProgress, err := serveProgress(ctx, g, "orders", db)
+	ordersProgress, err := serveProgress(ctx, g, "orders", db, ord.Stats)
 	if err != nil {
 		return "", "", err
 	}
@@ -75,7 +75,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		return "", "", err
 	}
 	g.Go(func() error { return named("payments", pay.Run(ctx)) })
-	paymentsProgress, err := serveProgress(ctx, g, "payments", db)
+	paymentsProgress, err := serveProgress(ctx, g, "payments", db, pay.Stats)
 	if err != nil {
 		return "", "", err
 	}
@@ -119,14 +119,14 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	return reportingURL, "http://" + bffLn.Addr().String(), nil
 }
 
-// serveProgress serves a service's GET /v1/progress on a free port, in g,
-// and returns its URL.
-func serveProgress(ctx context.Context, g *errgroup.Group, service string, db *pgxpool.Pool) (string, error) {
+// serveProgress serves a service's GET /v1/progress (and its inbox's
+// /metrics) on a free port, in g, and returns the progress URL.
+func serveProgress(ctx context.Context, g *errgroup.Group, service string, db *pgxpool.Pool, stats func() inbox.Stats) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("listening for %s's progress: %w", service, err)
 	}
-	g.Go(func() error { return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db)) })
+	g.Go(func() error { return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db, stats)) })
 	return "http://" + ln.Addr().String() + "/v1/progress", nil
 }
 

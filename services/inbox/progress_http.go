@@ -7,6 +7,10 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // ProgressReport is how far one service has applied each topic: the body of
@@ -65,10 +69,18 @@ func ProgressHandler(service string, q Querier) http.Handler {
 }
 
 // ServeProgress serves GET /v1/progress and GET /healthz for a service that
-// has no HTTP server of its own, on ln, until ctx ends.
-func ServeProgress(ctx context.Context, ln net.Listener, service string, q Querier) error {
+// has no HTTP server of its own, on ln, until ctx ends; and, when stats is
+// not nil, GET /metrics with the consumer's counts (RegisterMetrics) and the
+// Go runtime's.
+func ServeProgress(ctx context.Context, ln net.Listener, service string, q Querier, stats func() Stats) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/progress", ProgressHandler(service, q))
+	if stats != nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector())
+		RegisterMetrics(reg, service, stats)
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)

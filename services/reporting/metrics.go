@@ -33,14 +33,7 @@ func newMetrics(c *inbox.Consumer) *metrics {
 	}
 	reg.MustRegister(m.reports, m.rows, collectors.NewGoCollector())
 	if c != nil {
-		counter := func(name, help string, f func(inbox.Stats) int64) {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-				func() float64 { return float64(f(c.Stats())) }))
-		}
-		counter("alpes_reporting_events_applied_total", "Events applied to the read model.", func(s inbox.Stats) int64 { return s.Applied })
-		counter("alpes_reporting_events_duplicate_total", "Redelivered events the inbox dropped.", func(s inbox.Stats) int64 { return s.Duplicates })
-		counter("alpes_reporting_events_parked_total", "Events parked in parked_messages.", func(s inbox.Stats) int64 { return s.Parked })
-		counter("alpes_reporting_events_dead_lettered_total", "Events sent to a dead-letter topic.", func(s inbox.Stats) int64 { return s.DeadLettered })
+		inbox.RegisterMetrics(reg, "reporting", c.Stats)
 	}
 	return m
 }
