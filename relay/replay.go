@@ -28,13 +28,25 @@ type ReplayConfig struct {
 	Topic       string
 	PulsarURL   string
 	PulsarToken string
-	Logger      *slog.Logger
+	// MaxMessageBytes is the broker's largest message, as for
+	// SourceConfig; zero means DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	Logger          *slog.Logger
 }
 
-// ReplayReport counts what Replay published, per topic.
+// ReplayReport counts what Replay published, per topic, and names the rows
+// it could not publish.
 type ReplayReport struct {
-	Topics map[string]int64 `json:"topics"`
-	Total  int64            `json:"total"`
+	Topics  map[string]int64 `json:"topics"`
+	Total   int64            `json:"total"`
+	Skipped []ReplaySkip     `json:"skipped,omitempty"`
+}
+
+// ReplaySkip is a row Replay could not publish; it stays in the outbox.
+type ReplaySkip struct {
+	EventID string `json:"event_id"`
+	Topic   string `json:"topic"`
+	Reason  string `json:"reason"`
 }
 
 // Replay publishes again the outbox rows of a time window, in created_at
@@ -54,6 +66,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	conn, err := pgx.Connect(ctx, cfg.DSN)
 	if err != nil {
 		return report, fmt.Errorf("connecting to the source: %w", err)
@@ -71,6 +86,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	defer client.Close()
 
 	started := time.Now().UTC()
+	stream := "replay-" + strconv.FormatInt(started.UnixMilli(), 10)
 	producers := map[string]pulsar.Producer{}
 	defer func() {
 		for _, p := range producers {
@@ -94,16 +110,21 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 			return report, fmt.Errorf("reading an outbox row: %w", err)
 		}
 		row.Headers = pgsource.HeaderStrings(headers)
+		msg := eventMessage(&row, "", formatTime(row.CreatedAt), row.CreatedAt)
+		msg.Properties[eventmeta.ReplayedAt] = started.Format(time.RFC3339Nano)
+		if reason := replayable(&row, msg, cfg.MaxMessageBytes, len(producerName(cfg.Source, stream, row.Topic, 0))); reason != "" {
+			cfg.Logger.Warn("not replaying an outbox row", "event_id", row.EventID, "topic", row.Topic, "reason", reason)
+			report.Skipped = append(report.Skipped, ReplaySkip{EventID: row.EventID, Topic: row.Topic, Reason: reason})
+			continue
+		}
 		prod, ok := producers[row.Topic]
 		if !ok {
-			name := producerName(cfg.Source, "replay-"+strconv.FormatInt(started.UnixMilli(), 10), row.Topic, 0)
+			name := producerName(cfg.Source, stream, row.Topic, 0)
 			if prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: row.Topic, Name: name}); err != nil {
 				return report, fmt.Errorf("creating producer %s: %w", name, err)
 			}
 			producers[row.Topic] = prod
 		}
-		msg := eventMessage(&row, "", formatTime(row.CreatedAt), row.CreatedAt)
-		msg.Properties[eventmeta.ReplayedAt] = started.Format(time.RFC3339Nano)
 		prod.SendAsync(ctx, msg, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
 			if err != nil {
 				select {
@@ -135,4 +156,18 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	}
 	cfg.Logger.Info("replay done", "source", cfg.Source, "messages", report.Total, "since", cfg.Since, "until", cfg.Until)
 	return report, nil
+}
+
+// replayable returns why row's message msg cannot be replayed, or "": its
+// topic is not a Pulsar topic, or the message would exceed the broker's
+// largest (counted as the relay counts it, for a producer name of nameLen
+// bytes).
+func replayable(row *pgsource.Row, msg *pulsar.ProducerMessage, maxMessageBytes, nameLen int) string {
+	if !validTopic(row.Topic) {
+		return fmt.Sprintf("topic %q is not a fully qualified Pulsar topic", row.Topic)
+	}
+	if n := messageSize(msg, nameLen); n > maxMessageBytes {
+		return fmt.Sprintf("message of up to %d bytes exceeds the broker's limit of %d", n, maxMessageBytes)
+	}
+	return ""
 }

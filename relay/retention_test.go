@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +105,36 @@ func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 			t.Errorf("replayed order-1 message %d is %q, want %q", i, p, want)
 		}
 	}
+}
+
+// A retained row too large for the broker (or with a topic that is not one)
+// cannot be replayed. The replay publishes everything else, names the row
+// and why, and leaves it in the outbox; it does not stop at the first.
+func TestReplaySkipsRowsItCannotPublish(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t, "orders")
+	broker := startBroker(t)
+	rec := consume(t, broker.ServiceURL, broker.topic)
+	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
+
+	since := time.Now()
+	ids := insertEvents(ctx, t, writer, broker.topic, "order-1", 0, 3)
+	huge := newUUID()
+	if _, err := writer.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, 'order-2', 'alpes.test.v1.Probe', $3)`,
+		huge, broker.topic, make([]byte, relay.DefaultMaxMessageBytes+1)); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, insertEvents(ctx, t, writer, broker.topic, "order-1", 3, 3)...)
+
+	report, err := relay.Replay(ctx, relay.ReplayConfig{
+		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, PulsarURL: broker.ServiceURL,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Total != 6 || len(report.Skipped) != 1 || report.Skipped[0].EventID != huge || !strings.Contains(report.Skipped[0].Reason, "exceeds the broker's limit") {
+		t.Fatalf("replay report %+v, want 6 messages and the huge row skipped", report)
+	}
+	waitFor(t, "6 deliveries", func() bool { _, n := rec.count(); return n >= 6 })
+	rec.assertExactlyOnce(t, ids)
 }

@@ -20,12 +20,13 @@ type relayCmd struct {
 }
 
 type relayReplayCmd struct {
-	Source      string `help:"The source, NAME=DSN, as the relay serves it." required:"" placeholder:"NAME=DSN"`
-	Since       string `help:"Start of the window: an RFC 3339 time, or a duration before now such as 2h." required:""`
-	Until       string `help:"End of the window (exclusive), like --since; now when empty."`
-	Topic       string `help:"Replay only this topic's rows."`
-	PulsarURL   string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
-	PulsarToken string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
+	Source          string `help:"The source, NAME=DSN, as the relay serves it." required:"" placeholder:"NAME=DSN"`
+	Since           string `help:"Start of the window: an RFC 3339 time, or a duration before now such as 2h." required:""`
+	Until           string `help:"End of the window (exclusive), like --since; now when empty."`
+	Topic           string `help:"Replay only this topic's rows."`
+	PulsarURL       string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarToken     string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
+	MaxMessageBytes int    `help:"The broker's largest message (its maxMessageSize); larger rows are reported and left in the outbox. Zero means Pulsar's default, 5 MiB."`
 }
 
 func (c *relayReplayCmd) Run(ctx context.Context, e env) error {
@@ -46,7 +47,7 @@ func (c *relayReplayCmd) Run(ctx context.Context, e env) error {
 	}
 	report, err := relay.Replay(ctx, relay.ReplayConfig{
 		Source: name, DSN: dsn, Since: since, Until: until, Topic: c.Topic,
-		PulsarURL: c.PulsarURL, PulsarToken: c.PulsarToken, Logger: e.log,
+		PulsarURL: c.PulsarURL, PulsarToken: c.PulsarToken, MaxMessageBytes: c.MaxMessageBytes, Logger: e.log,
 	})
 	if err != nil {
 		return err
@@ -55,6 +56,12 @@ func (c *relayReplayCmd) Run(ctx context.Context, e env) error {
 		fmt.Fprintf(e.stdout, "%s: %d messages\n", topic, n)
 	}
 	fmt.Fprintf(e.stdout, "replayed %d messages\n", report.Total)
+	for _, s := range report.Skipped {
+		fmt.Fprintf(e.stdout, "not replayed: event %s on %s: %s\n", s.EventID, s.Topic, s.Reason)
+	}
+	if len(report.Skipped) > 0 {
+		return fmt.Errorf("%d rows could not be published; they stay in the outbox", len(report.Skipped))
+	}
 	return nil
 }
 
@@ -82,6 +89,7 @@ type relayRunCmd struct {
 	HTTPToken           string        `help:"Require this bearer token on /v1/lag and /metrics." placeholder:"TOKEN"`
 	StartFresh          bool          `help:"Create a missing slot even though the outbox holds rows it will not stream (replay them)."`
 	MaxInFlight         int           `help:"Messages awaiting broker receipts, per source, before reading pauses." default:"2000"`
+	MaxMessageBytes     int           `help:"The broker's largest message (its maxMessageSize): rows whose message would be larger are quarantined. Zero means Pulsar's default, 5 MiB."`
 	StatusInterval      time.Duration `help:"How often the confirmed position is reported to Postgres." default:"1s"`
 	Heartbeat           time.Duration `help:"Idle time after which a heartbeat is written into the source's WAL." default:"10s"`
 	OutboxRetention     time.Duration `help:"Keep outbox rows this long for replay, then delete them; negative keeps them forever." default:"24h"`
@@ -105,6 +113,7 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 			DSN:               dsn,
 			StartFresh:        c.StartFresh,
 			MaxInFlight:       c.MaxInFlight,
+			MaxMessageBytes:   c.MaxMessageBytes,
 			StatusInterval:    c.StatusInterval,
 			HeartbeatInterval: c.Heartbeat,
 			ValidatePayload:   eventcatalog.ValidatePayload,
