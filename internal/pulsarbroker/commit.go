@@ -25,10 +25,13 @@ type committer struct {
 }
 
 // commitItem is a frame to send once entry id of topic t (if any) is
-// durable.
+// durable. gen is the topic's log generation when the entry was appended:
+// a failed sync rolls the log back and starts a new one, and the entries
+// of the old generation are gone.
 type commitItem struct {
 	t    *topic // nil for a frame that waits only for its turn
 	id   int64
+	gen  uint64
 	conn *conn
 	cmd  *wirev1.BaseCommand
 }
@@ -73,31 +76,24 @@ func (b *Broker) commitRound() {
 	if len(items) == 0 {
 		return
 	}
-	var synced []*topic
+	var synced, failed []*topic
 	for _, it := range items {
-		if it.t == nil || slices.Contains(synced, it.t) {
+		if it.t == nil || slices.Contains(synced, it.t) || slices.Contains(failed, it.t) {
 			continue
 		}
-		synced = append(synced, it.t)
-		if err := it.t.store.sync(); err != nil {
-			// The entries may not be on disk: no receipts. Closing the
-			// connections makes the clients resend; deduplication drops
-			// what did reach the disk.
-			b.log.Error("syncing topic log", "topic", it.t.name.String(), "err", err)
-			for _, other := range items {
-				if other.t == it.t {
-					other.conn.close()
-				}
-			}
+		if it.t.syncLog() {
+			synced = append(synced, it.t)
+		} else {
+			failed = append(failed, it.t)
 		}
 	}
 	// Receipts first, then delivery: a producer learns that its message is
-	// stored no later than consumers see it.
+	// stored no later than consumers see it. An entry a failed sync rolled
+	// back gets no receipt; its producer's connection is closed, and the
+	// client sends it again.
 	for _, it := range items {
-		if it.t != nil {
-			it.t.mu.Lock()
-			it.t.madeDurable(it.id)
-			it.t.mu.Unlock()
+		if it.t != nil && !it.t.committed(it.id, it.gen) {
+			continue
 		}
 		it.conn.send(it.cmd, nil)
 	}
@@ -106,6 +102,38 @@ func (b *Broker) commitRound() {
 		t.dispatchAll()
 		t.mu.Unlock()
 	}
+}
+
+// syncLog makes the topic's appended entries durable and reports whether
+// it could. When the sync fails, nothing appended since the last
+// successful one may be on disk, and no later sync can make it so (a
+// failed fsync may have dropped the written pages): the topic rolls back.
+func (t *topic) syncLog() bool {
+	t.mu.Lock()
+	end := t.store.end()
+	t.mu.Unlock()
+	err := t.store.sync()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil {
+		t.store.synced(end)
+		return true
+	}
+	t.b.log.Error("syncing the topic log failed: rolling back what was not durable", "topic", t.name.String(), "err", err)
+	t.rollBack()
+	return false
+}
+
+// committed makes entry id durable and readable unless a rollback removed
+// it since it was appended in generation gen, and reports which.
+func (t *topic) committed(id int64, gen uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if gen != t.gen {
+		return false
+	}
+	t.madeDurable(id)
+	return true
 }
 
 // saveCursors writes the cursors of every durable topic whose durable

@@ -52,6 +52,9 @@ type Config struct {
 	// client silent for twice as long is disconnected. Default 30s, as in
 	// Pulsar. Unexported: tests shorten it.
 	keepAliveInterval time.Duration
+	// storage holds a durable broker's topic logs; nil means the
+	// operating system's files. Tests inject faults through it.
+	storage storageFS
 }
 
 // DefaultConfig returns the configuration of `alpes broker` without flags:

@@ -37,21 +37,33 @@ const (
 
 // fileStore is the durable store of one topic.
 type fileStore struct {
-	dir   string
-	log   *os.File
-	size  int64       // end of the last whole record; guarded by the topic's lock
-	dirty atomic.Bool // appended since the last sync
+	dir string
+	log logFile
+	// size is the end of the last whole record appended, durable the end
+	// of the last record a successful sync covered; both guarded by the
+	// topic's lock.
+	size, durableEnd int64
+	dirty            atomic.Bool // appended since the last sync began
 }
 
 var _ topicStore = (*fileStore)(nil)
 
-func openFileStore(dir string) (*fileStore, error) {
+// openFileStore opens the store of the topic directory dir, creating it
+// and its log when they do not exist. The directories are synced, so that
+// a new log survives a power loss as surely as what is synced into it.
+func openFileStore(fsys storageFS, dir string) (*fileStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating topic directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsys.openLog(filepath.Join(dir, "log"))
 	if err != nil {
 		return nil, fmt.Errorf("opening topic log: %w", err)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := fsys.syncDir(d); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("syncing directory %s: %w", d, err)
+		}
 	}
 	return &fileStore{dir: dir, log: f}, nil
 }
@@ -88,35 +100,73 @@ func (s *fileStore) read(e *entry) (*pulsarwire.Message, error) {
 	return &pulsarwire.Message{HasChecksum: true, Checksum: binary.BigEndian.Uint32(buf), Raw: buf[4:]}, nil
 }
 
-// sync is safe to call without the topic's lock, concurrently with
-// append: it covers at least every append that returned before it began.
+func (s *fileStore) end() int64 { return s.size }
+
+// sync is called without the topic's lock, concurrently with append. The
+// dirty flag is cleared before the sync begins, so an append racing with it
+// sets it again for the next one, and set again when the sync fails.
 func (s *fileStore) sync() error {
 	if !s.dirty.Swap(false) {
 		return nil
 	}
-	return s.log.Sync()
-}
-
-// recover replays the log, calling fn for each whole entry in order, and
-// truncates whatever follows the last whole record.
-func (s *fileStore) recover(fn func(id int64, seq uint64, msg *pulsarwire.Message, offset int64) error) error {
-	if _, err := s.log.Seek(0, io.SeekStart); err != nil {
+	if err := s.log.Sync(); err != nil {
+		s.dirty.Store(true)
 		return err
 	}
-	r := bufio.NewReaderSize(s.log, 1<<20)
+	return nil
+}
+
+func (s *fileStore) synced(end int64) { s.durableEnd = max(s.durableEnd, end) }
+
+func (s *fileStore) rollBack() error { return s.truncate(s.durableEnd) }
+
+// truncate cuts the log back to size and syncs the cut. Caller holds the
+// topic's lock.
+func (s *fileStore) truncate(size int64) error {
+	if err := s.log.Truncate(size); err != nil {
+		return err
+	}
+	if err := s.log.Sync(); err != nil {
+		return err
+	}
+	s.size, s.durableEnd = size, size
+	s.dirty.Store(false)
+	return nil
+}
+
+// errCorruptLog means a record in the middle of a topic's log is damaged:
+// records follow it, so it is not a write cut short by a crash, and
+// truncating there would discard entries that were receipted.
+var errCorruptLog = errors.New("corrupt record in the middle of the topic log")
+
+// recover replays the log, calling fn for each whole entry in order. A torn
+// tail (a last record cut short or never completed by a crash) is truncated
+// and logged through torn; a damaged record with records after it fails
+// with errCorruptLog.
+func (s *fileStore) recover(fn func(id int64, seq uint64, msg *pulsarwire.Message, offset int64) error, torn func(at, size int64)) error {
+	end, err := s.log.Size()
+	if err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, end), 1<<20)
 	var off int64
 	for {
 		body, err := readRecord(r)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				if terr := s.log.Truncate(off); terr != nil {
-					return fmt.Errorf("truncating torn log tail: %w", terr)
-				}
-			}
+		if errors.Is(err, io.EOF) {
 			break
 		}
-		if len(body) < entryHeaderSize {
-			return fmt.Errorf("entry record at %d too short", off)
+		if err == nil && len(body) < entryHeaderSize {
+			err = errors.New("entry record too short")
+		}
+		if err != nil {
+			if !isTornTail(s.log, off, end) {
+				return fmt.Errorf("%w: at byte %d of %d: %v", errCorruptLog, off, end, err)
+			}
+			if err := s.truncate(off); err != nil {
+				return fmt.Errorf("truncating the torn tail of the log: %w", err)
+			}
+			torn(off, end-off)
+			break
 		}
 		msg := &pulsarwire.Message{HasChecksum: true, Checksum: binary.BigEndian.Uint32(body[16:]), Raw: body[entryHeaderSize:]}
 		id, seq := int64(binary.BigEndian.Uint64(body)), binary.BigEndian.Uint64(body[8:])
@@ -125,8 +175,35 @@ func (s *fileStore) recover(fn func(id int64, seq uint64, msg *pulsarwire.Messag
 		}
 		off += int64(recordHeaderSize + len(body))
 	}
-	s.size = off
+	s.size, s.durableEnd = off, off
 	return nil
+}
+
+// isTornTail reports whether the damaged record at off of a log of end
+// bytes is what a crash leaves: a record whose claimed size reaches the end
+// of the file (cut short, or its last bytes never written), or a tail of
+// zeros (space the file system allocated before the data landed).
+func isTornTail(f io.ReaderAt, off, end int64) bool {
+	var hdr [recordHeaderSize]byte
+	if n, _ := f.ReadAt(hdr[:], off); n < len(hdr) {
+		return true
+	}
+	if off+recordHeaderSize+int64(binary.BigEndian.Uint32(hdr[:])) >= end {
+		return true
+	}
+	buf := make([]byte, 64<<10)
+	for at := off; at < end; at += int64(len(buf)) {
+		n, _ := f.ReadAt(buf, at)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false
+			}
+		}
+		if n < len(buf) {
+			break
+		}
+	}
+	return true
 }
 
 // readRecord reads one record; io.EOF means a clean end, any other error a
@@ -218,6 +295,57 @@ func (s *fileStore) loadCursors() ([]cursorState, error) {
 func (s *fileStore) remove() error {
 	s.log.Close()
 	return os.RemoveAll(s.dir)
+}
+
+// storageFS is where a durable broker keeps its topic logs: the operating
+// system's files, or in tests a layer that fails writes and syncs, or
+// forgets what was not synced.
+type storageFS interface {
+	// openLog opens the log at path for reading and writing, creating it
+	// when absent.
+	openLog(path string) (logFile, error)
+	// syncDir makes the entries of the directory at path durable.
+	syncDir(path string) error
+}
+
+// logFile is what a store does with its log.
+type logFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Size() (int64, error)
+	Close() error
+}
+
+// osFS is the storageFS of the operating system.
+type osFS struct{}
+
+func (osFS) openLog(path string) (logFile, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return osLog{f}, nil
+}
+
+func (osFS) syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+type osLog struct{ *os.File }
+
+func (f osLog) Size() (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 func (s *fileStore) close() error { return s.log.Close() }

@@ -230,6 +230,10 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 		sendError(wirev1.ServerError_TopicNotFound, "topic deleted")
 		return
 	}
+	if t.failed != nil {
+		sendError(wirev1.ServerError_PersistenceError, "the topic's log is unusable: "+t.failed.Error())
+		return
+	}
 	name := md.GetProducerName()
 	e := newEntry(msg, md)
 	e.seq = seq
@@ -252,7 +256,7 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 		return
 	}
 	receipt.MessageId = t.messageID(e.id)
-	t.b.commits.enqueue(commitItem{t: t, id: e.id, conn: p.conn, cmd: receiptCommand(receipt)})
+	t.b.commits.enqueue(commitItem{t: t, id: e.id, gen: t.gen, conn: p.conn, cmd: receiptCommand(receipt)})
 }
 
 func receiptCommand(r *wirev1.CommandSendReceipt) *wirev1.BaseCommand {

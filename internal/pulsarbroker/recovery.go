@@ -25,7 +25,16 @@ func (b *Broker) openStore(name topicName) (topicStore, error) {
 	if b.cfg.DataDir == "" {
 		return memStore{}, nil
 	}
-	return openFileStore(b.topicDir(name))
+	return openFileStore(b.storage(), b.topicDir(name))
+}
+
+// storage is where the broker's topic logs live: the operating system's
+// files unless a test gave another layer.
+func (b *Broker) storage() storageFS {
+	if b.cfg.storage != nil {
+		return b.cfg.storage
+	}
+	return osFS{}
 }
 
 // brokerMetadata is the content of broker.json.
@@ -122,7 +131,7 @@ func (b *Broker) recover() error {
 // recoverTopic rebuilds a topic from its directory: entries (index and
 // deduplication state from the log), schemas and durable cursors.
 func (b *Broker) recoverTopic(name topicName) (*topic, error) {
-	store, err := openFileStore(b.topicDir(name))
+	store, err := openFileStore(b.storage(), b.topicDir(name))
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +153,9 @@ func (b *Broker) recoverTopic(name topicName) (*topic, error) {
 			t.pushed[e.producer] = int64(seq)
 		}
 		return nil
+	}, func(at, size int64) {
+		b.log.Warn("truncated the torn tail of a topic log: a write a crash cut short, never receipted",
+			"topic", name.String(), "at_byte", at, "bytes", size)
 	})
 	if err != nil {
 		store.close()

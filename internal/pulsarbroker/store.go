@@ -20,8 +20,17 @@ type topicStore interface {
 	append(e *entry) error
 	// read returns the bytes of an entry paged out of memory.
 	read(e *entry) (*pulsarwire.Message, error)
-	// sync makes every appended entry durable.
+	// end is where the next append goes: sync covers up to it.
+	end() int64
+	// sync makes durable every entry appended before end() was read. On
+	// an error nothing since the last successful sync may be assumed on
+	// disk, and no later sync can make it so.
 	sync() error
+	// synced records that the log is durable up to end.
+	synced(end int64)
+	// rollBack truncates the log to where it was last durable, after a
+	// failed sync, and makes the cut durable.
+	rollBack() error
 	saveSchema(s *wirev1.Schema) error
 	saveCursors(cursors []cursorState) error
 	// remove deletes the topic's data; close releases the store.
@@ -45,6 +54,9 @@ var _ topicStore = memStore{}
 func (memStore) durable() bool                   { return false }
 func (memStore) append(*entry) error             { return nil }
 func (memStore) sync() error                     { return nil }
+func (memStore) end() int64                      { return 0 }
+func (memStore) synced(int64)                    {}
+func (memStore) rollBack() error                 { return nil }
 func (memStore) saveSchema(*wirev1.Schema) error { return nil }
 func (memStore) saveCursors([]cursorState) error { return nil }
 func (memStore) remove() error                   { return nil }

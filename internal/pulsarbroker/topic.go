@@ -1,6 +1,8 @@
 package pulsarbroker
 
 import (
+	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/alpes/alpes/internal/pulsarwire"
@@ -57,6 +59,12 @@ type topic struct {
 
 	storageSize                      int64 // bytes of the stored entries
 	msgIn, bytesIn, msgOut, bytesOut meter
+
+	// gen counts the log's rollbacks (see rollBack); failed is set when a
+	// rollback itself failed, and the topic refuses writes until the broker
+	// restarts and recovers it from disk.
+	gen    uint64
+	failed error
 }
 
 func newTopic(b *Broker, name topicName, store topicStore) *topic {
@@ -112,6 +120,31 @@ func (t *topic) append(e *entry) error {
 	t.bytesIn.add(e.size)
 	t.storageSize += e.size
 	return nil
+}
+
+// rollBack forgets, after a failed sync, every entry not yet durable: the
+// log is cut back to its last durable end (and the cut synced), the
+// entries and the producers' pushed sequence ids go back to what is
+// durable, the generation advances so that their receipts are never sent,
+// and every producer's connection is closed so that its client sends them
+// again. Consumers never saw them: only durable entries are readable.
+// Caller holds t.mu.
+func (t *topic) rollBack() {
+	keep := int(t.readable - t.firstID)
+	for _, e := range t.entries[keep:] {
+		t.storageSize -= e.size
+	}
+	clear(t.entries[keep:])
+	t.entries = t.entries[:keep]
+	t.pushed = maps.Clone(t.dedup)
+	t.gen++
+	for _, p := range t.producers {
+		p.conn.close()
+	}
+	if err := t.store.rollBack(); err != nil {
+		t.failed = fmt.Errorf("rolling the log back after a failed sync: %w", err)
+		t.b.log.Error("topic refuses writes until the broker restarts", "topic", t.name.String(), "err", t.failed)
+	}
 }
 
 // madeDurable makes every entry up to and including id readable and
