@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alpes/alpes/internal/oracle"
 	"github.com/alpes/alpes/internal/procstack"
 )
 
@@ -27,10 +28,25 @@ var ErrInconclusive = errors.New("the soak is not clean")
 func (r Report) Problems() []string {
 	var ps []string
 	if !r.Verdict.OK() {
-		ps = append(ps, fmt.Sprintf("the oracle's verdict is not clean (%d violations, settled: %t)", r.Verdict.Violations(), r.Verdict.Settled))
+		ps = append(ps, fmt.Sprintf("the oracle's verdict is not clean (%s)", verdictFaults(r.Verdict)))
 	}
 	ps = append(ps, r.runProblems()...)
 	return ps
+}
+
+// verdictFaults names what makes a verdict not clean: the system did not
+// settle, and each check with violations, with their count.
+func verdictFaults(v oracle.Verdict) string {
+	var fs []string
+	if !v.Settled {
+		fs = append(fs, "not settled")
+	}
+	for _, c := range v.Checks {
+		if c.Failed > 0 {
+			fs = append(fs, fmt.Sprintf("%s: %d violations", c.Name, c.Failed))
+		}
+	}
+	return strings.Join(fs, ", ")
 }
 
 // runProblems are the problems of the run itself, the oracle's aside.

@@ -32,8 +32,12 @@ func TestReportErr(t *testing.T) {
 		reason string // in the error and the summary
 	}{
 		{"clean", func(*chaos.Report) {}, nil, ""},
-		{"violation", func(r *chaos.Report) { r.Verdict.Checks[0].Failed = 1 }, chaos.ErrViolated, "verdict is not clean"},
-		{"unsettled", func(r *chaos.Report) { r.Verdict.Settled = false }, chaos.ErrViolated, "verdict is not clean"},
+		{"violation", func(r *chaos.Report) { r.Verdict.Checks[0].Failed = 1 }, chaos.ErrViolated, "verdict is not clean (broker: 1 violations)"},
+		{"violations of two checks", func(r *chaos.Report) {
+			r.Verdict.Checks = append(r.Verdict.Checks, oracle.CheckResult{Name: "load", Checked: 1, Failed: 1})
+			r.Verdict.Checks[0].Failed = 2
+		}, chaos.ErrViolated, "verdict is not clean (broker: 2 violations, load: 1 violations)"},
+		{"unsettled", func(r *chaos.Report) { r.Verdict.Settled = false }, chaos.ErrViolated, "verdict is not clean (not settled)"},
 		{"exited by itself", func(r *chaos.Report) { r.Crashes = []string{"orders: signal: segmentation fault"} }, chaos.ErrInconclusive, "exited by themselves"},
 		{"could not heal", func(r *chaos.Report) { r.Injections[0].Err = "relay not ready" }, chaos.ErrInconclusive, "could not heal"},
 		{"too few orders", func(r *chaos.Report) { r.Client.Accepted = 999 }, chaos.ErrInconclusive, "too little load"},

@@ -19,9 +19,11 @@ import (
 )
 
 // TestOracleSeesTamperingOnARealStack is the oracle's negative control on
-// real stores: a clean run passes; then one event is published a second
-// time under another producer, a timeline entry is deleted, and a refused
-// operation's key is given an order, and the checks responsible find each.
+// real stores: a clean run passes, every order's content compared with
+// what the client placed; then one event is published a second time under
+// another producer, a timeline entry is deleted, a refused operation's key
+// is given an order, and a payment is made to charge one cent less, and
+// the checks responsible find each.
 func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 	skipWithoutPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -39,8 +41,8 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 		}
 		return v
 	}
-	if v := check(); !v.OK() {
-		t.Fatalf("a clean run:\n%s", v)
+	if v := check(); !v.OK() || v.Unrecorded != 0 {
+		t.Fatalf("a clean run, every order's content recorded:\n%s", v)
 	}
 
 	// A second copy of an OrderPlaced, as a producer without deduplication
@@ -84,6 +86,12 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 		SELECT event_id FROM timeline_entries WHERE order_id::text NOT IN ($1, $2) LIMIT 1)`, key, victimOrder); err != nil {
 		t.Fatal(err)
 	}
+	// A payment of one cent less than its order's total, of a fourth order.
+	payments := admin("payments")
+	if _, err := payments.Exec(ctx, `UPDATE payments SET amount_minor = amount_minor - 1 WHERE order_id = (
+		SELECT order_id FROM payments WHERE order_id::text NOT IN ($1, $2) ORDER BY order_id DESC LIMIT 1)`, key, victimOrder); err != nil {
+		t.Fatal(err)
+	}
 	ops := ledger.Ops()
 	for i := range ops {
 		if ops[i].Key == victim {
@@ -98,7 +106,7 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 	for _, c := range v.Checks {
 		failed[c.Name] = c.Failed
 	}
-	if failed["broker"] != 1 || failed["order"] == 0 || failed["ledger"] != 1 || failed["effects"] == 0 || v.OK() {
-		t.Errorf("tampered system; want broker, order, ledger and effects violations:\n%s", v)
+	if failed["broker"] != 1 || failed["timeline"] != 1 || failed["ledger"] != 1 || failed["effects"] == 0 || failed["content"] != 1 || v.OK() {
+		t.Errorf("tampered system; want broker, timeline, ledger, effects and content violations:\n%s", v)
 	}
 }

@@ -12,10 +12,12 @@ import (
 	"github.com/alpes/alpes/internal/pulsarslog"
 )
 
-// brokerMessage is one message read back from the broker.
+// brokerMessage is one message read back from the broker: its event id
+// and type properties, its key and payload, and whether it was replayed.
 type brokerMessage struct {
-	eventID, key string
-	replayed     bool
+	eventID, typ, key string
+	payload           []byte
+	replayed          bool
 }
 
 // readBroker reads every topic from its earliest message to its last, with
@@ -54,7 +56,7 @@ func readTopic(ctx context.Context, c pulsar.Client, topic string) ([]brokerMess
 		}
 		p := m.Properties()
 		_, replayed := p[eventmeta.ReplayedAt]
-		msgs = append(msgs, brokerMessage{eventID: p[eventmeta.EventID], key: m.Key(), replayed: replayed})
+		msgs = append(msgs, brokerMessage{eventID: p[eventmeta.EventID], typ: p[eventmeta.Type], key: m.Key(), payload: m.Payload(), replayed: replayed})
 	}
 	return msgs, nil
 }

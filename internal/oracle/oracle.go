@@ -2,27 +2,36 @@
 // (docs/reliability.md, I1–I5) through whatever a run did to it.
 //
 // It takes the client's ledger (services/client: every operation with its
-// fate, ok, failed or unknown), the admin DSN of every service database, the
-// broker's URL and the system's topics (its tenant's). It first waits, with a
-// deadline, for the system to settle: every relay slot caught up with the
-// WAL, every outbox event in every consumer's inbox, every order terminal,
-// nothing changing. Then it reads every database and every topic from the
-// start and checks:
+// fate, ok, failed or unknown, what it placed and what it was told), the
+// admin DSN of every service database, the broker's URL and the system's
+// topics (its tenant's). It first waits, with a deadline, for the system to
+// settle: every relay slot caught up with the WAL, every outbox event in
+// every consumer's inbox, every order terminal, nothing changing. Then it
+// reads every database and every topic from the start and checks:
 //
 //   - ledger: every ok operation's key names its order, no failed
-//     operation's key names one, an unknown one names at most one;
+//     operation's key names one, an unknown one names at most one; every
+//     idempotency record is an operation's and would replay its order;
+//   - load: the system holds at least Config.MinOrders orders (never 0);
 //   - effects: every order that should exist has exactly one effect in each
 //     consumer (the bff's request and view, orders' order, payments' payment
-//     when it was placed, reporting's facts and one timeline entry per
-//     event) and no order exists that no operation asked for;
+//     when it was placed, reporting's facts) and no order exists, nor has a
+//     view or a timeline, that no operation asked for;
 //   - terminal: every order is confirmed or rejected, alike everywhere;
-//   - order: per order, its events are in causal order on the broker and in
-//     reporting's timeline;
+//   - outcome: what the client was told (confirmed or rejected) is the
+//     order's final state everywhere;
+//   - content: every order holds what was placed (customer, address, lines),
+//     at the catalogue's prices, its total their sum, its payment of that
+//     total, and the bff's view and reporting show the same figures;
+//   - order: per order, its events are in causal order on the broker;
+//   - timeline: reporting's timeline holds each order's events by id and
+//     type, once each, in causal order, and nothing else;
 //   - inbox: each consumer's inbox holds exactly the outbox events of the
-//     topics it consumes; nothing is parked;
+//     topics it consumes; parked: nothing is parked;
 //   - broker: every topic holds each outbox event exactly once (none
-//     missing, none twice): the relay never confirmed past what the broker
-//     receipted, and re-sends were deduplicated;
+//     missing, none twice) with the row's key, type and payload byte for
+//     byte: the relay never confirmed past what the broker receipted,
+//     re-sends were deduplicated, and nothing was altered on the way;
 //   - slots: every relay slot's confirmed position reached the WAL's end.
 package oracle
 
@@ -56,7 +65,11 @@ type Config struct {
 	// ExpectParked is how many parked messages are expected in all; the
 	// default, 0, makes any parked message a violation.
 	ExpectParked int
-	Logger       *slog.Logger
+	// MinOrders is how many orders the system must hold (ok operations and
+	// unknown ones that were written) for the verdict to be clean: fewer
+	// and the run proves nothing. It is never less than 1.
+	MinOrders int
+	Logger    *slog.Logger
 }
 
 // services are the databases the oracle reads.
@@ -111,17 +124,22 @@ func Check(ctx context.Context, cfg Config) (Verdict, error) {
 		v.Settled = true
 	}
 	cfg.Logger.Info("oracle: settled", "settled", v.Settled, "took", v.SettleTook)
+	return v, inspect(ctx, cfg, slots, &v)
+}
 
+// inspect reads every database and every topic and judges what it read
+// into v, with the relay slots as settling last saw them.
+func inspect(ctx context.Context, cfg Config, slots []slotState, v *Verdict) error {
 	snap, err := read(ctx, cfg.DSNs)
 	if err != nil {
-		return v, err
+		return err
 	}
 	onBroker, err := readBroker(ctx, cfg.BrokerURL, topicsOf(snap, cfg.Topics), cfg.Logger)
 	if err != nil {
-		return v, err
+		return err
 	}
-	judge(&v, cfg, snap, onBroker, slots)
-	return v, nil
+	judge(v, cfg, snap, onBroker, slots)
+	return nil
 }
 
 // topicsOf lists the topics of the outbox events, and the consumed ones.

@@ -51,6 +51,8 @@ func settle(ctx context.Context, cfg Config) ([]slotState, error) {
 	for {
 		counts, wal, s, err := poll(ctx, cfg, conns, target)
 		switch {
+		case err != nil && ctx.Err() != nil:
+			// The deadline cut the poll short: what still moved before is the news.
 		case err != nil:
 			why = err.Error()
 		default:

@@ -46,8 +46,11 @@ type Verdict struct {
 	Ops            client.FateCounts `json:"ops"`
 	UnknownWritten int               `json:"unknown_written"`
 	// Orders is how many orders the system should hold: the ok ones and
-	// the unknown ones that were written.
-	Orders int `json:"orders"`
+	// the unknown ones that were written. Unrecorded of them come from
+	// operations that did not record what they placed: their content is
+	// compared among the databases only.
+	Orders     int `json:"orders"`
+	Unrecorded int `json:"orders_unrecorded,omitempty"`
 	// Events counts outbox events by topic; BrokerMessages the messages
 	// read from the broker by topic (duplicates included).
 	Events         map[string]int `json:"events"`
@@ -83,6 +86,9 @@ func (v Verdict) String() string {
 	}
 	fmt.Fprintf(&b, "  ops: %d ok, %d failed, %d unknown (%d of them written); %d orders expected\n",
 		v.Ops.OK, v.Ops.Failed, v.Ops.Unknown, v.UnknownWritten, v.Orders)
+	if v.Unrecorded > 0 {
+		fmt.Fprintf(&b, "  %d orders of operations that did not record what they placed: compared among the databases only\n", v.Unrecorded)
+	}
 	for _, topic := range slices.Sorted(maps.Keys(v.Events)) {
 		fmt.Fprintf(&b, "  %s: %d outbox events, %d broker messages\n", topic, v.Events[topic], v.BrokerMessages[topic])
 	}

@@ -20,15 +20,18 @@ type bffAPI struct {
 	http *http.Client
 }
 
-type orderItem struct {
+// Item is one line of an Order: a product and how many of it.
+type Item struct {
 	SKU      string `json:"sku"`
 	Quantity int    `json:"quantity"`
 }
 
-type order struct {
-	CustomerID string      `json:"customer_id"`
-	Address    string      `json:"address"`
-	Items      []orderItem `json:"items"`
+// Order is what an operation asks the bff to place: the body of
+// POST /v1/orders, encoded as is.
+type Order struct {
+	CustomerID string `json:"customer_id"`
+	Address    string `json:"address"`
+	Items      []Item `json:"items"`
 }
 
 // products lists the SKUs the bff sells.
@@ -80,7 +83,7 @@ type answer struct {
 }
 
 // postOrder sends one attempt of POST /v1/orders with key, bounded by timeout.
-func (a *bffAPI) postOrder(ctx context.Context, key string, o order, timeout time.Duration) answer {
+func (a *bffAPI) postOrder(ctx context.Context, key string, o Order, timeout time.Duration) answer {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var body struct {

@@ -181,7 +181,7 @@ done:
 
 // place sends one order, follows it to its outcome, and records it in the
 // ledger, if any.
-func (r *run) place(ctx context.Context, due time.Time, o order) {
+func (r *run) place(ctx context.Context, due time.Time, o Order) {
 	r.stats.sent.Add(1)
 	op := r.placeOrder(ctx, o)
 	if r.cfg.Ledger != nil {

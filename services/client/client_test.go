@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,8 @@ type fakeBFF struct {
 	ids      map[string]string
 	attempts map[string]int
 	fault    func(n, attempt int) fault
+	// bodies keeps the last order posted with each key.
+	bodies map[string]Order
 }
 
 // fault is how the fake bff mistreats one POST.
@@ -45,7 +48,7 @@ const (
 
 func newFakeBFF(t *testing.T, settle func(int) string) (*fakeBFF, *httptest.Server) {
 	f := &fakeBFF{keys: map[string]bool{}, orders: map[string]string{}, settle: settle, refuse: func(int) bool { return false },
-		ids: map[string]string{}, attempts: map[string]int{}}
+		ids: map[string]string{}, attempts: map[string]int{}, bodies: map[string]Order{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -56,7 +59,7 @@ func (f *fakeBFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/products":
 		json.NewEncoder(w).Encode(map[string]any{"products": []map[string]any{{"sku": "AXE-ICE-50"}, {"sku": "ROPE-DRY-60"}, {"sku": "HELMET-MTN"}}})
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/orders":
-		var o order
+		var o Order
 		if err := json.NewDecoder(r.Body).Decode(&o); err != nil || len(o.Items) == 0 || o.CustomerID == "" {
 			http.Error(w, "bad order", http.StatusBadRequest)
 			return
@@ -64,6 +67,7 @@ func (f *fakeBFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.bodies[key] = o
 		n := len(f.keys)
 		if f.fault != nil {
 			if id, ok := f.ids[key]; ok {
@@ -284,7 +288,11 @@ func TestLedgerRecordsEachOperationsFate(t *testing.T) {
 			f.mu.Lock()
 			_, created := f.ids[op.Key]
 			attempts := f.attempts[op.Key]
+			body, posted := f.bodies[op.Key]
 			f.mu.Unlock()
+			if op.Order == nil || (posted && !reflect.DeepEqual(*op.Order, body)) {
+				t.Errorf("the ledger recorded order %+v, the bff was sent %+v", op.Order, body)
+			}
 			if created != c.created {
 				t.Errorf("order created = %v, want %v", created, c.created)
 			}

@@ -26,7 +26,7 @@ var (
 )
 
 // order returns a new basket from one of 10,000 recurring customers.
-func (f *faker) order() order {
+func (f *faker) order() Order {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.rng
@@ -35,7 +35,7 @@ func (f *faker) order() order {
 	if n%37 == 0 {
 		customer = "blocked-" + customer // about 3% of customers: the fake gateway declines their cards
 	}
-	o := order{
+	o := Order{
 		CustomerID: customer,
 		Address: fmt.Sprintf("%s %d, %s (%s %s)", streets[n%len(streets)], 1+n%180, towns[n%len(towns)],
 			firstNames[n%len(firstNames)], lastNames[(n/len(firstNames))%len(lastNames)]),
@@ -51,7 +51,7 @@ func (f *faker) order() order {
 			continue
 		}
 		seen[sku] = true
-		o.Items = append(o.Items, orderItem{SKU: sku, Quantity: 1 + r.IntN(3)})
+		o.Items = append(o.Items, Item{SKU: sku, Quantity: 1 + r.IntN(3)})
 	}
 	return o
 }

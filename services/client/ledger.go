@@ -28,6 +28,10 @@ const (
 type Op struct {
 	// Key is the Idempotency-Key every attempt of the operation carried.
 	Key string `json:"key"`
+	// Order is what every attempt asked to place, for an oracle to compare
+	// with what the system stored; nil when whoever recorded the operation
+	// did not say.
+	Order *Order `json:"order,omitempty"`
 	// OrderID is the order's id when an answer named it.
 	OrderID string `json:"order_id,omitempty"`
 	Fate    Fate   `json:"fate"`

@@ -42,8 +42,8 @@ func judge(a answer, doubtful bool) (fate Fate, final bool) {
 // unknown fate is retried with the same key, with backoff, for up to
 // Config.RetryFor from the first attempt: the bff replays the stored answer
 // when the first attempt did commit, so most unknowns end ok or failed.
-func (r *run) placeOrder(ctx context.Context, o order) Op {
-	op := Op{Key: uuid.NewString(), At: time.Now()}
+func (r *run) placeOrder(ctx context.Context, o Order) Op {
+	op := Op{Key: uuid.NewString(), Order: &o, At: time.Now()}
 	giveUp := op.At.Add(r.cfg.RetryFor)
 	backoff := 100 * time.Millisecond
 	doubtful := false
