@@ -3,6 +3,7 @@ package pulsarbroker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,14 +14,20 @@ import (
 )
 
 // producer is a producer attached to a topic through a connection. Its
-// fields are immutable after creation.
+// fields are immutable after creation, except waiting, which its topic's
+// lock guards.
 type producer struct {
-	id        uint64 // the client's id, unique per connection
-	conn      *conn
-	topic     *topic
-	name      string
-	exclusive bool
-	since     time.Time
+	id    uint64 // the client's id, unique per connection
+	conn  *conn
+	topic *topic
+	name  string
+	since time.Time
+	// waiting: a WaitForExclusive producer queued until the topic is
+	// free (see topic.waiting); its PRODUCER request is answered then.
+	waiting   bool
+	requestID uint64
+	req       *wirev1.CommandProducer
+	version   []byte // the schema version of its PRODUCER_SUCCESS
 }
 
 func (c *conn) handleProducer(req *wirev1.CommandProducer) {
@@ -36,9 +43,10 @@ func (c *conn) handleProducer(req *wirev1.CommandProducer) {
 		return
 	}
 	if existing := c.producerByID(req.GetProducerId()); existing != nil {
-		// A retried PRODUCER for a producer that already exists.
+		// A retried PRODUCER for a producer that already exists (or waits).
 		t.mu.Lock()
 		resp := t.producerSuccess(reqID, existing.name, nil)
+		resp.ProducerSuccess.ProducerReady = proto.Bool(!existing.waiting)
 		t.mu.Unlock()
 		c.send(resp, nil)
 		return
@@ -52,8 +60,9 @@ func (c *conn) handleProducer(req *wirev1.CommandProducer) {
 }
 
 var (
-	errProducerBusy = errors.New("producer busy")
-	errIncompatible = errors.New("incompatible schema")
+	errProducerBusy   = errors.New("producer busy")
+	errProducerFenced = errors.New("producer fenced")
+	errIncompatible   = errors.New("incompatible schema")
 )
 
 func topicErrorCode(err error) wirev1.ServerError {
@@ -71,6 +80,8 @@ func producerErrorCode(err error) wirev1.ServerError {
 	switch {
 	case errors.Is(err, errProducerBusy):
 		return wirev1.ServerError_ProducerBusy
+	case errors.Is(err, errProducerFenced):
+		return wirev1.ServerError_ProducerFenced
 	case errors.Is(err, errIncompatible):
 		return wirev1.ServerError_IncompatibleSchema
 	default:
@@ -79,7 +90,9 @@ func producerErrorCode(err error) wirev1.ServerError {
 }
 
 // addProducer attaches a producer to t, naming it when the client did not,
-// and returns the PRODUCER_SUCCESS to send.
+// and returns the PRODUCER_SUCCESS to send: with producer_ready false for
+// a WaitForExclusive producer that must wait for the topic (a second one
+// follows when it gets it).
 func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseCommand, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -96,12 +109,6 @@ func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseC
 		}
 		return nil, fmt.Errorf("%w: a producer named %q is already connected to %s", errProducerBusy, name, t.name)
 	}
-	exclusive := req.GetProducerAccessMode() != wirev1.ProducerAccessMode_Shared
-	for _, other := range t.producers {
-		if exclusive || other.exclusive {
-			return nil, fmt.Errorf("%w: %s has an exclusive producer or other producers", errProducerBusy, t.name)
-		}
-	}
 	var version []byte
 	if s := req.GetSchema(); s != nil {
 		var err error
@@ -109,46 +116,174 @@ func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseC
 			return nil, err
 		}
 	}
-	p := &producer{id: req.GetProducerId(), conn: c, topic: t, name: name, exclusive: exclusive, since: time.Now()}
-	t.producers[name] = p
+	p := &producer{id: req.GetProducerId(), conn: c, topic: t, name: name, since: time.Now(),
+		requestID: req.GetRequestId(), req: req, version: version}
+	ready, err := t.grantAccess(p)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	c.producers[p.id] = p
 	c.mu.Unlock()
-	return t.producerSuccess(req.GetRequestId(), name, version), nil
+	if !ready {
+		p.waiting = true
+		t.waiting = append(t.waiting, p)
+		resp := t.producerSuccess(p.requestID, name, version)
+		resp.ProducerSuccess.ProducerReady = proto.Bool(false)
+		return resp, nil
+	}
+	t.producers[name] = p
+	t.createInitialSubscription(req.GetInitialSubscriptionName())
+	return t.producerSuccess(p.requestID, name, version), nil
+}
+
+// grantAccess decides, as Pulsar does, whether p may produce on t now
+// (true), must wait for the topic (false: WaitForExclusive), or is refused.
+// A Shared producer is busy beside an exclusive one (held or waiting); an
+// Exclusive one is fenced beside any other; ExclusiveWithFencing closes
+// every other producer and fails those waiting; an exclusive producer that
+// comes back with a topic epoch older than the topic's was replaced in
+// between, and is fenced. Caller holds t.mu.
+func (t *topic) grantAccess(p *producer) (bool, error) {
+	switch p.req.GetProducerAccessMode() {
+	case wirev1.ProducerAccessMode_Shared:
+		if t.exclusive != "" || len(t.waiting) > 0 {
+			return false, fmt.Errorf("%w: topic %s has an exclusive producer: %s", errProducerBusy, t.name, t.exclusive)
+		}
+		return true, nil
+	case wirev1.ProducerAccessMode_Exclusive:
+		if t.exclusive != "" || len(t.waiting) > 0 {
+			return false, fmt.Errorf("%w: topic %s has an exclusive producer: %s", errProducerFenced, t.name, t.exclusive)
+		}
+		if len(t.producers) > 0 {
+			return false, fmt.Errorf("%w: topic %s has shared producers", errProducerFenced, t.name)
+		}
+	case wirev1.ProducerAccessMode_ExclusiveWithFencing:
+		t.fenceProducers()
+	case wirev1.ProducerAccessMode_WaitForExclusive:
+		if t.exclusive != "" || len(t.producers) > 0 {
+			return false, nil
+		}
+	default:
+		return false, fmt.Errorf("%w: producer access mode %v", errBadRequest, p.req.GetProducerAccessMode())
+	}
+	return true, t.claim(p)
+}
+
+// claim makes p the topic's exclusive producer, in a new topic epoch (or
+// the one it had, when it comes back). Caller holds t.mu.
+func (t *topic) claim(p *producer) error {
+	if p.req.TopicEpoch != nil && int64(p.req.GetTopicEpoch()) < t.epoch {
+		return fmt.Errorf("%w: the topic epoch moved on to %d; the producer's is %d", errProducerFenced, t.epoch, p.req.GetTopicEpoch())
+	}
+	t.exclusive = p.name
+	if p.req.TopicEpoch != nil {
+		t.epoch = int64(p.req.GetTopicEpoch())
+	} else {
+		t.epoch++
+	}
+	return nil
+}
+
+// fenceProducers closes every producer of t and fails every waiting one,
+// for an ExclusiveWithFencing producer. Their clients come back with an
+// older topic epoch and are fenced. Caller holds t.mu.
+func (t *topic) fenceProducers() {
+	for _, w := range t.waiting {
+		w.conn.send(errorCommand(w.requestID, wirev1.ServerError_ProducerFenced, "fenced out by an ExclusiveWithFencing producer"), nil)
+		w.conn.forget(w)
+	}
+	t.waiting = nil
+	for name, p := range t.producers {
+		p.conn.send(&wirev1.BaseCommand{Type: wirev1.BaseCommand_CLOSE_PRODUCER.Enum(),
+			CloseProducer: &wirev1.CommandCloseProducer{ProducerId: proto.Uint64(p.id), RequestId: proto.Uint64(0)}}, nil)
+		p.conn.forget(p)
+		delete(t.producers, name)
+	}
+	t.exclusive = ""
+}
+
+// createInitialSubscription creates the durable subscription a producer
+// names, at the earliest message, unless it exists: Pulsar does so for
+// dead-letter producers, whose topic must keep what they write until
+// someone reads it. Caller holds t.mu.
+func (t *topic) createInitialSubscription(name string) {
+	if name == "" {
+		return
+	}
+	if _, ok := t.subs[name]; ok {
+		return
+	}
+	t.subs[name] = newSubscription(t, name, wirev1.CommandSubscribe_Exclusive, true, t.firstID)
+	t.cursorsDirty = true
 }
 
 // producerSuccess builds PRODUCER_SUCCESS with the last sequence id the
 // topic persisted for that producer name (-1 without deduplication, as in
-// Pulsar). Caller holds t.mu.
+// Pulsar) and the topic's epoch once an exclusive producer set one. Caller
+// holds t.mu.
 func (t *topic) producerSuccess(reqID uint64, name string, schemaVersion []byte) *wirev1.BaseCommand {
 	last := int64(-1)
 	if seq, ok := t.dedup[name]; ok && t.b.deduplicationEnabled(t.name) {
 		last = seq
 	}
-	return &wirev1.BaseCommand{
-		Type: wirev1.BaseCommand_PRODUCER_SUCCESS.Enum(),
-		ProducerSuccess: &wirev1.CommandProducerSuccess{
-			RequestId:      proto.Uint64(reqID),
-			ProducerName:   proto.String(name),
-			LastSequenceId: proto.Int64(last),
-			SchemaVersion:  schemaVersion,
-			ProducerReady:  proto.Bool(true),
-		},
+	resp := &wirev1.CommandProducerSuccess{
+		RequestId:      proto.Uint64(reqID),
+		ProducerName:   proto.String(name),
+		LastSequenceId: proto.Int64(last),
+		SchemaVersion:  schemaVersion,
+		ProducerReady:  proto.Bool(true),
+	}
+	if t.epoch >= 0 {
+		resp.TopicEpoch = proto.Uint64(uint64(t.epoch))
+	}
+	return &wirev1.BaseCommand{Type: wirev1.BaseCommand_PRODUCER_SUCCESS.Enum(), ProducerSuccess: resp}
+}
+
+// removeProducer detaches p from its topic and its connection. When p held
+// the topic exclusively, the first producer waiting for it gets it.
+func (t *topic) removeProducer(p *producer) {
+	t.mu.Lock()
+	switch {
+	case p.waiting:
+		t.waiting = slices.DeleteFunc(t.waiting, func(w *producer) bool { return w == p })
+	case t.producers[p.name] == p:
+		delete(t.producers, p.name)
+		if t.exclusive == p.name {
+			t.exclusive = ""
+			t.promoteWaiting()
+		}
+	}
+	t.mu.Unlock()
+	p.conn.forget(p)
+}
+
+// promoteWaiting gives the free topic to the first waiting producer whose
+// claim holds, and answers its PRODUCER request. Caller holds t.mu.
+func (t *topic) promoteWaiting() {
+	for len(t.waiting) > 0 {
+		w := t.waiting[0]
+		t.waiting = t.waiting[1:]
+		w.waiting = false
+		if err := t.claim(w); err != nil {
+			w.conn.send(errorCommand(w.requestID, producerErrorCode(err), err.Error()), nil)
+			w.conn.forget(w)
+			continue
+		}
+		t.producers[w.name] = w
+		t.createInitialSubscription(w.req.GetInitialSubscriptionName())
+		w.conn.send(t.producerSuccess(w.requestID, w.name, w.version), nil)
+		return
 	}
 }
 
-// removeProducer detaches p from its topic and its connection.
-func (t *topic) removeProducer(p *producer) {
-	t.mu.Lock()
-	if t.producers[p.name] == p {
-		delete(t.producers, p.name)
+// forget removes p from the connection's producers.
+func (c *conn) forget(p *producer) {
+	c.mu.Lock()
+	if c.producers[p.id] == p {
+		delete(c.producers, p.id)
 	}
-	t.mu.Unlock()
-	p.conn.mu.Lock()
-	if p.conn.producers[p.id] == p {
-		delete(p.conn.producers, p.id)
-	}
-	p.conn.mu.Unlock()
+	c.mu.Unlock()
 }
 
 func (c *conn) handleCloseProducer(req *wirev1.CommandCloseProducer) {

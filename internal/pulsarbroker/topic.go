@@ -60,6 +60,14 @@ type topic struct {
 	storageSize                      int64 // bytes of the stored entries
 	msgIn, bytesIn, msgOut, bytesOut meter
 
+	// Exclusive access (see grantAccess): the name of the producer that
+	// holds the topic, the WaitForExclusive producers queued for it, and
+	// the topic's epoch, which each new holder advances (-1 before the
+	// first).
+	exclusive string
+	waiting   []*producer
+	epoch     int64
+
 	// gen counts the log's rollbacks (see rollBack); failed is set when a
 	// rollback itself failed, and the topic refuses writes until the broker
 	// restarts and recovers it from disk.
@@ -77,6 +85,7 @@ func newTopic(b *Broker, name topicName, store topicStore) *topic {
 		subs:      make(map[string]*subscription),
 		dedup:     make(map[string]int64),
 		pushed:    make(map[string]int64),
+		epoch:     -1,
 	}
 }
 
