@@ -38,6 +38,9 @@
 // it still fails it is published to the dead-letter topic
 // <topic>-<subscription>-DLQ with its properties and alpes-dlq-reason,
 // recorded in the inbox and in parked_messages, and acknowledged. The
+// dead-letter topic has a durable subscription named as the consumer's,
+// made before its first message, so dead letters wait there for whoever
+// reads them. The
 // messages after it, including later messages of the same key, then proceed:
 // one poison message holds its key back for the length of its retries, not
 // forever. Whoever repairs and replays a dead-lettered message must mind that

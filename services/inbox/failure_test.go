@@ -288,3 +288,34 @@ func TestPanickingHandlerIsDeadLetteredNotACrash(t *testing.T) {
 		t.Errorf("stats %+v: want 1 retry, then 1 dead letter", st)
 	}
 }
+
+// A dead-letter topic nobody has subscribed to keeps nothing: a broker may
+// delete what no subscription holds (Pulsar without retention does). So the
+// consumer makes its dead-letter topic's subscription, under its own
+// subscription name, before the first dead letter, and whoever looks later
+// finds every dead letter there.
+func TestDeadLettersWaitForSomeoneToReadThem(t *testing.T) {
+	e := newEnv(t)
+	poison := placed("order-1", 0)
+	f := newFailing(map[string]int{poison.id: -1})
+	e.publisher(e.ordersTopic).publish(poison)
+	cfg := e.config(f.registry())
+	cfg.MaxAttempts = 1
+	c := e.start(cfg)
+	e.waitFor("the poison message dead-lettered", func() bool { return c.Stats().DeadLettered == 1 })
+
+	dlq := inbox.DeadLetterTopic(e.ordersTopic, service)
+	if sub, ok := e.subscriptionStats(dlq); !ok || sub.MsgBacklog != 1 {
+		t.Fatalf("the dead-letter topic's subscription %q: exists %v, backlog %d; want it holding the dead letter", service, ok, sub.MsgBacklog)
+	}
+	// Reading it later, from where the subscription stands, finds it.
+	later, err := e.client().Subscribe(pulsar.ConsumerOptions{Topic: dlq, SubscriptionName: service,
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionLatest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer later.Close()
+	if msg := (&subscription{c: later}).receive(t); msg.Properties()[eventmeta.EventID] != poison.id {
+		t.Errorf("the dead letter read later is %v", msg.Properties())
+	}
+}

@@ -179,12 +179,16 @@ func (c *Consumer) publishDeadLetter(ctx context.Context, d *delivery, reason st
 }
 
 // deadLetterProducer returns the producer of topic's dead-letter topic,
-// creating it on first use.
+// creating it on first use, after the topic's subscription (see
+// keepDeadLetters).
 func (c *Consumer) deadLetterProducer(topic string) (pulsar.Producer, error) {
 	if p, ok := c.dlq[topic]; ok {
 		return p, nil
 	}
 	dlq := DeadLetterTopic(topic, c.cfg.Subscription)
+	if err := c.keepDeadLetters(dlq); err != nil {
+		return nil, err
+	}
 	p, err := c.cfg.Client.CreateProducer(pulsar.ProducerOptions{
 		Topic: dlq,
 		// One entry per message: a dead letter is rare and must not wait
@@ -196,4 +200,27 @@ func (c *Consumer) deadLetterProducer(topic string) (pulsar.Producer, error) {
 	}
 	c.dlq[topic] = p
 	return p, nil
+}
+
+// keepDeadLetters makes sure the dead-letter topic has a durable
+// subscription, named as the consumer's, before anything is written to it:
+// a broker may delete messages no subscription holds (Pulsar without a
+// retention policy does), and a dead letter must wait for an operator.
+// pulsar-client-go asks the broker for that subscription only for its own
+// dead-letter router (the producer's initial subscription), so the consumer
+// subscribes once and leaves. The subscription starts at the earliest
+// message, so one made late still holds what came before.
+func (c *Consumer) keepDeadLetters(dlq string) error {
+	keeper, err := c.cfg.Client.Subscribe(pulsar.ConsumerOptions{
+		Topic:                       dlq,
+		SubscriptionName:            c.cfg.Subscription,
+		Type:                        pulsar.Shared,
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
+		ReceiverQueueSize:           1,
+	})
+	if err != nil {
+		return fmt.Errorf("subscribing to %s so that it keeps dead letters: %w", dlq, err)
+	}
+	keeper.Close()
+	return nil
 }
