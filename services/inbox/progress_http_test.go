@@ -69,7 +69,9 @@ func TestServeProgressServesTheInboxCounts(t *testing.T) {
 		return inbox.Stats{Applied: 7, Duplicates: 3, Swept: 11, LastSweepAt: time.Unix(1_700_000_000, 0)}
 	}
 	done := make(chan error, 1)
-	go func() { done <- inbox.ServeProgress(ctx, ln, "orders", db.PoolAs(t, migrations.ServiceRole("orders")), stats) }()
+	go func() {
+		done <- inbox.ServeProgress(ctx, ln, "orders", db.PoolAs(t, migrations.ServiceRole("orders")), stats)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
