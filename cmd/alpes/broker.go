@@ -2,18 +2,20 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/alpes/alpes/internal/pulsarbroker"
 )
 
 type brokerCmd struct {
-	Addr           string `help:"Listen address of the Pulsar binary protocol." default:"127.0.0.1:6650"`
-	AdminAddr      string `help:"Listen address of the admin HTTP API." default:"127.0.0.1:8080"`
-	AdvertisedAddr string `help:"host:port the broker tells clients to connect to (behind a proxy or port mapping); default: the listen address." placeholder:"HOST:PORT"`
-	Data           string `help:"Directory that makes the broker durable; in memory when empty." placeholder:"DIR"`
-	Dedup          bool   `help:"Broker-side deduplication for namespaces without a policy of their own." default:"true" negatable:""`
-	AuthToken      string `help:"Require this token from clients (AuthenticationToken) and admin requests." placeholder:"TOKEN"`
-	MaxMessageSize int    `help:"Largest message accepted, in bytes." default:"5242880"`
+	Addr            string        `help:"Listen address of the Pulsar binary protocol." default:"127.0.0.1:6650"`
+	AdminAddr       string        `help:"Listen address of the admin HTTP API." default:"127.0.0.1:8080"`
+	AdvertisedAddr  string        `help:"host:port the broker tells clients to connect to (behind a proxy or port mapping); default: the listen address." placeholder:"HOST:PORT"`
+	Data            string        `help:"Directory that makes the broker durable; in memory when empty." placeholder:"DIR"`
+	Dedup           bool          `help:"Broker-side deduplication for namespaces without a policy of their own." default:"true" negatable:""`
+	AuthToken       string        `help:"Require this token from clients (AuthenticationToken) and admin requests." placeholder:"TOKEN"`
+	MaxMessageSize  int           `help:"Largest message accepted, in bytes." default:"5242880"`
+	DedupInactivity time.Duration `help:"How long a producer name's deduplication state outlives its last producer (Pulsar's brokerDeduplicationProducerInactivityTimeoutMinutes)." default:"6h"`
 }
 
 func (c *brokerCmd) Run(ctx context.Context, e env) error {
@@ -24,6 +26,7 @@ func (c *brokerCmd) Run(ctx context.Context, e env) error {
 	cfg.Deduplication = c.Dedup
 	cfg.AuthToken = c.AuthToken
 	cfg.MaxMessageSize = c.MaxMessageSize
+	cfg.DeduplicationInactivityTimeout = c.DedupInactivity
 	cfg.Logger = e.log
 	b, err := pulsarbroker.Start(ctx, cfg)
 	if err != nil {

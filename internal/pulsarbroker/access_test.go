@@ -2,6 +2,7 @@ package pulsarbroker_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/url"
 	"slices"
@@ -192,5 +193,45 @@ func TestProducerInitialSubscriptionKeepsDeadLetters(t *testing.T) {
 	keep := subscribe(t, c, pulsar.ConsumerOptions{Topic: dlq, SubscriptionName: "keep", SubscriptionInitialPosition: pulsar.SubscriptionPositionLatest})
 	if m := receive(t, keep); string(m.Payload()) != "poison" {
 		t.Fatalf("the kept dead letter is %q", m.Payload())
+	}
+}
+
+// Deduplication state outlives a producer name's last producer only for
+// the inactivity timeout (Pulsar's default: 6 hours; here shortened):
+// afterwards the name starts afresh and a re-sent sequence id is stored
+// again; a name with a connected producer keeps its state. Pulsar's
+// timeout counts in minutes, so this runs on ours only.
+func TestDeduplicationStateOfAnInactiveProducerIsForgotten(t *testing.T) {
+	skipOnRealPulsar(t)
+	t.Parallel()
+	var logs syncBuffer
+	cfg := testConfig()
+	cfg.DeduplicationInactivityTimeout = 100 * time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	c := startBroker(t, cfg).client(t)
+	tp := topic(t)
+	seq := int64(7)
+	sendAs := func(p pulsar.Producer) pulsar.MessageID {
+		return send(t, p, &pulsar.ProducerMessage{Payload: []byte("m"), SequenceID: &seq})[0]
+	}
+	forgotten := func(name string) func() bool {
+		return func() bool { return strings.Contains(logs.String(), "producer="+name+"\n") }
+	}
+	connected := producer(t, c, pulsar.ProducerOptions{Topic: tp, Name: "connected", DisableBatching: true})
+	sendAs(connected)
+	gone := producer(t, c, pulsar.ProducerOptions{Topic: tp, Name: "gone", DisableBatching: true})
+	sendAs(gone)
+	gone.Close()
+
+	waitFor(t, "the state of the producer that left to be forgotten", forgotten("gone"))
+	if forgotten("connected")() {
+		t.Error("the state of a connected producer was forgotten")
+	}
+	if id := sendAs(connected); id.EntryID() >= 0 {
+		t.Errorf("a re-send from the connected producer was stored as %v", id)
+	}
+	back := producer(t, c, pulsar.ProducerOptions{Topic: tp, Name: "gone", DisableBatching: true})
+	if id := sendAs(back); id.EntryID() < 0 {
+		t.Errorf("a re-send under the forgotten name was dropped as a duplicate (%v)", id)
 	}
 }

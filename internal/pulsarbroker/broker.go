@@ -82,10 +82,11 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	b.serviceURL = "pulsar://" + b.advertisedAddr()
 	b.admin = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 
-	b.wg.Add(4)
+	b.wg.Add(5)
 	go func() { defer b.wg.Done(); b.acceptLoop() }()
 	go func() { defer b.wg.Done(); b.commitLoop() }()
 	go func() { defer b.wg.Done(); b.sampleRates() }()
+	go func() { defer b.wg.Done(); b.purgeInactiveProducersLoop() }()
 	go func() {
 		defer b.wg.Done()
 		if err := b.admin.Serve(b.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {

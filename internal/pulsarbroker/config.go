@@ -38,6 +38,13 @@ type Config struct {
 	// that has no policy of its own. Default (DefaultConfig) true, where
 	// real Pulsar's default is false: alpes's relay relies on it.
 	Deduplication bool
+	// DeduplicationInactivityTimeout is how long the deduplication state
+	// of a producer name outlives its last producer, as Pulsar's
+	// brokerDeduplicationProducerInactivityTimeoutMinutes (and checked, as
+	// there, once per timeout, so it may live up to twice as long). A name
+	// that comes back later starts afresh: its re-sends are no longer
+	// dropped. Default 6 hours, Pulsar's.
+	DeduplicationInactivityTimeout time.Duration
 	// AuthToken, when not empty, makes the broker require token
 	// authentication: CONNECT must carry method "token" and this token, and
 	// admin requests the header "Authorization: Bearer <token>".
@@ -79,6 +86,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.DeduplicationInactivityTimeout <= 0 {
+		c.DeduplicationInactivityTimeout = 6 * time.Hour
 	}
 	if c.keepAliveInterval == 0 {
 		c.keepAliveInterval = 30 * time.Second

@@ -133,6 +133,7 @@ func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseC
 		return resp, nil
 	}
 	t.producers[name] = p
+	delete(t.inactive, name)
 	t.createInitialSubscription(req.GetInitialSubscriptionName())
 	return t.producerSuccess(p.requestID, name, version), nil
 }
@@ -249,6 +250,7 @@ func (t *topic) removeProducer(p *producer) {
 		t.waiting = slices.DeleteFunc(t.waiting, func(w *producer) bool { return w == p })
 	case t.producers[p.name] == p:
 		delete(t.producers, p.name)
+		t.inactive[p.name] = time.Now()
 		if t.exclusive == p.name {
 			t.exclusive = ""
 			t.promoteWaiting()
@@ -271,6 +273,7 @@ func (t *topic) promoteWaiting() {
 			continue
 		}
 		t.producers[w.name] = w
+		delete(t.inactive, w.name)
 		t.createInitialSubscription(w.req.GetInitialSubscriptionName())
 		w.conn.send(t.producerSuccess(w.requestID, w.name, w.version), nil)
 		return
@@ -412,5 +415,39 @@ func newEntry(msg *pulsarwire.Message, md *wirev1.MessageMetadata) *entry {
 		keySlot:     keySlot(key),
 		innerChunk:  md.GetNumChunksFromMsg() > 1 && md.GetChunkId() != md.GetNumChunksFromMsg()-1,
 		deliverAt:   md.GetDeliverAtTime(),
+	}
+}
+
+// purgeInactiveProducersLoop forgets, once per
+// Config.DeduplicationInactivityTimeout, the deduplication state of every
+// producer name that has had no producer for longer than that, as Pulsar
+// does, until the broker closes.
+func (b *Broker) purgeInactiveProducersLoop() {
+	tick := time.NewTicker(b.cfg.DeduplicationInactivityTimeout)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case now := <-tick.C:
+			for _, t := range b.allTopics() {
+				t.purgeInactiveProducers(now.Add(-b.cfg.DeduplicationInactivityTimeout))
+			}
+		}
+	}
+}
+
+// purgeInactiveProducers forgets the deduplication state of the producer
+// names without a producer since before cutoff.
+func (t *topic) purgeInactiveProducers(cutoff time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, since := range t.inactive {
+		if since.Before(cutoff) {
+			delete(t.inactive, name)
+			delete(t.dedup, name)
+			delete(t.pushed, name)
+			t.b.log.Info("forgot the deduplication state of an inactive producer", "topic", t.name.String(), "producer", name)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/alpes/alpes/internal/pulsarwire"
 	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
@@ -50,12 +51,15 @@ type topic struct {
 	// Deduplication state per producer name: the highest sequence id
 	// persisted, and the highest pushed (written, maybe not yet durable).
 	dedup, pushed map[string]int64
-	schemas       []*wirev1.Schema // schema versions; the version is the index
-	deleted       bool
-	quiesced      bool  // consumers are being disconnected: dispatch nothing
-	cursorsDirty  bool  // a durable subscription changed since the last save
-	pagedOut      int64 // entries below this id have their bytes on disk only
-	tailBytes     int64 // bytes of readable entries still in memory
+	// inactive: when each producer name with deduplication state lost its
+	// last producer (see purgeInactiveProducers).
+	inactive     map[string]time.Time
+	schemas      []*wirev1.Schema // schema versions; the version is the index
+	deleted      bool
+	quiesced     bool  // consumers are being disconnected: dispatch nothing
+	cursorsDirty bool  // a durable subscription changed since the last save
+	pagedOut     int64 // entries below this id have their bytes on disk only
+	tailBytes    int64 // bytes of readable entries still in memory
 
 	storageSize                      int64 // bytes of the stored entries
 	msgIn, bytesIn, msgOut, bytesOut meter
@@ -85,6 +89,7 @@ func newTopic(b *Broker, name topicName, store topicStore) *topic {
 		subs:      make(map[string]*subscription),
 		dedup:     make(map[string]int64),
 		pushed:    make(map[string]int64),
+		inactive:  make(map[string]time.Time),
 		epoch:     -1,
 	}
 }
