@@ -126,7 +126,9 @@ func serveProgress(ctx context.Context, g *errgroup.Group, service string, db *p
 	if err != nil {
 		return "", fmt.Errorf("listening for %s's progress: %w", service, err)
 	}
-	g.Go(func() error { return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db, stats)) })
+	g.Go(func() error {
+		return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db, stats))
+	})
 	return "http://" + ln.Addr().String() + "/v1/progress", nil
 }
 
