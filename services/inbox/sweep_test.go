@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -179,5 +180,46 @@ func TestSweepMeasuresRetentionFromTheNewestRow(t *testing.T) {
 	}
 	if st := c.Stats(); st.Swept != 2 {
 		t.Errorf("stats %+v: want 2 swept", st)
+	}
+}
+
+// TestInboxStaysBoundedWhileMessagesKeepComing runs a consumer under a
+// steady stream with a short retention (time compressed: half a second for
+// the production's days) and watches the inbox: it levels off at about the
+// rows of one retention and one sweep interval, while the messages applied
+// keep growing. Without the sweep it would hold every message.
+func TestInboxStaysBoundedWhileMessagesKeepComing(t *testing.T) {
+	const (
+		perTick = 10
+		tick    = 50 * time.Millisecond // 200 messages per second
+		ticks   = 160                   // 8 seconds, 1,600 messages
+	)
+	e := newEnv(t)
+	cfg := e.config(effectRegistry())
+	cfg.Sweep = inbox.Sweep{Retention: 500 * time.Millisecond, AllowShortRetention: true, Interval: 100 * time.Millisecond, Batch: 100}
+	c := e.start(cfg)
+	pub := e.publisher(e.ordersTopic)
+
+	// The stream is paced by a ticker (load, not synchronisation); the
+	// inbox is sampled every half second of it.
+	var samples []int
+	pace := time.NewTicker(tick)
+	defer pace.Stop()
+	for i := range ticks {
+		<-pace.C
+		pub.publish(sequenceFrom(perTick, i, 1)...)
+		if i%10 == 9 {
+			samples = append(samples, e.count(`SELECT count(*) FROM inbox`))
+		}
+	}
+	e.waitEffects(ticks * perTick)
+
+	largest := slices.Max(samples[len(samples)/2:])
+	t.Logf("inbox rows every 0.5 s: %v; applied %d, swept %d", samples, c.Stats().Applied, c.Stats().Swept)
+	if largest > ticks*perTick/2 {
+		t.Errorf("the inbox held up to %d rows in the second half of the run, of %d applied: it grows with the stream", largest, ticks*perTick)
+	}
+	if c.Stats().Swept == 0 {
+		t.Error("the sweep deleted nothing")
 	}
 }
