@@ -38,15 +38,23 @@ func TestFreshClusterUnderTheSameSourceName(t *testing.T) {
 	_, secondDSN := ownCluster(t, "orders")
 	second := startStreamingRelay(t, b, relay.SourceConfig{Name: "orders", DSN: secondDSN, Slot: "orders"})
 	ids = append(ids, insertEvents(ctx, t, newPool(t, secondDSN), b.topic, "second", 0, 20)...)
-	waitFor(t, "receipts for the second cluster's events", func() bool {
-		l := lagOf(t, second, "orders")
-		return l.MessagesPublished+l.DuplicatesDropped >= 20
-	})
-	if l := lagOf(t, second, "orders"); l.DuplicatesDropped != 0 {
-		t.Errorf("the broker dropped %d of the second cluster's new events as duplicates", l.DuplicatesDropped)
-	}
+	assertNoneDropped(t, second, "the second cluster's", 20)
 	waitFor(t, "every event of both clusters", func() bool { d, _ := rec.count(); return d >= len(ids) })
 	rec.assertExactlyOnce(t, ids)
+}
+
+// assertNoneDropped waits for receipts of n new events of whose (a source
+// named orders) and fails the test if the broker dropped any as a
+// duplicate.
+func assertNoneDropped(t *testing.T, r *runningRelay, whose string, n int64) {
+	t.Helper()
+	waitFor(t, "receipts for "+whose+" events", func() bool {
+		l := lagOf(t, r, "orders")
+		return l.MessagesPublished+l.DuplicatesDropped >= n
+	})
+	if l := lagOf(t, r, "orders"); l.DuplicatesDropped != 0 {
+		t.Errorf("the broker dropped %d of %s new events as duplicates", l.DuplicatesDropped, whose)
+	}
 }
 
 // advanceWAL moves the cluster of dsn to a new WAL segment n times, each
@@ -118,13 +126,7 @@ func TestPromotedLaggingStandby(t *testing.T) {
 	source.DSN, source.StartFresh = standby.AdminDSN("orders"), true
 	onStandby := startStreamingRelay(t, b, source)
 	ids = append(ids, insertEvents(ctx, t, newPool(t, source.DSN), b.topic, "promoted", 0, 10)...)
-	waitFor(t, "receipts for the promoted standby's events", func() bool {
-		l := lagOf(t, onStandby, "orders")
-		return l.MessagesPublished+l.DuplicatesDropped >= 10
-	})
-	if l := lagOf(t, onStandby, "orders"); l.DuplicatesDropped != 0 {
-		t.Errorf("the broker dropped %d of the promoted standby's new events as duplicates", l.DuplicatesDropped)
-	}
+	assertNoneDropped(t, onStandby, "the promoted standby's", 10)
 	waitFor(t, "every event", func() bool { d, _ := rec.count(); return d >= len(ids) })
 	rec.assertExactlyOnce(t, ids)
 }
