@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pulsaradmin"
@@ -181,6 +182,9 @@ func (s SourceConfig) withDefaults() (SourceConfig, error) {
 	}
 	if !sourceName.MatchString(s.Name) {
 		return s, fmt.Errorf("source name %q: use lowercase letters, digits and underscores", s.Name)
+	}
+	if _, err := pgconn.ParseConfig(s.DSN); err != nil {
+		return s, fmt.Errorf("source %q: the DSN is not a Postgres connection string or URL: %w", s.Name, err)
 	}
 	if s.Publication == "" {
 		s.Publication = DefaultPublication

@@ -48,7 +48,7 @@ func benchRow(tb testing.TB) *pgsource.Row {
 // connection, enough for a pipeline.
 func benchSource(tb testing.TB, validate bool) *sourceRunner {
 	tb.Helper()
-	cfg := SourceConfig{Name: "bench", DSN: "unused"}
+	cfg := SourceConfig{Name: "bench", DSN: "host=unused"} // never dialled
 	if validate {
 		cfg.ValidatePayload = eventcatalog.ValidatePayload // as cmd/alpes and the devstack run it
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -29,8 +30,9 @@ const (
 
 // sourceRunner serves one source: it waits for the source's advisory lock,
 // then streams until something fails, and starts over after a backoff. Only
-// a lost slot, a topic without deduplication, or a broker that holds events
-// from further in the stream than the source has written, stops it for good.
+// a lost slot, a topic without deduplication, a broker that holds events
+// from further in the stream than the source has written, or an error that
+// cannot heal (see cannotHeal) stops it for good.
 type sourceRunner struct {
 	cfg    SourceConfig
 	relay  *Config
@@ -67,7 +69,7 @@ func (s *sourceRunner) run(ctx context.Context) error {
 			s.log.Error("source stopped: its replication slot is lost; events may be missing", "err", err)
 			return err
 		}
-		if errors.Is(err, ErrDeduplicationOff) || errors.Is(err, ErrStreamBehindBroker) {
+		if errors.Is(err, ErrDeduplicationOff) || errors.Is(err, ErrStreamBehindBroker) || cannotHeal(err) {
 			s.stats.setState(StateStopped, err)
 			s.log.Error("source stopped: " + err.Error())
 			return err
@@ -84,6 +86,20 @@ func (s *sourceRunner) run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// cannotHeal reports whether err is one that retrying cannot cure, so that
+// the source stops at once and says why: the source database is not ready
+// for the relay (no publication, wal_level, no REPLICATION), or refuses the
+// relay's login (an authentication or authorisation error, SQLSTATE class
+// 28), or does not exist (3D000). An unreachable server, a fail-over or a
+// broker away heal, and are retried.
+func cannotHeal(err error) bool {
+	if errors.Is(err, pgsource.ErrPreflight) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000")
 }
 
 // attempt takes the source's lock and streams until something fails.
