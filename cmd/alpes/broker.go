@@ -16,6 +16,10 @@ type brokerCmd struct {
 	AuthToken       string        `help:"Require this token from clients (AuthenticationToken) and admin requests." placeholder:"TOKEN"`
 	MaxMessageSize  int           `help:"Largest message accepted, in bytes." default:"5242880"`
 	DedupInactivity time.Duration `help:"How long a producer name's deduplication state outlives its last producer (Pulsar's brokerDeduplicationProducerInactivityTimeoutMinutes)." default:"6h"`
+	// Pulsar's subscriptionKeySharedUseConsistentHashing=false and
+	// subscriptionKeySharedConsistentHashingReplicaPoints.
+	KeySharedAutoSplit  bool `help:"Key_Shared subscriptions split the hash range in halves between consumers instead of using a consistent-hash ring."`
+	KeySharedRingPoints int  `help:"Points per consumer on a Key_Shared subscription's consistent-hash ring." default:"100"`
 }
 
 func (c *brokerCmd) Run(ctx context.Context, e env) error {
@@ -27,6 +31,8 @@ func (c *brokerCmd) Run(ctx context.Context, e env) error {
 	cfg.AuthToken = c.AuthToken
 	cfg.MaxMessageSize = c.MaxMessageSize
 	cfg.DeduplicationInactivityTimeout = c.DedupInactivity
+	cfg.KeySharedAutoSplitRanges = c.KeySharedAutoSplit
+	cfg.KeySharedRingPoints = c.KeySharedRingPoints
 	cfg.Logger = e.log
 	b, err := pulsarbroker.Start(ctx, cfg)
 	if err != nil {

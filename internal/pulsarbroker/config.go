@@ -54,6 +54,18 @@ type Config struct {
 	MaxMessageSize int
 	// Logger receives the broker's logs. Default: discard.
 	Logger *slog.Logger
+	// KeySharedAutoSplitRanges makes Key_Shared subscriptions in the
+	// default (AUTO_SPLIT) mode split the hash range in halves as
+	// consumers join, as Pulsar does with
+	// subscriptionKeySharedUseConsistentHashing=false. By default they
+	// use a consistent-hash ring, as Pulsar does by default.
+	KeySharedAutoSplitRanges bool
+	// KeySharedRingPoints is how many points each consumer puts on a
+	// Key_Shared subscription's consistent-hash ring (Pulsar's
+	// subscriptionKeySharedConsistentHashingReplicaPoints). Default 100,
+	// as in Pulsar; the same value as the Pulsar compared with gives the
+	// same consumers the same keys.
+	KeySharedRingPoints int
 
 	// keepAliveInterval is how often the broker pings each client; a
 	// client silent for twice as long is disconnected. Default 30s, as in
@@ -89,6 +101,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DeduplicationInactivityTimeout <= 0 {
 		c.DeduplicationInactivityTimeout = 6 * time.Hour
+	}
+	if c.KeySharedRingPoints == 0 {
+		c.KeySharedRingPoints = defaultRingPoints
+	}
+	if c.KeySharedRingPoints < 0 {
+		return c, fmt.Errorf("key-shared ring points %d: want at least 1", c.KeySharedRingPoints)
 	}
 	if c.keepAliveInterval == 0 {
 		c.keepAliveInterval = 30 * time.Second

@@ -257,12 +257,12 @@ func (c *conn) release() {
 }
 
 // probe checks that the client is still there, as Pulsar does when a
-// producer name or an exclusive subscription it holds is claimed from
-// another connection: it pings,
-// and closes the connection if nothing arrives within a sixth of the
-// keep-alive interval (5s by default). The claimant, refused with
-// ProducerBusy meanwhile, retries and then gets the name. A half-open
-// connection thus does not hold a name until the keep-alive gives up.
+// producer name, an exclusive subscription or sticky Key_Shared hash
+// ranges it holds are claimed from another connection: it pings, and
+// closes the connection if nothing arrives within a sixth of the
+// keep-alive interval (5s by default). The claimant, refused meanwhile,
+// retries and then gets what it asked for. A half-open connection thus
+// holds nothing until the keep-alive gives up.
 func (c *conn) probe() {
 	if !c.probing.CompareAndSwap(false, true) {
 		return
@@ -272,7 +272,7 @@ func (c *conn) probe() {
 	time.AfterFunc(c.b.cfg.keepAliveInterval/6, func() {
 		c.probing.Store(false)
 		if c.lastRead.Load() < sent {
-			c.log.Warn("closing unresponsive connection holding a producer name")
+			c.log.Warn("closing unresponsive connection: what it holds was claimed")
 			c.close()
 		}
 	})

@@ -19,7 +19,7 @@ type consumer struct {
 	sub              *subscription
 	name             string
 	priority         int32
-	ranges           []slotRange // sticky Key_Shared ranges
+	ranges           []slotRange // the hash ranges of a sticky Key_Shared consumer
 	since            time.Time
 	permits          int64
 	unacked          int64 // messages delivered and not acknowledged
@@ -92,15 +92,19 @@ func (t *topic) subscribe(c *conn, req *wirev1.CommandSubscribe) (*consumer, err
 		}
 		return nil, fmt.Errorf("%w: exclusive subscription %q already has a consumer", errConsumerBusy, s.name)
 	}
-	var others []*consumer
-	if s != nil {
-		others = s.consumers
+	cs := &consumer{
+		id:       req.GetConsumerId(),
+		uid:      t.b.nextConsumerUID.Add(1),
+		conn:     c,
+		name:     req.GetConsumerName(),
+		priority: req.GetPriorityLevel(),
+		since:    time.Now(),
 	}
-	var ranges []slotRange
+	var keys *keyShared
 	if req.GetSubType() == wirev1.CommandSubscribe_Key_Shared {
 		var err error
-		if ranges, err = stickyRanges(req.GetKeySharedMeta(), others); err != nil {
-			return nil, fmt.Errorf("%w: %w", errKeyAssign, err)
+		if keys, err = joinKeyShared(s, cs, req.GetKeySharedMeta(), t.b.cfg); err != nil {
+			return nil, err
 		}
 	}
 	if s == nil {
@@ -109,16 +113,10 @@ func (t *topic) subscribe(c *conn, req *wirev1.CommandSubscribe) (*consumer, err
 		t.cursorsDirty = true
 	}
 	s.keepWhenEmpty = false
-	cs := &consumer{
-		id:       req.GetConsumerId(),
-		uid:      t.b.nextConsumerUID.Add(1),
-		conn:     c,
-		sub:      s,
-		name:     req.GetConsumerName(),
-		priority: req.GetPriorityLevel(),
-		ranges:   ranges,
-		since:    time.Now(),
+	if keys != nil {
+		s.keys = keys
 	}
+	cs.sub = s
 	s.consumers = append(s.consumers, cs)
 	c.mu.Lock()
 	c.consumers[cs.id] = cs
@@ -157,6 +155,9 @@ func (t *topic) detachLocked(cs *consumer) {
 		return
 	}
 	s.consumers = append(s.consumers[:i], s.consumers[i+1:]...)
+	if s.keys != nil {
+		s.keys.remove(cs)
+	}
 	s.requeueAll(cs, false)
 	if s.active == cs {
 		s.active = nil

@@ -15,16 +15,17 @@ const maxReplay = 1000
 //
 // Exclusive and Failover deliver in order to the active consumer. Shared
 // deals entries round robin. Key_Shared sends an entry to the consumer
-// owning its key slot, unless that slot is still held by another consumer
-// (after a change of owners) or an earlier entry of the slot is waiting: it
-// then sets the entry aside, so that a key's entries are never held by two
-// consumers at once and never overtake each other.
+// owning its hash (keySelector), unless another consumer still holds
+// unacknowledged entries of that hash (after a change of owners) or an
+// earlier entry of the hash is waiting: it then sets the entry aside, so
+// that a key's entries are never held by two consumers at once and never
+// overtake each other.
 func (s *subscription) dispatch() {
 	if len(s.consumers) == 0 || s.topic.quiesced {
 		return
 	}
 	t := s.topic
-	var blocked map[uint32]bool // Key_Shared slots that must wait in this pass
+	var blocked map[uint32]bool // Key_Shared hashes that must wait in this pass
 	i := 0                      // position in s.replay
 	for s.hasPermits() {
 		var id int64
@@ -54,7 +55,7 @@ func (s *subscription) dispatch() {
 			if blocked == nil {
 				blocked = make(map[uint32]bool)
 			}
-			blocked[e.keySlot] = true
+			blocked[s.stickyHash(e)] = true
 			if !fromReplay {
 				s.replay = append(s.replay, id) // the largest id so far
 				s.readPos++
@@ -105,14 +106,15 @@ func (s *subscription) pick(e *entry, blocked map[uint32]bool) *consumer {
 		}
 		return nil
 	case wirev1.CommandSubscribe_Key_Shared:
-		if blocked[e.keySlot] {
+		hash := s.stickyHash(e)
+		if blocked[hash] {
 			return nil
 		}
-		c := s.keys.owner(e.keySlot)
+		c := s.keys.owner(hash)
 		if c == nil || c.permits <= 0 {
 			return nil
 		}
-		if h := s.keyHolds[e.keySlot]; h != nil && h.consumer != c {
+		if h := s.keyHolds[hash]; s.keys.drain && h != nil && h.consumer != c {
 			return nil
 		}
 		return c
@@ -136,13 +138,8 @@ func (s *subscription) deliver(c *consumer, e *entry) bool {
 	c.unacked += int64(e.numMessages)
 	s.unacked += int64(e.numMessages)
 	s.pending[e.id] = c
-	if s.subType == wirev1.CommandSubscribe_Key_Shared {
-		h := s.keyHolds[e.keySlot]
-		if h == nil {
-			h = &keyHold{consumer: c}
-			s.keyHolds[e.keySlot] = h
-		}
-		h.count++
+	if s.subType == wirev1.CommandSubscribe_Key_Shared && s.keys.drain {
+		s.takeKeyHold(c, e)
 	}
 	n, size := int64(e.numMessages), e.size
 	c.msgOut.add(n)
@@ -168,7 +165,9 @@ func (s *subscription) deliver(c *consumer, e *entry) bool {
 func (s *subscription) consumersChanged() {
 	switch s.subType {
 	case wirev1.CommandSubscribe_Key_Shared:
-		s.keys.rebuild(s.consumers)
+		if len(s.consumers) == 0 {
+			s.keys = nil // the next consumer chooses the mode
+		}
 	case wirev1.CommandSubscribe_Exclusive, wirev1.CommandSubscribe_Failover:
 		next := s.chooseActive()
 		if next == s.active {

@@ -33,44 +33,6 @@ func TestPatternConsumer(t *testing.T) {
 	}
 }
 
-func TestKeySharedStickyRanges(t *testing.T) {
-	t.Parallel()
-	c := newEnv(t).client(t)
-	tp := topic(t)
-	sticky := func(start, end int) pulsar.ConsumerOptions {
-		return pulsar.ConsumerOptions{Topic: tp, SubscriptionName: "s", Type: pulsar.KeyShared,
-			KeySharedPolicy: &pulsar.KeySharedPolicy{Mode: pulsar.KeySharedPolicyModeSticky,
-				HashRanges: []int{start, end}}}
-	}
-	low := subscribe(t, c, sticky(0, 32767))
-	high := subscribe(t, c, sticky(32768, 65535))
-	if _, err := c.Subscribe(sticky(100, 200)); err == nil {
-		t.Fatal("overlapping sticky range accepted")
-	}
-	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
-	for i := range 20 {
-		send(t, p, &pulsar.ProducerMessage{Key: "key-" + itoa(i), Payload: []byte(itoa(i))})
-	}
-	n := 0
-	owner := map[string]string{}
-	for _, cs := range []pulsar.Consumer{low, high} {
-		for {
-			m, err := receiveWithin(t, cs)
-			if err != nil {
-				break
-			}
-			if o, ok := owner[m.Key()]; ok && o != cs.Name() {
-				t.Fatalf("key %s went to two consumers", m.Key())
-			}
-			owner[m.Key()] = cs.Name()
-			n++
-		}
-	}
-	if n != 20 {
-		t.Fatalf("received %d messages, want 20", n)
-	}
-}
-
 func TestChunkedMessages(t *testing.T) {
 	t.Parallel()
 	c := newEnv(t).client(t)

@@ -1,18 +1,55 @@
 package pulsarbroker
 
 import (
+	"encoding/base64"
 	"encoding/binary"
+	"math"
 	"math/bits"
+	"strconv"
+
+	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
 )
 
-// keySlots is the size of Key_Shared's hash space, the range that
-// consumers' hash ranges cover ([0, 65535], as in Pulsar).
+// keySlots is the size of Key_Shared's hash space (Pulsar's
+// StickyKeyConsumerSelector.DEFAULT_RANGE_SIZE): hash ranges, sticky or
+// split, lie in [0, keySlots-1].
 const keySlots = 1 << 16
 
-// keySlot returns the Key_Shared hash slot of a key: Murmur3 (32-bit,
-// seed 0) of its bytes modulo 65536, the hash Pulsar uses, so that sticky
-// hash ranges chosen by clients select the same keys as on real Pulsar.
-func keySlot(key string) uint32 { return murmur3([]byte(key)) % keySlots }
+// noneKey is what Pulsar hashes for an entry with no key, no producer name
+// or no sequence id.
+const noneKey = "NONE_KEY"
+
+// stickyKey returns the bytes that place an entry on a Key_Shared
+// subscription, chosen as Pulsar chooses them: the ordering key when set,
+// else the partition key (base64-decoded when the producer says it is
+// encoded), else the producer name and sequence id, so that keyless
+// messages spread over the consumers.
+func stickyKey(md *wirev1.MessageMetadata) []byte {
+	switch {
+	case md.OrderingKey != nil:
+		return md.OrderingKey
+	case md.PartitionKey != nil:
+		if md.GetPartitionKeyB64Encoded() {
+			if b, err := base64.StdEncoding.DecodeString(md.GetPartitionKey()); err == nil {
+				return b
+			}
+		}
+		return []byte(md.GetPartitionKey())
+	case md.ProducerName != nil && md.SequenceId != nil:
+		return []byte(md.GetProducerName() + "-" + strconv.FormatInt(int64(md.GetSequenceId()), 10))
+	}
+	return []byte(noneKey)
+}
+
+// keyHash is Pulsar's Murmur3_32Hash of key: MurmurHash3 (x86, 32-bit,
+// seed 0) with the sign bit cleared, so that it is a non-negative Java
+// int. Each Key_Shared selector maps it into its own hash range.
+func keyHash(key []byte) uint32 { return murmur3(key) & math.MaxInt32 }
+
+// rangeHash maps a key hash into [1, keySlots-1] as Pulsar's hash-range
+// selectors (auto-split and sticky) do: modulo the range size, with 0,
+// which Pulsar reserves for "no hash", taken as 1.
+func rangeHash(h uint32) uint32 { return max(h%keySlots, 1) }
 
 // murmur3 is MurmurHash3's x86 32-bit variant with seed 0.
 func murmur3(data []byte) uint32 {

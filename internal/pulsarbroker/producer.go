@@ -402,17 +402,13 @@ func receiptCommand(r *wirev1.CommandSendReceipt) *wirev1.BaseCommand {
 }
 
 func newEntry(msg *pulsarwire.Message, md *wirev1.MessageMetadata) *entry {
-	key := md.GetPartitionKey()
-	if ok := md.GetOrderingKey(); len(ok) > 0 {
-		key = string(ok)
-	}
 	return &entry{
 		msg:         msg,
 		producer:    md.GetProducerName(),
 		publishTime: md.GetPublishTime(),
 		numMessages: max(md.GetNumMessagesInBatch(), 1),
 		batched:     md.NumMessagesInBatch != nil,
-		keySlot:     keySlot(key),
+		keyHash:     keyHash(stickyKey(md)),
 		innerChunk:  md.GetNumChunksFromMsg() > 1 && md.GetChunkId() != md.GetNumChunksFromMsg()-1,
 		deliverAt:   md.GetDeliverAtTime(),
 	}

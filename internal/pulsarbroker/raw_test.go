@@ -203,15 +203,7 @@ func TestProducerNameFreedFromDeadConnection(t *testing.T) {
 			Topic: proto.String("liveness"), ProducerId: proto.Uint64(1), RequestId: proto.Uint64(reqID),
 			ProducerName: proto.String("relay"),
 		}}, nil)
-		for {
-			f, err := c.r.ReadFrame()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if typ := f.Command.GetType(); typ == wirev1.BaseCommand_PRODUCER_SUCCESS || typ == wirev1.BaseCommand_ERROR {
-				return f.Command
-			}
-		}
+		return c.expectOneOf(wirev1.BaseCommand_PRODUCER_SUCCESS, wirev1.BaseCommand_ERROR)
 	}
 	if e := claim(1).GetError(); e.GetError() != wirev1.ServerError_ProducerBusy {
 		t.Fatalf("claiming a held name: %v", e)
@@ -226,6 +218,49 @@ func TestProducerNameFreedFromDeadConnection(t *testing.T) {
 		}
 		if cmd.GetError().GetError() != wirev1.ServerError_ProducerBusy {
 			t.Fatalf("claiming the freed name: %v", cmd)
+		}
+	}
+}
+
+// TestStickyRangesFreedFromDeadConnection: the hash ranges of a sticky
+// Key_Shared consumer on a connection that stopped answering are freed as
+// soon as another consumer claims them, as Pulsar checks the holder's
+// liveness, not only at keep-alive expiry.
+func TestStickyRangesFreedFromDeadConnection(t *testing.T) {
+	// The probe gives up after a second; the keep-alive would close the
+	// connection only after 12 s, beyond the raw clients' 10 s deadline.
+	b := startRaw(t, func(c *Config) { c.keepAliveInterval = 6 * time.Second })
+	subscribe := func(c *rawClient, reqID uint64) *wirev1.BaseCommand {
+		c.write(&wirev1.BaseCommand{Type: wirev1.BaseCommand_SUBSCRIBE.Enum(), Subscribe: &wirev1.CommandSubscribe{
+			Topic: proto.String("liveness"), Subscription: proto.String("s"),
+			SubType:    wirev1.CommandSubscribe_Key_Shared.Enum(),
+			ConsumerId: proto.Uint64(1), RequestId: proto.Uint64(reqID),
+			KeySharedMeta: &wirev1.KeySharedMeta{KeySharedMode: wirev1.KeySharedMode_STICKY.Enum(),
+				HashRanges: []*wirev1.IntRange{{Start: proto.Int32(0), End: proto.Int32(65535)}}},
+		}}, nil)
+		return c.expectOneOf(wirev1.BaseCommand_SUCCESS, wirev1.BaseCommand_ERROR)
+	}
+	dead := dialRaw(t, b)
+	dead.connect("")
+	if cmd := subscribe(dead, 1); cmd.GetType() != wirev1.BaseCommand_SUCCESS {
+		t.Fatalf("first sticky consumer: %v", cmd)
+	} // then it never writes again
+
+	c := dialRaw(t, b)
+	c.connect("")
+	if e := subscribe(c, 1).GetError(); e.GetError() != wirev1.ServerError_ConsumerAssignError {
+		t.Fatalf("claiming held ranges: %v", e)
+	}
+	dead.expectClosed() // the broker's probe went unanswered
+	// The ranges are freed just after the connection closes: claim again
+	// until they are (the connection's deadline bounds this).
+	for reqID := uint64(2); ; reqID++ {
+		cmd := subscribe(c, reqID)
+		if cmd.GetType() == wirev1.BaseCommand_SUCCESS {
+			return
+		}
+		if cmd.GetError().GetError() != wirev1.ServerError_ConsumerAssignError {
+			t.Fatalf("claiming the freed ranges: %v", cmd)
 		}
 	}
 }

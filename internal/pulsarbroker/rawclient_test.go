@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,6 +75,20 @@ func (c *rawClient) expect(want wirev1.BaseCommand_Type) *wirev1.BaseCommand {
 			c.t.Fatalf("waiting for %s: %v", want, err)
 		}
 		if f.Command.GetType() == want {
+			return f.Command
+		}
+	}
+}
+
+// expectOneOf reads frames until one of the given types arrives.
+func (c *rawClient) expectOneOf(types ...wirev1.BaseCommand_Type) *wirev1.BaseCommand {
+	c.t.Helper()
+	for {
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			c.t.Fatalf("waiting for one of %v: %v", types, err)
+		}
+		if slices.Contains(types, f.Command.GetType()) {
 			return f.Command
 		}
 	}

@@ -34,8 +34,8 @@ type subscription struct {
 
 	nextShared int                 // round-robin position for Shared
 	active     *consumer           // Exclusive/Failover: the consumer that receives
-	keys       keySelector         // Key_Shared: slot -> consumer
-	keyHolds   map[uint32]*keyHold // Key_Shared: slots with entries pending
+	keys       *keyShared          // Key_Shared: hash -> consumer; nil without consumers
+	keyHolds   map[uint32]*keyHold // Key_Shared: hashes with entries pending
 
 	delayed    []delayedEntry // Shared, Key_Shared: entries not yet due, by time
 	delayTimer *time.Timer
@@ -46,8 +46,9 @@ type subscription struct {
 	msgOut, bytesOut meter
 }
 
-// keyHold records that a consumer holds unacknowledged entries of a key
-// slot; no other consumer may receive that slot until they are resolved.
+// keyHold records that a consumer holds unacknowledged entries of a
+// Key_Shared hash; no other consumer may receive that hash until they are
+// acknowledged, or given back by a nack or the consumer leaving.
 type keyHold struct {
 	consumer *consumer
 	count    int
@@ -146,10 +147,34 @@ func (s *subscription) release(id int64) {
 	if e := s.topic.entry(id); e != nil {
 		c.unacked -= int64(e.numMessages)
 		s.unacked -= int64(e.numMessages)
-		if h := s.keyHolds[e.keySlot]; h != nil && h.consumer == c {
-			if h.count--; h.count <= 0 {
-				delete(s.keyHolds, e.keySlot)
-			}
+		s.releaseKeyHold(c, e)
+	}
+}
+
+// stickyHash returns e's hash on the subscription's Key_Shared selector,
+// which must be set.
+func (s *subscription) stickyHash(e *entry) uint32 { return s.keys.hash(e.keyHash) }
+
+// takeKeyHold records that c holds e, of a Key_Shared subscription.
+func (s *subscription) takeKeyHold(c *consumer, e *entry) {
+	hash := s.stickyHash(e)
+	h := s.keyHolds[hash]
+	if h == nil {
+		h = &keyHold{consumer: c}
+		s.keyHolds[hash] = h
+	}
+	h.count++
+}
+
+// releaseKeyHold records that c no longer holds e.
+func (s *subscription) releaseKeyHold(c *consumer, e *entry) {
+	if s.keys == nil {
+		return
+	}
+	hash := s.stickyHash(e)
+	if h := s.keyHolds[hash]; h != nil && h.consumer == c {
+		if h.count--; h.count <= 0 {
+			delete(s.keyHolds, hash)
 		}
 	}
 }

@@ -26,7 +26,7 @@ type entry struct {
 	publishTime uint64              // milliseconds since the epoch, from the metadata
 	numMessages int32               // messages in the entry (1 unless a batch)
 	batched     bool                // num_messages_in_batch was set: the client unpacks it
-	keySlot     uint32              // hash slot of the entry's key, for Key_Shared
+	keyHash     uint32              // hash of the entry's sticky key, for Key_Shared
 	innerChunk  bool                // a chunk other than the last: no deduplication
 	deliverAt   int64               // delayed delivery time in Unix milliseconds, or 0
 }
