@@ -46,7 +46,9 @@ func startBroker(ctx context.Context, cfg Config, log *slog.Logger) (*broker, er
 		bcfg := pulsarbroker.DefaultConfig()
 		bcfg.ServiceAddr, bcfg.AdminAddr = cfg.BrokerAddr, cfg.BrokerAdminAddr
 		bcfg.Logger = log.With("component", "broker")
-		eb, err := pulsarbroker.Start(ctx, bcfg)
+		// Not bound to ctx: the broker outlives a Ctrl-C until Run has
+		// stopped every client of it (b.stop).
+		eb, err := pulsarbroker.Start(context.WithoutCancel(ctx), bcfg)
 		if err != nil {
 			return nil, fmt.Errorf("starting the broker: %w", err)
 		}

@@ -71,7 +71,18 @@ type Config struct {
 
 // Run starts the stack, prints where everything is, and runs until ctx ends;
 // then it stops everything it started and removes its temporary files.
-func Run(ctx context.Context, cfg Config) error {
+//
+// The parts live on contexts of their own, not on ctx: when ctx ends (a
+// Ctrl-C) Run stops them in the order they depend on one another, the load
+// first, then the services, the relay, the broker and Postgres last, so
+// that nothing is left calling a part that has gone (a Pulsar client whose
+// broker has stopped retries for its operation timeout, 30 s).
+func Run(ctx context.Context, cfg Config) (err error) {
+	defer func() {
+		if ctx.Err() != nil {
+			err = nil // a Ctrl-C, even while starting: what failed was asked to stop
+		}
+	}()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -79,11 +90,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Tenant == "" {
 		cfg.Tenant = eventcatalog.DefaultTenant
 	}
-	topics, err := eventcatalog.TopicsFor(cfg.Tenant)
-	if err != nil {
+	if cfg.topics, err = eventcatalog.TopicsFor(cfg.Tenant); err != nil {
 		return err
 	}
-	cfg.topics = topics
 	log.Info("starting postgres")
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{
 		BinDir: cfg.PostgresBinDir,
@@ -125,41 +134,96 @@ func Run(ctx context.Context, cfg Config) error {
 		<-ctx.Done()
 		return nil
 	}
-	relayDone := make(chan error, 1)
-	if st.relayURL, err = startRelay(ctx, cluster, broker, cfg, log, relayDone); err != nil {
+	life := context.WithoutCancel(ctx)
+	relayPart := startPart(life, "the relay")
+	if st.relayURL, err = startRelay(relayPart.ctx, ctx, cluster, broker, cfg, log, relayPart.done); err != nil {
+		relayPart.stop()
 		return err
 	}
+	defer relayPart.stop()
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		select {
-		case err := <-relayDone:
-			return named("the relay", err)
-		case <-gctx.Done():
-			return nil
-		}
-	})
 	var res resources
-	defer res.close()
+	defer res.close() // after the services stopped, before the broker does
+	services := startPart(life, "a service")
+	g, gctx := errgroup.WithContext(services.ctx)
 	if st.reportingURL, st.bffURL, err = startServices(gctx, g, cluster, broker, cfg, st.relayURL, log, &res); err != nil {
+		services.cancel()
 		return errors.Join(err, g.Wait())
 	}
-	printSummary(cfg.Out, st)
-	if cfg.WithClient {
-		g.Go(func() error { return runClient(gctx, st.bffURL, cfg, log) })
-	}
-	err = g.Wait()
+	go func() { services.done <- g.Wait() }()
+	defer services.stop()
 	if ctx.Err() != nil {
-		<-relayDone // the relay stops with ctx; wait for it before the broker goes
-		return nil
+		return nil // a Ctrl-C while starting
 	}
-	return err
+	printSummary(cfg.Out, st)
+
+	load := startPart(life, "the client")
+	if cfg.WithClient {
+		go func() { load.done <- runClient(load.ctx, st.bffURL, cfg, log) }()
+	} else {
+		load.done <- nil
+	}
+	defer load.stop()
+
+	// Until Ctrl-C, or until a part fails; then the deferred stops run,
+	// in the reverse order of the starts.
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+		return nil
+	case err := <-relayPart.done:
+		relayPart.returned = true
+		return relayPart.failure(err)
+	case err := <-services.done:
+		services.returned = true
+		return services.failure(err)
+	case err := <-load.done:
+		load.returned = true
+		if err == nil {
+			<-ctx.Done() // no client
+			return nil
+		}
+		return load.failure(err)
+	}
+}
+
+// part is one part of the stack that runs until its context is cancelled,
+// and reports on done when it has stopped.
+type part struct {
+	name     string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan error
+	returned bool // its result was taken from done already
+}
+
+func startPart(life context.Context, name string) *part {
+	ctx, cancel := context.WithCancel(life)
+	return &part{name: name, ctx: ctx, cancel: cancel, done: make(chan error, 1)}
+}
+
+// stop cancels the part and waits until it has stopped.
+func (p *part) stop() {
+	p.cancel()
+	if !p.returned {
+		<-p.done
+		p.returned = true
+	}
+}
+
+// failure is the error of a part that stopped by itself.
+func (p *part) failure(err error) error {
+	if err == nil {
+		return fmt.Errorf("%s stopped", p.name)
+	}
+	return named(p.name, err)
 }
 
 // startRelay runs the relay for every producing service's database until ctx
 // ends (its result goes to done) and returns the base URL of its /v1/lag once
-// every source streams, so nothing a service writes can predate the slots.
-func startRelay(ctx context.Context, c *pgcluster.Cluster, b *broker, cfg Config, log *slog.Logger, done chan<- error) (string, error) {
+// every source streams, so nothing a service writes can predate the slots;
+// it gives up waiting for that when wait ends.
+func startRelay(ctx, wait context.Context, c *pgcluster.Cluster, b *broker, cfg Config, log *slog.Logger, done chan<- error) (string, error) {
 	var sources []relay.SourceConfig
 	for _, service := range migrations.Producers {
 		sources = append(sources, relay.SourceConfig{
@@ -185,7 +249,7 @@ func startRelay(ctx context.Context, c *pgcluster.Cluster, b *broker, cfg Config
 		served <- err
 		done <- err
 	}()
-	if err := waitStreaming(ctx, r, served); err != nil {
+	if err := waitStreaming(wait, r, served); err != nil {
 		return "", err
 	}
 	return "http://" + ln.Addr().String(), nil

@@ -274,3 +274,74 @@ func urlAfter(t *testing.T, out, label string) string {
 	}
 	return fields[0]
 }
+
+// TestCtrlCStopsTheStackQuicklyAndQuietly stops a stack under load the way
+// Ctrl-C does and holds the stop to a few seconds without a word about
+// reconnecting: the parts stop in the order they depend on one another
+// (load, services, relay, broker, Postgres), so nothing is left calling a
+// broker that has gone.
+func TestCtrlCStopsTheStackQuicklyAndQuietly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	cfg := stackConfig(t, out)
+	cfg.WithClient, cfg.ClientRate = true, 20
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	done := make(chan error, 1)
+	go func() { done <- devstack.Run(ctx, cfg) }()
+
+	waitUntil(t, "the stack to serve", 2*time.Minute, done, func() bool { return strings.Contains(out.String(), "Ctrl-C") })
+	lag := urlAfter(t, out.String(), "Relay lag:")
+	waitUntil(t, "the client's orders to flow through the relay", time.Minute, done, func() bool {
+		var report struct {
+			Sources []struct {
+				Published int64 `json:"messages_published"`
+			} `json:"sources"`
+		}
+		resp, err := http.Get(lag)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&report)
+		var n int64
+		for _, s := range report.Sources {
+			n += s.Published
+		}
+		return n >= 40
+	})
+
+	before := len(logs.String())
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return within a minute of Ctrl-C")
+	}
+	if took := time.Since(stopped); took > 5*time.Second {
+		t.Errorf("stopping took %s, want a few seconds", took.Round(time.Millisecond))
+	}
+	if noise := logs.String()[before:]; strings.Contains(strings.ToLower(noise), "connect") {
+		t.Errorf("stopping was noisy:\n%s", noise)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after timeout or if
+// Run returns first.
+func waitUntil(t *testing.T, what string, timeout time.Duration, done <-chan error, cond func() bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for !cond() {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned while waiting for %s: %v", what, err)
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
