@@ -17,6 +17,8 @@ type devCmd struct {
 	BrokerAdmin    string  `help:"Listen address of the broker's admin API." default:"127.0.0.1:8080"`
 	RelayHTTPAddr  string  `help:"Listen address of the relay's /v1/lag." default:"127.0.0.1:8081"`
 	Relay          bool    `help:"Run the relay and the services (--no-relay: Postgres and the broker only, to run a relay by hand)." default:"true" negatable:""`
+	OrdersAddr     string  `help:"Listen address of orders' /v1/progress and /metrics." default:"127.0.0.1:8082"`
+	PaymentsAddr   string  `help:"Listen address of payments' /v1/progress and /metrics." default:"127.0.0.1:8083"`
 	ReportingAddr  string  `help:"Listen address of the reporting service." default:"127.0.0.1:8084"`
 	BFFAddr        string  `name:"bff-addr" help:"Listen address of the bff, the public API." default:"127.0.0.1:8000"`
 	WithClient     bool    `help:"Also run the fake-data client against the bff."`
@@ -35,6 +37,8 @@ func (d *devCmd) Run(ctx context.Context, e env) error {
 		BrokerAdminAddr: d.BrokerAdmin,
 		RelayHTTPAddr:   d.RelayHTTPAddr,
 		WithoutRelay:    !d.Relay,
+		OrdersAddr:      d.OrdersAddr,
+		PaymentsAddr:    d.PaymentsAddr,
 		ReportingAddr:   d.ReportingAddr,
 		BFFAddr:         d.BFFAddr,
 		WithClient:      d.WithClient,

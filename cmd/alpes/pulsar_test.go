@@ -53,7 +53,8 @@ func TestPulsarUpThenDownLeavesNothing(t *testing.T) {
 
 	// The quick start with --pulsar real finds it and leaves it running.
 	devOut := runDevUntilReady(t, []string{"dev", "--pulsar", "real", "--broker-addr", "127.0.0.1:" + strconv.Itoa(port),
-		"--postgres-port", "0", "--relay-http-addr", "127.0.0.1:0", "--reporting-addr", "127.0.0.1:0", "--bff-addr", "127.0.0.1:0"})
+		"--postgres-port", "0", "--relay-http-addr", "127.0.0.1:0", "--orders-addr", "127.0.0.1:0", "--payments-addr", "127.0.0.1:0",
+		"--reporting-addr", "127.0.0.1:0", "--bff-addr", "127.0.0.1:0"})
 	if !strings.Contains(devOut, "(alpes pulsar up)") || !strings.Contains(devOut, s.ServiceURL) {
 		t.Errorf("alpes dev --pulsar real did not use the running Pulsar:\n%s", devOut)
 	}

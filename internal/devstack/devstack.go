@@ -6,6 +6,7 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,9 @@ type Config struct {
 	// WithoutRelay leaves out the relay and the services, for running a relay
 	// by hand.
 	WithoutRelay bool
+	// OrdersAddr and PaymentsAddr are where orders and payments serve
+	// their /v1/progress, /healthz and /metrics.
+	OrdersAddr, PaymentsAddr string
 	// ReportingAddr is where reporting serves reports and timelines.
 	ReportingAddr string
 	// BFFAddr is where the bff serves the public API.
@@ -146,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer res.close() // after the services stopped, before the broker does
 	services := startPart(life, "a service")
 	g, gctx := errgroup.WithContext(services.ctx)
-	if st.reportingURL, st.bffURL, err = startServices(gctx, g, cluster, broker, cfg, st.relayURL, log, &res); err != nil {
+	if err = startServices(gctx, g, cluster, broker, cfg, log, &res, &st); err != nil {
 		services.cancel()
 		return errors.Join(err, g.Wait())
 	}
@@ -284,6 +288,8 @@ type stack struct {
 	cluster      *pgcluster.Cluster
 	broker       *broker
 	relayURL     string
+	ordersURL    string
+	paymentsURL  string
 	reportingURL string
 	bffURL       string
 }
@@ -323,10 +329,18 @@ func CreateAndMigrate(ctx context.Context, c *pgcluster.Cluster, service string,
 	return nil
 }
 
+// printSummary writes the banner in one piece, so that no log line lands
+// inside it.
 func printSummary(w io.Writer, s stack) {
 	if w == nil {
 		return
 	}
+	var b bytes.Buffer
+	writeSummary(&b, s)
+	w.Write(b.Bytes())
+}
+
+func writeSummary(w io.Writer, s stack) {
 	c := s.cluster
 	fmt.Fprintln(w, "alpes dev is running. Press Ctrl-C to stop and clean up.")
 	fmt.Fprintln(w)
@@ -340,6 +354,10 @@ func printSummary(w io.Writer, s stack) {
 	fmt.Fprintf(w, "%-26s%s   admin: %s\n", s.broker.kind+":", s.broker.serviceURL, s.broker.adminURL)
 	if s.relayURL != "" {
 		fmt.Fprintf(w, "Relay lag:                %s/v1/lag   (alpes lag --url %s)\n", s.relayURL, s.relayURL)
+	}
+	if s.ordersURL != "" {
+		fmt.Fprintf(w, "Orders:                   %s/v1/progress   /metrics\n", s.ordersURL)
+		fmt.Fprintf(w, "Payments:                 %s/v1/progress   /metrics\n", s.paymentsURL)
 	}
 	if s.reportingURL != "" {
 		fmt.Fprintf(w, "Reports:                  %s/v1/reports/orders?format=html\n", s.reportingURL)

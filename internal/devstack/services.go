@@ -51,85 +51,87 @@ func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *broker
 }
 
 // startServices runs orders, payments, reporting and the bff in g until its
-// context ends, and returns reporting's and the bff's base URLs.
-func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *broker, cfg Config, relayURL string, log *slog.Logger, res *resources) (reportingURL, bffURL string, err error) {
+// context ends, and records their base URLs in st (whose relayURL they
+// need).
+func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *broker, cfg Config, log *slog.Logger, res *resources, st *stack) error {
 	db, client, err := res.connect(ctx, c, b, "orders", log)
 	if err != nil {
-		return "", "", err
+		return err
 	}
-	ord, err := orders.New(orders.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log.With("service", "orders")})
+	ord, err := orders.New(orders.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log})
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	g.Go(func() error { return named("orders", ord.Run(ctx)) })
-	ordersProgress, err := serveProgress(ctx, g, "orders", db, ord.Stats)
+	st.ordersURL, err = serveProgress(ctx, g, cfg.OrdersAddr, "orders", db, ord.Stats)
 	if err != nil {
-		return "", "", err
+		return err
 	}
 
 	if db, client, err = res.connect(ctx, c, b, "payments", log); err != nil {
-		return "", "", err
+		return err
 	}
-	pay, err := payments.New(payments.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log.With("service", "payments")})
+	pay, err := payments.New(payments.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log})
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	g.Go(func() error { return named("payments", pay.Run(ctx)) })
-	paymentsProgress, err := serveProgress(ctx, g, "payments", db, pay.Stats)
+	st.paymentsURL, err = serveProgress(ctx, g, cfg.PaymentsAddr, "payments", db, pay.Stats)
 	if err != nil {
-		return "", "", err
+		return err
 	}
 
 	if db, client, err = res.connect(ctx, c, b, "reporting", log); err != nil {
-		return "", "", err
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.ReportingAddr)
 	if err != nil {
-		return "", "", fmt.Errorf("listening for reporting: %w", err)
+		return fmt.Errorf("listening for reporting: %w", err)
 	}
-	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Topics: cfg.topics, Logger: log.With("service", "reporting")})
+	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Topics: cfg.topics, Logger: log})
 	if err != nil {
 		ln.Close()
-		return "", "", err
+		return err
 	}
 	g.Go(func() error { return named("reporting", rep.Run(ctx)) })
-	reportingURL = "http://" + ln.Addr().String()
+	st.reportingURL = "http://" + ln.Addr().String()
 
 	if db, client, err = res.connect(ctx, c, b, "bff", log); err != nil {
-		return "", "", err
+		return err
 	}
 	bffLn, err := net.Listen("tcp", cfg.BFFAddr)
 	if err != nil {
-		return "", "", fmt.Errorf("listening for the bff: %w", err)
+		return fmt.Errorf("listening for the bff: %w", err)
 	}
 	front, err := bff.New(bff.Config{
 		Topics: cfg.topics,
-		DB:     db, Pulsar: client, Logger: log.With("service", "bff"),
-		ReportingURL: reportingURL, RelayLagURLs: []string{relayURL + "/v1/lag"},
-		ProgressURLs: []string{ordersProgress, paymentsProgress, reportingURL + "/v1/progress"},
+		DB:     db, Pulsar: client, Logger: log,
+		ReportingURL: st.reportingURL, RelayLagURLs: []string{st.relayURL + "/v1/lag"},
+		ProgressURLs: []string{st.ordersURL + "/v1/progress", st.paymentsURL + "/v1/progress", st.reportingURL + "/v1/progress"},
 		// Locally every client is 127.0.0.1, the load generator included: a
 		// per-client limit meant for the internet would throttle it.
 		RateLimit: 5000, RateBurst: 5000,
 	})
 	if err != nil {
 		bffLn.Close()
-		return "", "", err
+		return err
 	}
 	g.Go(func() error { return named("bff", front.Serve(ctx, bffLn)) })
-	return reportingURL, "http://" + bffLn.Addr().String(), nil
+	st.bffURL = "http://" + bffLn.Addr().String()
+	return nil
 }
 
 // serveProgress serves a service's GET /v1/progress (and its inbox's
-// /metrics) on a free port, in g, and returns the progress URL.
-func serveProgress(ctx context.Context, g *errgroup.Group, service string, db *pgxpool.Pool, stats func() inbox.Stats) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// /metrics) on addr, in g, and returns its base URL.
+func serveProgress(ctx context.Context, g *errgroup.Group, addr, service string, db *pgxpool.Pool, stats func() inbox.Stats) (string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("listening for %s's progress: %w", service, err)
 	}
 	g.Go(func() error {
 		return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db, stats))
 	})
-	return "http://" + ln.Addr().String() + "/v1/progress", nil
+	return "http://" + ln.Addr().String(), nil
 }
 
 func named(service string, err error) error {

@@ -138,5 +138,5 @@ func levelFor(status int) slog.Level {
 	if status >= http.StatusInternalServerError {
 		return slog.LevelWarn
 	}
-	return slog.LevelInfo
+	return slog.LevelDebug // one line per request: too many for the default level
 }

@@ -43,7 +43,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:      cfg,
-		log:      cfg.Logger.With("component", "bff"),
+		log:      cfg.Logger.With("service", "bff"),
 		store:    &store{db: cfg.DB, commands: cfg.Topics.OrderCommands},
 		limiter:  newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.MaxClients),
 		notify:   newNotifier(),

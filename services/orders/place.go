@@ -124,7 +124,7 @@ func (s *Service) rejectAtPlacement(ctx context.Context, tx pgx.Tx, cmd *ordersv
 	if err != nil {
 		return fmt.Errorf("inserting rejected order %s: %w", cmd.GetOrderId(), err)
 	}
-	s.log.InfoContext(ctx, "order rejected", "order_id", cmd.GetOrderId(), "reason", rej.reason.String(), "detail", rej.detail)
+	s.log.DebugContext(ctx, "order rejected", "order_id", cmd.GetOrderId(), "reason", rej.reason.String(), "detail", rej.detail)
 	return s.appendOrderEvent(ctx, tx, cmd.GetOrderId(), &ordersv1.OrderRejected{
 		OrderId:     cmd.GetOrderId(),
 		Reason:      rej.reason,

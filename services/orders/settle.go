@@ -87,7 +87,7 @@ func (s *Service) confirm(ctx context.Context, tx pgx.Tx, pay *paymentsv1.Paymen
 	if err != nil {
 		return fmt.Errorf("confirming order %s: %w", pay.GetOrderId(), err)
 	}
-	s.log.InfoContext(ctx, "order confirmed", "order_id", pay.GetOrderId(), "payment_id", pay.GetPaymentId())
+	s.log.DebugContext(ctx, "order confirmed", "order_id", pay.GetOrderId(), "payment_id", pay.GetPaymentId())
 	return s.appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderConfirmed{
 		OrderId:     pay.GetOrderId(),
 		PaymentId:   pay.GetPaymentId(),
@@ -113,7 +113,7 @@ func (s *Service) rejectPayment(ctx context.Context, tx pgx.Tx, pay *paymentsv1.
 	if err != nil {
 		return fmt.Errorf("rejecting order %s: %w", pay.GetOrderId(), err)
 	}
-	s.log.InfoContext(ctx, "order rejected", "order_id", pay.GetOrderId(), "reason", reason.String(), "detail", detail)
+	s.log.DebugContext(ctx, "order rejected", "order_id", pay.GetOrderId(), "reason", reason.String(), "detail", detail)
 	return s.appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderRejected{
 		OrderId:     pay.GetOrderId(),
 		Reason:      reason,

@@ -60,7 +60,7 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, msg inbox.Message, plac
 	if err != nil {
 		return fmt.Errorf("inserting the payment of order %s: %w", orderID, err)
 	}
-	s.log.InfoContext(ctx, "payment processed", "order_id", orderID, "payment_id", id.String(),
+	s.log.DebugContext(ctx, "payment processed", "order_id", orderID, "payment_id", id.String(),
 		"status", status, "decline_reason", decision.DeclineReason)
 
 	_, err = outbox.Append(ctx, tx, outbox.Message{
