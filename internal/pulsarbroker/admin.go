@@ -1,11 +1,16 @@
 package pulsarbroker
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -13,7 +18,17 @@ import (
 // alpes and its tests use, with Pulsar's paths, status codes and JSON, so
 // the same calls work against a real Pulsar.
 
-var errBadRequest = errors.New("bad request")
+// The admin API's errors beyond the broker's own, each answered with the
+// status Pulsar gives it (see writeError).
+var (
+	errBadRequest       = errors.New("bad request")
+	errNoResource       = errors.New("no such resource")       // 404
+	errNotAcceptable    = errors.New("not acceptable")         // 406
+	errUnprocessable    = errors.New("unprocessable")          // 422
+	errConflict         = errors.New("conflict")               // 409
+	errPrecondition     = errors.New("precondition failed")    // 412
+	errUnsupportedMedia = errors.New("unsupported media type") // 415
+)
 
 // adminHandler routes the admin API.
 func (b *Broker) adminHandler() http.Handler {
@@ -82,12 +97,20 @@ var errUnauthorized = errors.New("unauthorized")
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, errTopicNotFound), errors.Is(err, errSubscriptionNotFound), errors.Is(err, errNamespaceNotFound):
+	case errors.Is(err, errTopicNotFound), errors.Is(err, errSubscriptionNotFound), errors.Is(err, errNamespaceNotFound),
+		errors.Is(err, errNoResource):
 		status = http.StatusNotFound
-	case errors.Is(err, errTopicExists), errors.Is(err, errNamespaceExists), errors.Is(err, errNamespaceNotEmpty):
+	case errors.Is(err, errTopicExists), errors.Is(err, errNamespaceExists), errors.Is(err, errNamespaceNotEmpty),
+		errors.Is(err, errConflict):
 		status = http.StatusConflict
-	case errors.Is(err, errTopicBusy):
+	case errors.Is(err, errTopicBusy), errors.Is(err, errPrecondition):
 		status = http.StatusPreconditionFailed
+	case errors.Is(err, errNotAcceptable):
+		status = http.StatusNotAcceptable
+	case errors.Is(err, errUnprocessable):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, errUnsupportedMedia):
+		status = http.StatusUnsupportedMediaType
 	case errors.Is(err, errBadRequest), errors.Is(err, errPartitionedTopic):
 		status = http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):
@@ -117,12 +140,112 @@ func pathTopic(r *http.Request) (topicName, error) {
 	return name, nil
 }
 
-// readCount reads a request body holding one non-negative integer, the
-// number of partitions.
-func readCount(r *http.Request) (int, error) {
-	var n int
-	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1024)).Decode(&n); err != nil || n < 0 {
-		return 0, fmt.Errorf("%w: body must be a number of partitions", errBadRequest)
+// partitionedMetadataType is the media type of Pulsar's
+// PartitionedTopicMetadata, which pulsar-admin sends when it creates a
+// partitioned topic with properties and pulsarctl always sends.
+const partitionedMetadataType = "application/vnd.partitioned-topic-metadata+json"
+
+// maxAdminBody bounds the request bodies the admin API reads.
+const maxAdminBody = 64 << 10
+
+// readOptionalBody returns the request's body, possibly empty, refusing,
+// as Pulsar does, a body of a media type that is not JSON or text
+// (errUnsupportedMedia).
+func readOptionalBody(r *http.Request) ([]byte, error) {
+	if err := checkMediaType(r); err != nil {
+		return nil, err
 	}
-	return n, nil
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxAdminBody))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the body: %w", errBadRequest, err)
+	}
+	return bytes.TrimSpace(data), nil
+}
+
+// readBody is readOptionalBody for a request that needs a body: an empty
+// one is errBadRequest, as in Pulsar.
+func readBody(r *http.Request) ([]byte, error) {
+	data, err := readOptionalBody(r)
+	if err == nil && len(data) == 0 {
+		err = fmt.Errorf("%w: the request entity cannot be empty", errBadRequest)
+	}
+	return data, err
+}
+
+// checkMediaType refuses a body whose Content-Type the admin API does not
+// read: Pulsar's resources take JSON (and its own JSON media types) and
+// plain text, and answer 415 to anything else, such as a form.
+func checkMediaType(r *http.Request) error {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case mt == "", mt == "application/json", mt == "text/plain", strings.HasPrefix(mt, "application/vnd.") && strings.HasSuffix(mt, "+json"):
+		return nil
+	}
+	return fmt.Errorf("%w: %q", errUnsupportedMedia, mt)
+}
+
+// readPartitionCount reads the body of a partitioned topic's creation. It
+// takes the forms Pulsar accepts: a JSON number of partitions (pulsar-admin
+// without properties; also a numeric string or an integral float, which
+// Pulsar's JSON reader coerces), or, with the PartitionedTopicMetadata
+// media type, that object ({"partitions": N, "properties": {...}}, which
+// pulsar-admin sends with properties and pulsarctl always). The
+// properties are read and not kept.
+func readPartitionCount(r *http.Request) (int, error) {
+	data, err := readBody(r)
+	if err != nil {
+		return 0, err
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == partitionedMetadataType && bytes.HasPrefix(data, []byte("{")) {
+		var meta struct {
+			Partitions int               `json:"partitions"`
+			Properties map[string]string `json:"properties"`
+		}
+		if err := json.Unmarshal(data, &meta); err != nil {
+			return 0, fmt.Errorf("%w: body is not partitioned topic metadata: %w", errBadRequest, err)
+		}
+		return meta.Partitions, nil
+	}
+	return parseCount(data)
+}
+
+// parseCount reads a JSON number of partitions, as Pulsar's JSON reader
+// reads an int: an integral number or a string holding one.
+func parseCount(data []byte) (int, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return 0, fmt.Errorf("%w: body must be a number of partitions: %w", errBadRequest, err)
+	}
+	var text string
+	switch n := v.(type) {
+	case json.Number:
+		text = n.String()
+	case string:
+		text = n
+	default:
+		return 0, fmt.Errorf("%w: body must be a number of partitions, not %s", errBadRequest, data)
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
+		return 0, fmt.Errorf("%w: %q is not a number of partitions", errBadRequest, text)
+	}
+	return int(f), nil
+}
+
+// readTopicProperties reads the optional body of a topic's creation: a
+// JSON object of properties, or null (pulsar-admin sends {} without
+// properties). Properties are read and not kept.
+func readTopicProperties(r *http.Request) error {
+	data, err := readOptionalBody(r)
+	if err != nil || len(data) == 0 {
+		return err
+	}
+	var props map[string]string
+	if err := json.Unmarshal(data, &props); err != nil {
+		return fmt.Errorf("%w: body must be topic properties: %w", errBadRequest, err)
+	}
+	return nil
 }

@@ -25,7 +25,7 @@ func (b *Broker) withSubscription(r *http.Request, fn func(t *topic, s *subscrip
 	if err != nil {
 		return err
 	}
-	t, err := b.topic(name, false)
+	t, err := b.existingTopic(name)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func (b *Broker) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	name, err := pathTopic(r)
 	if err == nil {
 		var t *topic
-		if t, err = b.topic(name, false); err == nil {
+		if t, err = b.existingTopic(name); err == nil {
 			t.mu.Lock()
 			names := make([]string, 0, len(t.subs))
 			for n := range t.subs {
@@ -125,7 +125,8 @@ func (b *Broker) skipAll(w http.ResponseWriter, r *http.Request) {
 func (b *Broker) resetCursor(w http.ResponseWriter, r *http.Request) {
 	ts, err := strconv.ParseUint(r.PathValue("timestamp"), 10, 64)
 	if err != nil {
-		writeError(w, fmt.Errorf("%w: timestamp must be milliseconds since the epoch", errBadRequest))
+		// Pulsar's route only matches a number: anything else is 404.
+		writeError(w, fmt.Errorf("%w: timestamp %q is not milliseconds since the epoch", errNoResource, r.PathValue("timestamp")))
 		return
 	}
 	respond(w, b.withSubscription(r, func(t *topic, s *subscription) error {

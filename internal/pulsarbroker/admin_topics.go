@@ -1,23 +1,36 @@
 package pulsarbroker
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Topic handlers of the admin API: list, create and delete topics and
 // partitioned topics, and their stats.
 
+// listTopics lists a namespace's topics; 404 for an unknown namespace.
 func (b *Broker) listTopics(w http.ResponseWriter, r *http.Request) {
-	names := b.topicNames(r.PathValue("tenant") + "/" + r.PathValue("ns"))
+	if err := b.requireNamespace(namespaceOf(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	names := b.topicNames(namespaceOf(r))
 	if names == nil {
 		names = []string{}
 	}
 	writeJSON(w, sortedStrings(names))
 }
 
+// listPartitionedTopics lists a namespace's partitioned topics; 404 for
+// an unknown namespace.
 func (b *Broker) listPartitionedTopics(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("tenant") + "/" + r.PathValue("ns")
+	ns := namespaceOf(r)
+	if err := b.requireNamespace(ns); err != nil {
+		writeError(w, err)
+		return
+	}
 	b.mu.Lock()
 	names := []string{}
 	for base := range b.partitioned {
@@ -29,13 +42,24 @@ func (b *Broker) listPartitionedTopics(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, sortedStrings(names))
 }
 
+// partitionedMetadata is Pulsar's PartitionedTopicMetadata document.
+type partitionedMetadata struct {
+	Partitions int  `json:"partitions"`
+	Deleted    bool `json:"deleted"`
+}
+
+// getPartitions answers a topic's partition count, 0 for a topic that is
+// not partitioned, and 404 for one that does not exist, as Pulsar does.
 func (b *Broker) getPartitions(w http.ResponseWriter, r *http.Request) {
 	name, err := pathTopic(r)
+	if err == nil && !b.topicExists(name) {
+		err = fmt.Errorf("%w: %s", errTopicNotFound, name)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, map[string]int{"partitions": b.partitions(name)})
+	writeJSON(w, partitionedMetadata{Partitions: b.partitions(name)})
 }
 
 func (b *Broker) topicStats(w http.ResponseWriter, r *http.Request) {
@@ -44,7 +68,11 @@ func (b *Broker) topicStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	t, err := b.topic(name, false)
+	t, err := b.existingTopic(name)
+	if errors.Is(err, errPartitionedTopic) {
+		// Pulsar has no topic of that name, only its partitions.
+		err = fmt.Errorf("%w: %s is partitioned: ask for its partitioned-stats", errTopicNotFound, name)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -52,7 +80,9 @@ func (b *Broker) topicStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, t.stats())
 }
 
-// partitionedStats sums the stats of a partitioned topic's partitions.
+// partitionedStats answers a partitioned topic's stats (see
+// PartitionedTopicStats); ?perPartition=false leaves the partitions' own
+// stats out, as in Pulsar.
 func (b *Broker) partitionedStats(w http.ResponseWriter, r *http.Request) {
 	name, err := pathTopic(r)
 	if err != nil {
@@ -64,24 +94,26 @@ func (b *Broker) partitionedStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: %s is not a partitioned topic", errTopicNotFound, name))
 		return
 	}
-	total := TopicStats{Publishers: []PublisherStats{}, Subscriptions: map[string]SubscriptionStats{}}
+	total := newPartitionedStats(n)
 	for i := range n {
-		if t, err := b.topic(name.partitionName(i), false); err == nil {
-			total.add(t.stats())
+		part := name.partitionName(i)
+		if t, err := b.existingTopic(part); err == nil {
+			total.add(part.String(), t.stats())
 		}
 	}
-	writeJSON(w, struct {
-		TopicStats
-		Metadata struct {
-			Partitions int `json:"partitions"`
-		} `json:"metadata"`
-	}{TopicStats: total, Metadata: struct {
-		Partitions int `json:"partitions"`
-	}{n}})
+	if r.URL.Query().Get("perPartition") == "false" {
+		clear(total.Partitions)
+	}
+	writeJSON(w, total)
 }
 
+// createTopicHandler creates a non-partitioned topic. The body, when
+// there is one, holds the topic's properties (see readTopicProperties).
 func (b *Broker) createTopicHandler(w http.ResponseWriter, r *http.Request) {
 	name, err := pathTopic(r)
+	if err == nil {
+		err = readTopicProperties(r)
+	}
 	if err == nil {
 		err = b.createTopic(name)
 	}
@@ -92,8 +124,14 @@ func (b *Broker) createTopicHandler(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// deleteTopicHandler deletes a non-partitioned topic; a partitioned one
+// is refused with 409, as Pulsar does (its partitions go with DELETE
+// .../partitions).
 func (b *Broker) deleteTopicHandler(w http.ResponseWriter, r *http.Request) {
 	name, err := pathTopic(r)
+	if err == nil && b.partitions(name) > 0 {
+		err = fmt.Errorf("%w: %s is a partitioned topic: delete it with its partitions", errConflict, name)
+	}
 	if err == nil {
 		err = b.deleteTopic(name, r.URL.Query().Get("force") == "true")
 	}
@@ -104,32 +142,49 @@ func (b *Broker) deleteTopicHandler(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// createPartitionedHandler creates a partitioned topic from any of the
+// bodies Pulsar's admin clients send (see readPartitionCount). As in
+// Pulsar, a name that holds "-partition-" is refused with 412.
 func (b *Broker) createPartitionedHandler(w http.ResponseWriter, r *http.Request) {
-	b.partitionsChange(w, r, false)
-}
-
-func (b *Broker) updatePartitionsHandler(w http.ResponseWriter, r *http.Request) {
-	b.partitionsChange(w, r, true)
-}
-
-func (b *Broker) partitionsChange(w http.ResponseWriter, r *http.Request, update bool) {
 	name, err := pathTopic(r)
+	if err == nil && strings.Contains(name.local, partitionSuffix) {
+		err = fmt.Errorf("%w: a partitioned topic's name must not contain %q", errPrecondition, partitionSuffix)
+	}
 	var n int
 	if err == nil {
-		n, err = readCount(r)
+		n, err = readPartitionCount(r)
 	}
 	if err == nil {
-		err = b.setPartitions(name, n, update)
+		err = b.setPartitions(name, n, false)
 	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	respond(w, err)
 }
 
+// updatePartitionsHandler raises a partitioned topic's partition count.
+// Its body is a bare number only: Pulsar refuses the metadata object here.
+func (b *Broker) updatePartitionsHandler(w http.ResponseWriter, r *http.Request) {
+	name, err := pathTopic(r)
+	var data []byte
+	if err == nil {
+		data, err = readBody(r)
+	}
+	var n int
+	if err == nil {
+		n, err = parseCount(data)
+	}
+	if err == nil {
+		err = b.setPartitions(name, n, true)
+	}
+	respond(w, err)
+}
+
+// deletePartitionedHandler deletes a partitioned topic and its
+// partitions; a non-partitioned topic is refused with 409, as Pulsar does.
 func (b *Broker) deletePartitionedHandler(w http.ResponseWriter, r *http.Request) {
 	name, err := pathTopic(r)
+	if err == nil && b.partitions(name) == 0 && b.topicExists(name) {
+		err = fmt.Errorf("%w: %s is a non-partitioned topic: delete it without /partitions", errConflict, name)
+	}
 	if err == nil {
 		err = b.deletePartitioned(name, r.URL.Query().Get("force") == "true")
 	}

@@ -20,25 +20,35 @@ import (
 // called from a cleanup: its deadline does not depend on t.Context().
 func (e *env) admin(t *testing.T, method, path, body string, out any) int {
 	t.Helper()
+	code, data := e.adminAs(t, method, path, jsonType, body)
+	if out != nil && code < 300 && len(data) > 0 {
+		if err := json.Unmarshal([]byte(data), out); err != nil {
+			t.Fatalf("%s %s: decoding %q: %v", method, path, data, err)
+		}
+	}
+	return code
+}
+
+// adminAs calls the admin API with a body of the given media type ("" for
+// none) and returns the status code and the body.
+func (e *env) adminAs(t *testing.T, method, path, mediaType, body string) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), receiveTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, e.adminURL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if mediaType != "" {
+		req.Header.Set("Content-Type", mediaType)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: decoding %q: %v", method, path, data, err)
-		}
-	}
-	return resp.StatusCode
+	return resp.StatusCode, string(data)
 }
 
 // mustAdmin is admin for calls that must answer 204 No Content.

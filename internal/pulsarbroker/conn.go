@@ -34,6 +34,9 @@ type conn struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 
+	// clientVersion is what the client's CONNECT called itself, for stats.
+	clientVersion string
+
 	mu        sync.Mutex
 	producers map[uint64]*producer
 	consumers map[uint64]*consumer
@@ -122,6 +125,7 @@ func (c *conn) handshake(r *pulsarwire.Reader) bool {
 		c.flushAndClose()
 		return false
 	}
+	c.clientVersion = connect.GetClientVersion()
 	c.send(&wirev1.BaseCommand{
 		Type: wirev1.BaseCommand_CONNECTED.Enum(),
 		Connected: &wirev1.CommandConnected{

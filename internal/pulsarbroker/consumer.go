@@ -21,6 +21,7 @@ type consumer struct {
 	priority         int32
 	ranges           []slotRange // the hash ranges of a sticky Key_Shared consumer
 	since            time.Time
+	metadata         map[string]string // the client's Properties, for stats
 	permits          int64
 	unacked          int64 // messages delivered and not acknowledged
 	msgOut, bytesOut meter
@@ -99,6 +100,7 @@ func (t *topic) subscribe(c *conn, req *wirev1.CommandSubscribe) (*consumer, err
 		name:     req.GetConsumerName(),
 		priority: req.GetPriorityLevel(),
 		since:    time.Now(),
+		metadata: keyValues(req.GetMetadata()),
 	}
 	var keys *keyShared
 	if req.GetSubType() == wirev1.CommandSubscribe_Key_Shared {

@@ -141,7 +141,7 @@ func (s *subscription) deliver(c *consumer, e *entry) bool {
 	if s.subType == wirev1.CommandSubscribe_Key_Shared && s.keys.drain {
 		s.takeKeyHold(c, e)
 	}
-	n, size := int64(e.numMessages), e.size
+	n, size := int64(e.numMessages), e.storedBytes()
 	c.msgOut.add(n)
 	c.bytesOut.add(size)
 	s.msgOut.add(n)

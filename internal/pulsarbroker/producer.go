@@ -28,6 +28,12 @@ type producer struct {
 	requestID uint64
 	req       *wirev1.CommandProducer
 	version   []byte // the schema version of its PRODUCER_SUCCESS
+	// accessMode and metadata are what the client asked for, for stats.
+	accessMode wirev1.ProducerAccessMode
+	metadata   map[string]string
+	// msgIn and bytesIn count what the producer sent and got a receipt
+	// for, duplicates included; guarded by the topic's mutex.
+	msgIn, bytesIn meter
 }
 
 func (c *conn) handleProducer(req *wirev1.CommandProducer) {
@@ -117,7 +123,8 @@ func (t *topic) addProducer(c *conn, req *wirev1.CommandProducer) (*wirev1.BaseC
 		}
 	}
 	p := &producer{id: req.GetProducerId(), conn: c, topic: t, name: name, since: time.Now(),
-		requestID: req.GetRequestId(), req: req, version: version}
+		requestID: req.GetRequestId(), req: req, version: version,
+		accessMode: req.GetProducerAccessMode(), metadata: keyValues(req.GetMetadata())}
 	ready, err := t.grantAccess(p)
 	if err != nil {
 		return nil, err
@@ -324,6 +331,7 @@ func (c *conn) handleSend(req *wirev1.CommandSend, msg *pulsarwire.Message) bool
 	if err := msg.VerifyChecksum(); err != nil {
 		return sendError(wirev1.ServerError_ChecksumError, err)
 	}
+	p.topic.countIn(max(int64(req.GetNumMessages()), 1), msg.WireLen())
 	if len(msg.Raw) > c.b.cfg.MaxMessageSize+4 {
 		return sendError(wirev1.ServerError_NotAllowedError, fmt.Errorf("message of %d bytes exceeds the limit", len(msg.Raw)))
 	}
@@ -338,6 +346,16 @@ func (c *conn) handleSend(req *wirev1.CommandSend, msg *pulsarwire.Message) bool
 	}
 	p.topic.publish(p, req, msg, md)
 	return true
+}
+
+// countIn records a message received from a producer in the topic's
+// counters. As in Pulsar, everything that passed the checksum counts,
+// whether it is then stored, dropped as a duplicate or refused.
+func (t *topic) countIn(messages, bytes int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.msgIn.add(messages)
+	t.bytesIn.add(bytes)
 }
 
 // publish appends the entry unless deduplication finds it a duplicate,
@@ -384,6 +402,7 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 				return
 			}
 			receipt.MessageId = &wirev1.MessageIdData{LedgerId: proto.Uint64(^uint64(0)), EntryId: proto.Uint64(^uint64(0))}
+			p.countReceipted(e)
 			t.b.commits.enqueue(commitItem{conn: p.conn, cmd: receiptCommand(receipt)})
 			return
 		}
@@ -394,7 +413,16 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 		return
 	}
 	receipt.MessageId = t.messageID(e.id)
+	p.countReceipted(e)
 	t.b.commits.enqueue(commitItem{t: t, id: e.id, gen: t.gen, conn: p.conn, cmd: receiptCommand(receipt)})
+}
+
+// countReceipted records an entry the producer gets a receipt for, stored
+// or a duplicate, in its own counters (Pulsar's per-publisher rates count
+// both). Caller holds the topic's mutex.
+func (p *producer) countReceipted(e *entry) {
+	p.msgIn.add(int64(e.numMessages))
+	p.bytesIn.add(e.storedBytes())
 }
 
 func receiptCommand(r *wirev1.CommandSendReceipt) *wirev1.BaseCommand {
@@ -404,12 +432,14 @@ func receiptCommand(r *wirev1.CommandSendReceipt) *wirev1.BaseCommand {
 func newEntry(msg *pulsarwire.Message, md *wirev1.MessageMetadata) *entry {
 	return &entry{
 		msg:         msg,
+		size:        int64(len(msg.Raw)),
 		producer:    md.GetProducerName(),
 		publishTime: md.GetPublishTime(),
 		numMessages: max(md.GetNumMessagesInBatch(), 1),
 		batched:     md.NumMessagesInBatch != nil,
 		keyHash:     keyHash(stickyKey(md)),
 		innerChunk:  md.GetNumChunksFromMsg() > 1 && md.GetChunkId() != md.GetNumChunksFromMsg()-1,
+		chunked:     md.GetNumChunksFromMsg() > 1,
 		deliverAt:   md.GetDeliverAtTime(),
 	}
 }

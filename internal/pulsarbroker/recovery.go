@@ -146,8 +146,7 @@ func (b *Broker) recoverTopic(name topicName) (*topic, error) {
 		}
 		e := newEntry(msg, md)
 		e.id, e.seq, e.offset, e.size = id, seq, offset, int64(len(msg.Raw))
-		t.entries = append(t.entries, e)
-		t.storageSize += e.size
+		t.pushEntry(e)
 		if !e.innerChunk && int64(seq) > t.dedupOf(e.producer) {
 			t.dedup[e.producer] = int64(seq)
 			t.pushed[e.producer] = int64(seq)

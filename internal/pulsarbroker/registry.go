@@ -91,13 +91,18 @@ func (b *Broker) topicExists(name topicName) bool {
 	return ok && name.partition() >= 0 && name.partition() < n
 }
 
-// createTopic creates a non-partitioned topic.
+// existingTopic returns the named topic for the admin API, which sees
+// what exists in Pulsar: a partition of a partitioned topic exists from
+// the partitioned topic's creation (Pulsar creates them eagerly), so it is
+// created here on first mention; any other topic must exist already.
+func (b *Broker) existingTopic(name topicName) (*topic, error) {
+	return b.topic(name, name.partition() >= 0 && b.topicExists(name))
+}
+
+// createTopic creates a non-partitioned topic. A partitioned topic, or a
+// partition of one, already exists.
 func (b *Broker) createTopic(name topicName) error {
-	b.mu.Lock()
-	_, exists := b.topics[name.String()]
-	_, partitioned := b.partitioned[name.String()]
-	b.mu.Unlock()
-	if exists || partitioned {
+	if b.topicExists(name) {
 		return fmt.Errorf("%w: %s", errTopicExists, name)
 	}
 	_, err := b.topic(name, true)
@@ -207,10 +212,14 @@ func (b *Broker) forgetTopicPolicyLocked(name topicName) {
 }
 
 // setPartitions creates a partitioned topic with n partitions or, with
-// update, raises the number of partitions of an existing one.
+// update, raises the number of partitions of an existing one. Its errors
+// carry Pulsar's statuses: n < 1 at creation is errNotAcceptable (406), an
+// existing topic errTopicExists (409); an update of a topic that is not
+// partitioned is errConflict (409), one that would lower the count
+// errUnprocessable (422).
 func (b *Broker) setPartitions(name topicName, n int, update bool) error {
-	if n < 1 {
-		return fmt.Errorf("%w: a partitioned topic needs at least one partition", errBadRequest)
+	if !update && n < 1 {
+		return fmt.Errorf("%w: the number of partitions must be more than 0", errNotAcceptable)
 	}
 	key := name.String()
 	b.mu.Lock()
@@ -218,9 +227,9 @@ func (b *Broker) setPartitions(name topicName, n int, update bool) error {
 	cur, exists := b.partitioned[key]
 	switch {
 	case update && !exists:
-		return fmt.Errorf("%w: %s is not a partitioned topic", errTopicNotFound, name)
+		return fmt.Errorf("%w: %s is not a partitioned topic", errConflict, name)
 	case update && n < cur:
-		return fmt.Errorf("%w: partitions can only be added (%d now)", errBadRequest, cur)
+		return fmt.Errorf("%w: %d partitions can't be fewer than the current %d", errUnprocessable, n, cur)
 	case !update && exists:
 		return fmt.Errorf("%w: %s", errTopicExists, name)
 	}

@@ -28,7 +28,7 @@ func (t *topic) trim() {
 	}
 	n := int(low - t.firstID)
 	for _, e := range t.entries[:n] {
-		t.storageSize -= e.size
+		t.storageSize -= e.storedBytes()
 	}
 	// Copy the survivors so the dropped entries' array can be collected.
 	t.entries = append([]*entry(nil), t.entries[n:]...)

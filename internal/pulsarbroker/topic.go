@@ -28,7 +28,27 @@ type entry struct {
 	batched     bool                // num_messages_in_batch was set: the client unpacks it
 	keyHash     uint32              // hash of the entry's sticky key, for Key_Shared
 	innerChunk  bool                // a chunk other than the last: no deduplication
+	chunked     bool                // a chunk of a chunked message
 	deliverAt   int64               // delayed delivery time in Unix milliseconds, or 0
+	// endBytes is the storedBytes of the entries held, up to and
+	// including this one, from an arbitrary origin: the difference of two
+	// entries' endBytes is the size of the log between them.
+	endBytes int64
+}
+
+// storedBytes is the entry's size as Pulsar's stats count it: the bytes
+// kept, with the checksum block every stored entry has.
+func (e *entry) storedBytes() int64 { return e.size + pulsarwire.ChecksumBlockLen }
+
+// pushEntry adds e, whose id is set, at the end of the entries held.
+// Caller holds t.mu.
+func (t *topic) pushEntry(e *entry) {
+	e.endBytes = e.storedBytes()
+	if n := len(t.entries); n > 0 {
+		e.endBytes += t.entries[n-1].endBytes
+	}
+	t.entries = append(t.entries, e)
+	t.storageSize += e.storedBytes()
 }
 
 // topic is one topic (or one partition of a partitioned topic). mu guards
@@ -61,8 +81,12 @@ type topic struct {
 	pagedOut     int64 // entries below this id have their bytes on disk only
 	tailBytes    int64 // bytes of readable entries still in memory
 
-	storageSize                      int64 // bytes of the stored entries
+	storageSize int64 // bytes of the stored entries (entry.storedBytes)
+	// msgIn and bytesIn count every message a producer sent that passed
+	// the checksum, duplicates and refused ones included, as Pulsar's
+	// msgInCounter does; msgOut and bytesOut what was dispatched.
 	msgIn, bytesIn, msgOut, bytesOut meter
+	chunkPublished                   bool // a chunked message was stored
 
 	// Exclusive access (see grantAccess): the name of the producer that
 	// holds the topic, the WaitForExclusive producers queued for it, and
@@ -126,13 +150,13 @@ func (t *topic) append(e *entry) error {
 	if err := t.store.append(e); err != nil {
 		return err
 	}
-	t.entries = append(t.entries, e)
+	t.pushEntry(e)
 	if !e.innerChunk {
 		t.pushed[e.producer] = int64(e.seq)
 	}
-	t.msgIn.add(int64(e.numMessages))
-	t.bytesIn.add(e.size)
-	t.storageSize += e.size
+	if e.chunked {
+		t.chunkPublished = true
+	}
 	return nil
 }
 
@@ -146,7 +170,7 @@ func (t *topic) append(e *entry) error {
 func (t *topic) rollBack() {
 	keep := int(t.readable - t.firstID)
 	for _, e := range t.entries[keep:] {
-		t.storageSize -= e.size
+		t.storageSize -= e.storedBytes()
 	}
 	clear(t.entries[keep:])
 	t.entries = t.entries[:keep]

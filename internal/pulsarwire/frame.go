@@ -53,6 +53,10 @@ type Frame struct {
 	Message *Message
 }
 
+// ChecksumBlockLen is the length of the checksum block (magic number and
+// CRC32C) that precedes Raw when HasChecksum is set.
+const ChecksumBlockLen = 6
+
 // Message is the payload part of a frame. Raw holds the bytes covered by the
 // checksum, [u32 metadataSize][MessageMetadata][payload], exactly as they
 // were received; the broker stores and replays them unchanged.
@@ -69,6 +73,16 @@ type Message struct {
 func (m *Message) Metadata() []byte {
 	n := binary.BigEndian.Uint32(m.Raw)
 	return m.Raw[4 : 4+n]
+}
+
+// WireLen is the length of the message as it travels and is stored: Raw,
+// plus the checksum block when there is one. Pulsar counts a message's
+// bytes this way in its stats.
+func (m *Message) WireLen() int64 {
+	if m.HasChecksum {
+		return int64(len(m.Raw)) + ChecksumBlockLen
+	}
+	return int64(len(m.Raw))
 }
 
 // Payload returns the payload bytes after the metadata inside m.Raw.
