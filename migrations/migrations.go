@@ -1,6 +1,9 @@
 // Package migrations holds the database schema of every alpes service as goose
-// SQL migrations, one directory per service (migrations/<service>/NNNNN_name.sql),
-// embedded in the binary so `alpes migrate` needs no files beside it.
+// SQL migrations, embedded in the binary so `alpes migrate` needs no files
+// beside it: each service's own tables and seed data in its directory
+// (migrations/<service>/NNNNN_name.sql), and the parts every service of a kind
+// shares defined once in shared/ and rendered into each service's migrations
+// (see shared.go).
 //
 // Each service owns its database: its tables, the transactional outbox and the
 // publication the relay streams (bff, orders, payments), the inbox that makes
@@ -53,12 +56,13 @@ func CheckService(service string) error {
 	return nil
 }
 
-// FS returns the migration files of one service.
+// FS returns the migration files of one service: its own and the shared
+// parts rendered for it (see shared.go).
 func FS(service string) (fs.FS, error) {
 	if err := CheckService(service); err != nil {
 		return nil, err
 	}
-	return fs.Sub(files, service)
+	return serviceFS(service)
 }
 
 // NewProvider returns a goose Provider for one service's migrations on db.

@@ -4,8 +4,8 @@
 -- for it, or a message dead-lettered after its retries. Each is kept here with
 -- its envelope and bytes, inserted in the same transaction as its inbox row,
 -- so it is acknowledged once, never redelivered in a loop, and can be
--- inspected or replayed by hand. The definition is the same in every
--- consuming service.
+-- inspected or replayed by hand. This is the one definition: every consuming
+-- service's migrations render it.
 
 -- +goose Up
 CREATE TABLE parked_messages (
@@ -19,7 +19,7 @@ CREATE TABLE parked_messages (
 );
 CREATE INDEX parked_messages_parked_at_idx ON parked_messages (parked_at);
 
-GRANT SELECT, INSERT ON parked_messages TO alpes_orders;
+GRANT SELECT, INSERT ON parked_messages TO {{.Role}};
 
 -- +goose Down
 DROP TABLE parked_messages;

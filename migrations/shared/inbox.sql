@@ -2,8 +2,8 @@
 -- the message's effect, so a redelivered message finds its event id here and
 -- changes nothing. apply_progress keeps, per source topic, the commit time of
 -- the newest applied message: commit → applied lag, per service, end to end.
--- The definition is the same in every consuming service; a test keeps the
--- copies identical.
+-- This is the one definition of the inbox: every consuming service's
+-- migrations render it.
 
 -- +goose Up
 CREATE TABLE inbox (
@@ -23,8 +23,8 @@ CREATE TABLE apply_progress (
     applied_count       bigint      NOT NULL DEFAULT 0
 );
 
-GRANT SELECT, INSERT, DELETE ON inbox TO alpes_payments;
-GRANT SELECT, INSERT, UPDATE ON apply_progress TO alpes_payments;
+GRANT SELECT, INSERT, DELETE ON inbox TO {{.Role}};
+GRANT SELECT, INSERT, UPDATE ON apply_progress TO {{.Role}};
 
 -- +goose Down
 DROP TABLE apply_progress;

@@ -1,9 +1,9 @@
 -- The transactional outbox (docs/adr/0005-outbox-and-cleanup.md). Every
 -- message this service publishes is inserted here in the same transaction as
 -- the state change it describes. Rows are never updated; the relay streams the
--- inserts through the publication alpes_outbox and deletes rows only once they
--- are older than the retention window. The definition is the same in every
--- producing service; a test keeps the copies identical.
+-- inserts through the publication {{.Publication}} and deletes rows only once
+-- they are older than the retention window. This is the one definition of
+-- the outbox: every producing service's migrations render it.
 
 -- +goose Up
 CREATE TABLE outbox (
@@ -19,11 +19,11 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_created_at_idx ON outbox (created_at);
 
 -- Inserts only: UPDATE, DELETE (the retention sweep) and TRUNCATE never reach the relay.
-CREATE PUBLICATION alpes_outbox FOR TABLE outbox WITH (publish = 'insert');
+CREATE PUBLICATION {{.Publication}} FOR TABLE outbox WITH (publish = 'insert');
 
-GRANT INSERT ON outbox TO alpes_orders;
-GRANT SELECT, DELETE ON outbox TO alpes_relay;
+GRANT INSERT ON outbox TO {{.Role}};
+GRANT SELECT, DELETE ON outbox TO {{.RelayRole}};
 
 -- +goose Down
-DROP PUBLICATION alpes_outbox;
+DROP PUBLICATION {{.Publication}};
 DROP TABLE outbox;
