@@ -112,7 +112,7 @@ proto-breaking:
 	$(BUF) breaking --against ".git#ref=$$(git rev-parse $$against)"
 
 build:
-	$(GO) build -o bin/alpes ./cmd/alpes
+	$(GO) build -buildvcs=true -o bin/alpes ./cmd/alpes
 
 ## dev: the whole system on this machine (see README).
 dev:

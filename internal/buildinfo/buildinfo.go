@@ -28,8 +28,9 @@ func String() string {
 			}
 		}
 	}
-	if version == "" {
-		version = "(devel)"
+	if version == "" || (version == "(devel)" && revision == "") {
+		// go run, or GOFLAGS=-buildvcs=false: the build recorded no commit.
+		version = "(devel, built without version control information: go build -buildvcs=true)"
 	}
 	s := "alpes " + version
 	if revision != "" {
