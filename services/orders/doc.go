@@ -38,10 +38,14 @@
 //   - Messages that must not be guessed at are parked (inbox.ErrPark: kept in
 //     parked_messages with the reason, acknowledged, never retried in a
 //     loop) for an operator: a PaymentProcessed with a status this version
-//     does not know (ADR 0002), for an order orders never stored, for an
-//     order already settled by another payment (a possible double charge),
-//     for an order rejected at placement, or approved for an amount other
-//     than the order's total. A settled order never changes again.
+//     does not know (ADR 0002), for an order already settled by another
+//     payment (a possible double charge), for an order rejected at
+//     placement, or approved for an amount other than the order's total. A
+//     settled order never changes again.
+//   - A PaymentProcessed for an order orders does not find is retried with
+//     backoff before it is dead-lettered (and parked): Postgres makes a
+//     commit decodable a moment before other sessions see it, so under load
+//     a payment can come back before its order is visible.
 //   - A command or event whose ids are not UUIDs cannot be stored and is
 //     parked as well.
 //

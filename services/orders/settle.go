@@ -39,7 +39,11 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, _ inbox.Message, pay *p
 	}
 	o, err := lockOrder(ctx, tx, pay.GetOrderId(), pay.GetPaymentId())
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: payment %s for order %s, which orders never stored", inbox.ErrPark, pay.GetPaymentId(), pay.GetOrderId())
+		// Not parked at once: Postgres makes a commit decodable a moment
+		// before other sessions see it, so under load a payment can come
+		// back before its order is visible here. A plain error is retried
+		// with backoff (inbox.Config.MaxAttempts), then dead-lettered.
+		return fmt.Errorf("payment %s for order %s, which orders never stored (or does not see yet)", pay.GetPaymentId(), pay.GetOrderId())
 	}
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -11,6 +12,7 @@ import (
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
+	"github.com/alpes/alpes/services/orders"
 )
 
 const (
@@ -144,5 +146,43 @@ func TestPaymentAnomalies(t *testing.T) {
 	}
 	if s := e.status(a.GetOrderId()); s != "confirmed" {
 		t.Errorf("order a is %s, want confirmed", s)
+	}
+}
+
+// Postgres makes a commit decodable once its WAL is flushed, a moment before
+// other sessions can see it. Under load, a payment can therefore come back
+// to orders before the order it pays is visible to orders' other session:
+// the payment is retried until it is, not parked as one for an order orders
+// never stored. Here the order is written by a transaction still open when
+// the payment arrives, committed once the first attempt has failed.
+func TestPaymentForAnOrderNotYetVisibleWaitsForIt(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	logs := &servicetest.LogBuffer{}
+	svc, err := orders.New(orders.Config{DB: e.App, Client: e.Client, Topics: e.Topics,
+		Logger: servicetest.TeeLogger(e.T, logs), Tuning: orders.Tuning{RetryBackoff: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start("orders", svc.Run)
+
+	tx, err := e.Admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	orderID := servicetest.NewUUID()
+	if _, err := tx.Exec(ctx, `INSERT INTO orders (id, customer_id, address, status, total_minor, currency, requested_at, placed_at)
+		VALUES ($1, 'c', 'Alpenweg 1', 'placed', 100, 'EUR', now(), now())`, orderID); err != nil {
+		t.Fatal(err)
+	}
+	pay := e.pay(payment(orderID, 100, approved, ""))
+	e.WaitFor("a first attempt that does not find the order", func() bool { return strings.Contains(logs.String(), "handler failed; retrying") })
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitApplied(pay)
+	if s := e.status(orderID); s != "confirmed" {
+		t.Errorf("order %s is %s after its payment, want confirmed (parked: %q)", orderID, s, e.ParkedReason(pay))
 	}
 }
