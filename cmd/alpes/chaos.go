@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/alpes/alpes/internal/chaos"
 	"github.com/alpes/alpes/internal/devstack"
+	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
@@ -27,6 +29,51 @@ type chaosCmd struct {
 	Out            string        `help:"Write the run's record (injections, counts, verdict) as JSON to this file." type:"path"`
 	Pulsar         string        `help:"The broker process: embedded (alpes broker) or real (Apache Pulsar standalone, killed and frozen like the rest; fetched once with Maven)." enum:"embedded,real" default:"embedded"`
 	PulsarCacheDir string        `help:"Where the real Pulsar's distribution is kept; default: the user's cache directory under alpes." placeholder:"DIR"`
+
+	Faults           []string      `help:"The faults to deal, as ACTION TARGET; repeat or separate with commas (default: all of them): ${chaos_faults}." placeholder:"FAULT"`
+	Pairs            bool          `help:"Deal the faults two at a time, held and healed together."`
+	Instances        int           `help:"Processes of orders and of payments when churn faults are dealt." default:"2"`
+	WalSenderTimeout time.Duration `help:"Postgres's wal_sender_timeout in the soak's cluster." default:"10s"`
+	RequestTimeout   time.Duration `help:"The client's timeout of one POST." default:"10s"`
+	LongFreeze       time.Duration `help:"How long a long-freeze stops its process (0: one and a half times the longer of --wal-sender-timeout and --request-timeout)."`
+	LinkLatency      time.Duration `help:"The delay of a latency fault on a link." default:"200ms"`
+	OutboxRetention  time.Duration `help:"The relay's --outbox-retention during the soak, short so that the sweep runs under faults (0: the relay's default); rows it sweeps are kept aside for the oracle." default:"30s"`
+	OutboxSweepBatch int           `help:"The relay's --outbox-sweep-batch during the soak (0: the relay's default)." default:"100"`
+	OutboxSweepEvery time.Duration `help:"How often the relay sweeps the outbox during the soak (0: the relay's default, every minute)." default:"10s"`
+	InboxRetention   time.Duration `help:"Every consumer's --inbox-retention during the soak, shorter than production allows (0: the default); rows swept are kept aside for the oracle." default:"2m"`
+	InboxSweepEvery  time.Duration `help:"Every consumer's --inbox-sweep-interval during the soak (0: the default)." default:"10s"`
+}
+
+// chaosFaultNames lists every fault --faults accepts.
+func chaosFaultNames() string {
+	var names []string
+	for _, f := range chaos.AllFaults() {
+		names = append(names, f.String())
+	}
+	return strings.Join(names, ", ")
+}
+
+// faults reads --faults.
+func (c *chaosCmd) faults() ([]chaos.Fault, error) {
+	var fs []chaos.Fault
+	for _, s := range c.Faults {
+		f, err := chaos.ParseFault(s)
+		if err != nil {
+			return nil, fmt.Errorf("--faults: %w", err)
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// sweeps reads the retention flags; nil when none is set.
+func (c *chaosCmd) sweeps() *procstack.Sweeps {
+	w := procstack.Sweeps{OutboxRetention: c.OutboxRetention, OutboxBatch: c.OutboxSweepBatch, OutboxInterval: c.OutboxSweepEvery,
+		InboxRetention: c.InboxRetention, InboxInterval: c.InboxSweepEvery}
+	if w == (procstack.Sweeps{}) {
+		return nil
+	}
+	return &w
 }
 
 // Run runs the soak, prints each injection as it happens and the verdict at
@@ -38,11 +85,17 @@ func (c *chaosCmd) Run(ctx context.Context, e env) error {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
+	faults, err := c.faults()
+	if err != nil {
+		return err
+	}
 	cfg := chaos.Config{
 		Duration: c.Duration, Rate: c.Rate, Interval: c.Interval, Seed: seed,
 		FreezeMin: c.FreezeMin, FreezeMax: c.FreezeMax, SettleTimeout: c.SettleTimeout,
 		MinOrders: c.MinOrders, MinInjections: c.MinInjections,
 		Dir: c.Dir, Out: e.stdout, Logger: e.log, Pulsar: c.Pulsar,
+		Faults: faults, Pairs: c.Pairs, Instances: c.Instances, WalSenderTimeout: c.WalSenderTimeout,
+		RequestTimeout: c.RequestTimeout, LongFreeze: c.LongFreeze, LinkLatency: c.LinkLatency, Sweeps: c.sweeps(),
 	}
 	if c.Pulsar == devstack.PulsarReal {
 		flags := pulsarFlags{Version: pulsarstandalone.DefaultVersion, CacheDir: c.PulsarCacheDir}

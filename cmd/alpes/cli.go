@@ -30,7 +30,7 @@ type cli struct {
 	Payments  paymentsCmd  `cmd:"" help:"Run the payments service: charges placed orders through the deterministic fake gateway."`
 	Reporting reportingCmd `cmd:"" help:"Run the reporting service: the read model, per-order timelines and reports in several formats."`
 	Client    clientCmd    `cmd:"" help:"Place fake customers' orders at the bff at a steady rate, follow them to their outcome, report latencies."`
-	Chaos     chaosCmd     `cmd:"" help:"Soak the whole system under load with random faults (kill, freeze, Postgres crash), then check it with the oracle."`
+	Chaos     chaosCmd     `cmd:"" help:"Soak the whole system under load with random faults (kills, freezes, Postgres crashes and restarts, ended sessions, network faults, instance churn, relay fail-over), then check it with the oracle."`
 	Migrate   migrateCmd   `cmd:"" help:"Migrate a service's database: up (the default), down one step, or status."`
 	Bench     benchCmd     `cmd:"" help:"Run the benchmark scenarios (figures A to E, the brokers) on this machine and write docs/benchmarks.md and .json."`
 	Version   versionCmd   `cmd:"" help:"Print the version of this build."`
@@ -41,6 +41,7 @@ var defaults = kong.Vars{
 	"pulsar_version": pulsarstandalone.DefaultVersion,
 	"pulsar_memory":  pulsarstandalone.DefaultMemory,
 	"pulsar_tenant":  eventcatalog.DefaultTenant,
+	"chaos_faults":   chaosFaultNames(),
 }
 
 // env is what every command gets: where to write and how to log.

@@ -94,6 +94,7 @@ type relayRunCmd struct {
 	Heartbeat           time.Duration `help:"Idle time after which a heartbeat is written into the source's WAL." default:"10s"`
 	OutboxRetention     time.Duration `help:"Keep outbox rows this long for replay, then delete them; negative keeps them forever." default:"24h"`
 	OutboxSweepBatch    int           `help:"Outbox rows the retention sweep deletes per transaction." default:"1000"`
+	OutboxSweepInterval time.Duration `hidden:"" help:"Soaks only: how often the outbox is swept (default every minute)."`
 	Failpoints          string        `hidden:"" help:"Fault tests only: crash at named points, e.g. relay/after-send=crash@100."`
 }
 
@@ -119,6 +120,7 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 			ValidatePayload:   eventcatalog.ValidatePayload,
 			OutboxRetention:   c.OutboxRetention,
 			SweepBatch:        c.OutboxSweepBatch,
+			SweepInterval:     c.OutboxSweepInterval,
 			QuarantineTopic:   topics.RelayQuarantine,
 		})
 	}

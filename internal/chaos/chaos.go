@@ -1,10 +1,14 @@
 // Package chaos is alpes's chaos soak (`alpes chaos`): the whole system as
 // processes (internal/procstack, durable), the fake-data client placing
-// orders at a steady rate, and every few seconds a random fault: a component
-// killed with SIGKILL and restarted, frozen with SIGSTOP for a few seconds,
-// or Postgres crashed and restarted. At the end it stops the load, heals
-// everything, and lets the oracle (internal/oracle) judge the system against
-// the client's ledger.
+// orders at a steady rate, and every few seconds a random fault, or two at
+// once (Config.Pairs): a component killed with SIGKILL and restarted, or
+// frozen with SIGSTOP for a few seconds or past the timeouts; Postgres
+// crashed or shut down fast and restarted, or its walsenders and the
+// services' sessions ended; the network to Postgres or to the broker slowed,
+// cut, reset or losing replies (through fault proxies); the instances of a
+// service killed in turn; the streaming relay killed for its standby (see
+// fault.go). At the end it stops the load, heals everything, and lets the
+// oracle (internal/oracle) judge the system against the client's ledger.
 package chaos
 
 import (
@@ -47,8 +51,32 @@ type Config struct {
 	// orders reproducible.
 	Seed uint64
 	// Faults are the kinds to inject, dealt in shuffled rounds. Default
-	// AllFaults.
+	// AllFaults. The stack is built for them: fault proxies on the links
+	// when a network fault is among them, Instances of orders and payments
+	// for a churn, a standby relay for a failover.
 	Faults []Fault
+	// Pairs deals the faults two at a time, held together and healed
+	// together (each pair disturbs two different things; Injection.With).
+	Pairs bool
+	// Instances is how many processes of orders and of payments run when
+	// the faults churn them. Default 2.
+	Instances int
+	// WalSenderTimeout is Postgres's wal_sender_timeout in the soak's
+	// cluster, lowered from the default minute so that a freeze past it
+	// stays short. Default 10s.
+	WalSenderTimeout time.Duration
+	// RequestTimeout bounds each of the client's POSTs. Default 10s.
+	RequestTimeout time.Duration
+	// LongFreeze is how long a LongFreeze stops its process: longer than
+	// WalSenderTimeout and RequestTimeout. Default one and a half times
+	// the longer of the two.
+	LongFreeze time.Duration
+	// LinkLatency is the delay of a Latency fault. Default 200ms.
+	LinkLatency time.Duration
+	// Sweeps, when set, runs the outbox and inbox sweeps with its (short)
+	// retentions throughout the soak, and keeps what they delete for the
+	// oracle (see sweeps.go).
+	Sweeps *procstack.Sweeps
 	// MinInjections keeps the load running past Duration until this many
 	// faults were injected (a test that must see every kind); a run cut
 	// short with fewer is not clean.
@@ -101,6 +129,21 @@ func (c Config) withDefaults() Config {
 	if c.FreezeMax < c.FreezeMin {
 		c.FreezeMax = max(c.FreezeMin, 5*time.Second)
 	}
+	if c.Instances < 2 {
+		c.Instances = 2
+	}
+	if c.WalSenderTimeout <= 0 {
+		c.WalSenderTimeout = 10 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.LongFreeze <= 0 {
+		c.LongFreeze = max(c.WalSenderTimeout, c.RequestTimeout) * 3 / 2
+	}
+	if c.LinkLatency <= 0 {
+		c.LinkLatency = 200 * time.Millisecond
+	}
 	if c.Out == nil {
 		c.Out = io.Discard
 	}
@@ -130,8 +173,10 @@ type Report struct {
 	MinOrders     int `json:"min_orders"`
 	MinInjections int `json:"min_injections,omitempty"`
 	// Duplicates are the re-sends the broker and the inboxes absorbed.
-	Duplicates Duplicates     `json:"duplicates"`
-	Verdict    oracle.Verdict `json:"verdict"`
+	Duplicates Duplicates `json:"duplicates"`
+	// Swept is what the sweeps deleted, with Config.Sweeps.
+	Swept   *Swept         `json:"swept,omitempty"`
+	Verdict oracle.Verdict `json:"verdict"`
 	// Reasons are why the run is not clean (Report.Problems), empty when
 	// it is.
 	Reasons []string `json:"not_clean_because,omitempty"`
@@ -157,16 +202,17 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return rep, err
 		}
 	}
-	s, err := procstack.Start(ctx, procstack.Options{
-		Binary: cfg.Binary, Dir: cfg.Dir, Durable: true, Logger: cfg.Logger,
-		Pulsar: cfg.Pulsar, PulsarDistribution: cfg.PulsarDistribution,
-		PulsarURL: cfg.PulsarURL, PulsarAdminURL: cfg.PulsarAdminURL, Tenant: cfg.Tenant,
-	})
+	s, err := procstack.Start(ctx, cfg.stackOptions())
 	if err != nil {
 		return rep, err
 	}
 	defer s.Close()
 	fmt.Fprintf(cfg.Out, "chaos: stack up; data and logs in %s\n", s.Dir())
+	if cfg.Sweeps != nil {
+		if err := keepSweptRows(ctx, s); err != nil {
+			return rep, err
+		}
+	}
 
 	var ledger client.Ledger
 	stop := make(chan struct{})
@@ -177,40 +223,26 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	load.Go(func() {
 		sum, loadErr = client.Run(ctx, client.Config{
 			BFFURL: s.BFFURL, Rate: cfg.Rate, Duration: 1000 * time.Hour, Stop: stop, Seed: cfg.Seed,
-			OutcomeWait: 2 * time.Minute, Ledger: &ledger, Logger: cfg.Logger,
+			OutcomeWait: 2 * time.Minute, RequestTimeout: cfg.RequestTimeout, Ledger: &ledger, Logger: cfg.Logger,
 			Progress: cfg.Out, ProgressEvery: 30 * time.Second,
 		})
 	})
 
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed))
 	d := &deck{rng: rng, faults: cfg.Faults}
+	j := &injector{s: s, cfg: cfg, dups: &rep.Duplicates, rng: rng, start: rep.StartedAt}
 	loadEnd := rep.StartedAt.Add(cfg.Duration)
 	for ctx.Err() == nil && (time.Now().Before(loadEnd) || len(rep.Injections) < cfg.MinInjections) {
-		pause := cfg.Interval/2 + time.Duration(rng.Int64N(int64(cfg.Interval)+1))
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
+		wait(ctx, cfg.Interval/2+time.Duration(rng.Int64N(int64(cfg.Interval)+1)))
 		if ctx.Err() != nil || (!time.Now().Before(loadEnd) && len(rep.Injections) >= cfg.MinInjections) {
 			break
 		}
 		rep.Crashes = append(rep.Crashes, restartExited(ctx, s, &rep.Duplicates, cfg.Out)...)
-		f := d.next()
-		hold := cfg.FreezeMin + time.Duration(rng.Int64N(int64(cfg.FreezeMax-cfg.FreezeMin)+1))
-		in := Injection{Fault: f, At: time.Now()}
-		in.Offset = in.At.Sub(rep.StartedAt)
-		if f.Action == Kill {
-			rep.Duplicates.bank(ctx, s, f.Target, "before "+f.String()+" at +"+in.Offset.Round(time.Second).String())
+		for _, in := range j.deal(ctx, d) {
+			rep.Injections = append(rep.Injections, in)
+			rep.ByKind[in.Fault.String()]++
+			fmt.Fprintln(cfg.Out, "chaos:", in)
 		}
-		if err := inject(ctx, s, f, hold); err != nil {
-			in.Err = err.Error()
-		}
-		in.Held = time.Since(in.At)
-		rep.Injections = append(rep.Injections, in)
-		rep.ByKind[f.String()]++
-		fmt.Fprintln(cfg.Out, "chaos:", in)
 	}
 	close(stop)
 	rep.LoadFor = time.Since(rep.StartedAt)
@@ -228,12 +260,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	fmt.Fprintf(cfg.Out, "chaos: ops %d ok, %d failed, %d unknown; waiting for the system to settle\n", rep.Ops.OK, rep.Ops.Failed, rep.Ops.Unknown)
 
+	if cfg.Sweeps != nil {
+		sw, err := restoreSwept(ctx, s)
+		rep.Swept = &sw
+		if err != nil {
+			return rep, err
+		}
+	}
 	rep.Verdict, err = oracle.Check(ctx, OracleConfig(s, ledger.Ops(), cfg.SettleTimeout, cfg.Logger))
 	if err != nil {
 		return rep, fmt.Errorf("running the oracle: %w", err)
 	}
-	for _, name := range []string{"relay", "reporting"} {
-		rep.Duplicates.bank(ctx, s, name, "at the end")
+	for _, p := range s.Procs() {
+		rep.Duplicates.bank(ctx, s, p.Name, "at the end")
 	}
 	rep.Reasons = rep.Problems()
 	return rep, rep.Err()
@@ -259,7 +298,7 @@ func restartExited(ctx context.Context, s *procstack.Stack, dups *Duplicates, ou
 		}
 		fmt.Fprintf(out, "chaos: %s exited by itself (%v); restarting. Log tail:\n%s\n", p.Name, p.ExitErr(), p.LogTail(15))
 		names = append(names, fmt.Sprintf("%s %s: %v", time.Now().Format(time.RFC3339), p.Name, p.ExitErr()))
-		dups.lose(p.Name, "an incarnation exited by itself")
+		dups.lose(s, p.Name, "an incarnation exited by itself")
 		if err := restart(ctx, p); err != nil {
 			fmt.Fprintf(out, "chaos: restarting %s: %v\n", p.Name, err)
 		}
@@ -274,7 +313,7 @@ func (r Report) Summary() string {
 	var b []byte
 	b = fmt.Appendf(b, "chaos: %d injections over %s of load at %.0f/s (seed %d):\n", len(r.Injections), r.LoadFor.Round(time.Second), r.Rate, r.Seed)
 	for _, k := range slices.Sorted(maps.Keys(r.ByKind)) {
-		b = fmt.Appendf(b, "  %-18s %d\n", k, r.ByKind[k])
+		b = fmt.Appendf(b, "  %-26s %d\n", k, r.ByKind[k])
 	}
 	failedInjections := 0
 	for _, in := range r.Injections {
@@ -295,6 +334,9 @@ func (r Report) Summary() string {
 	b = append(b, '\n')
 	if len(r.Duplicates.Lost) > 0 {
 		b = fmt.Appendf(b, "  (lower bounds: counts lost: %s)\n", strings.Join(r.Duplicates.Lost, "; "))
+	}
+	if r.Swept != nil {
+		b = fmt.Appendf(b, "swept and kept for the oracle: outbox %v, inbox %v; applied again after their id was swept: %v\n", r.Swept.Outbox, r.Swept.Inbox, r.Swept.Reapplied)
 	}
 	b = append(b, r.Verdict.String()...)
 	if ps := r.Problems(); len(ps) > 0 {

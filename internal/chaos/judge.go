@@ -108,8 +108,8 @@ type Duplicates struct {
 	Broker int64 `json:"broker_dropped"`
 	// Inboxes counts, by consumer, redeliveries its inbox found already
 	// applied and skipped (inbox.Stats.Duplicates), for the consumers that
-	// expose the count: reporting, as alpes_reporting_events_duplicate_total
-	// at /metrics.
+	// expose the count: orders, payments and reporting, as
+	// alpes_<service>_events_duplicate_total at /metrics.
 	Inboxes map[string]int64 `json:"inboxes_absorbed"`
 	// Unexposed names the consumers whose inbox does not expose its count
 	// (neither GET /v1/progress nor /metrics has it).
@@ -128,17 +128,24 @@ func (d Duplicates) InboxTotal() int64 {
 }
 
 // unexposedInboxes are the consumers whose inbox counts cannot be read.
-var unexposedInboxes = []string{"bff", "orders", "payments"}
+var unexposedInboxes = []string{"bff"}
 
 // dupReader reads the duplicates count of component name's current
-// incarnation; nil when it has none the soak can read.
+// incarnation (any instance: relay-2, orders-2, …); nil when it has none the
+// soak can read. Relays report theirs at GET /v1/lag; orders, payments and
+// reporting as alpes_<service>_events_duplicate_total at /metrics.
 func dupReader(s *procstack.Stack, name string) func(context.Context) (int64, error) {
-	switch name {
+	p := s.Proc(name)
+	if p == nil || p.URL == "" {
+		return nil
+	}
+	service, _, _ := strings.Cut(name, "-")
+	switch service {
 	case "relay":
-		return func(ctx context.Context) (int64, error) { return relayDuplicates(ctx, s.RelayURL+"/v1/lag") }
-	case "reporting":
+		return func(ctx context.Context) (int64, error) { return relayDuplicates(ctx, p.URL+"/v1/lag") }
+	case "orders", "payments", "reporting":
 		return func(ctx context.Context) (int64, error) {
-			return promCounter(ctx, s.ReportingURL+"/metrics", "alpes_reporting_events_duplicate_total")
+			return promCounter(ctx, p.URL+"/metrics", "alpes_"+service+"_events_duplicate_total")
 		}
 	}
 	return nil
@@ -158,19 +165,20 @@ func (d *Duplicates) bank(ctx context.Context, s *procstack.Stack, name, when st
 		d.Lost = append(d.Lost, fmt.Sprintf("%s %s: %v", name, when, err))
 		return
 	}
-	if name == "relay" {
+	service, _, _ := strings.Cut(name, "-")
+	if service == "relay" {
 		d.Broker += n
 		return
 	}
 	if d.Inboxes == nil {
 		d.Inboxes = map[string]int64{}
 	}
-	d.Inboxes[name] += n
+	d.Inboxes[service] += n // the instances of a service together
 }
 
 // lose records that component name's count ended unread.
-func (d *Duplicates) lose(name, why string) {
-	if name == "relay" || name == "reporting" {
+func (d *Duplicates) lose(s *procstack.Stack, name, why string) {
+	if dupReader(s, name) != nil {
 		d.Lost = append(d.Lost, name+": "+why)
 	}
 }

@@ -95,12 +95,13 @@ func (l *link) run() {
 }
 
 // shutdown ends the link once: it closes both conns, with RST when reset is
-// true, and releases every goroutine waiting on the link.
-func (l *link) shutdown(reset bool) {
+// true, and releases every goroutine waiting on the link. It reports whether
+// this call ended the link (false when it was already down).
+func (l *link) shutdown(reset bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.down {
-		return
+		return false
 	}
 	l.down, l.reset = true, reset
 	l.cancel()
@@ -109,6 +110,7 @@ func (l *link) shutdown(reset bool) {
 	if l.server != nil {
 		closeConn(l.server, reset)
 	}
+	return true
 }
 
 // closeConn closes c, with RST instead of FIN when reset is true.
@@ -225,6 +227,7 @@ func (l *link) write(dst *net.TCPConn, dir direction, queue <-chan chunk, free c
 // await blocks until the current mode lets c through, re-reading the mode
 // whenever it changes, and says what to do with c.
 func (l *link) await(c chunk, dir direction, timer *time.Timer) action {
+	delayed, held := false, false
 	for {
 		m, changed := l.p.connState()
 		var due <-chan time.Time
@@ -236,6 +239,10 @@ func (l *link) await(c chunk, dir direction, timer *time.Timer) action {
 			if wait <= 0 {
 				return actWrite
 			}
+			if !delayed {
+				delayed = true
+				l.p.delayed.Add(1)
+			}
 			timer.Reset(wait)
 			due = timer.C
 		case kindDropReplies:
@@ -243,9 +250,14 @@ func (l *link) await(c chunk, dir direction, timer *time.Timer) action {
 				return actDrop
 			}
 			return actWrite
+		case kindBlackhole:
+			// Hold c until the mode changes.
+			if !held {
+				held = true
+				l.p.held.Add(1)
+			}
 		default:
-			// Blackhole: hold c until the mode changes. Reset: the link is
-			// being torn down; wait for that.
+			// Reset: the link is being torn down; wait for that.
 		}
 		select {
 		case <-due:

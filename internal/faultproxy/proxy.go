@@ -35,6 +35,9 @@ type Stats struct {
 	ToServer int64 // bytes written to the target
 	ToClient int64 // bytes written to clients
 	Dropped  int64 // server→client bytes discarded by DropReplies
+	Delayed  int64 // chunks of bytes Latency held back before forwarding them
+	Held     int64 // chunks of bytes Blackhole held (each counted once)
+	Resets   int64 // connections the proxy reset by Reset or ResetAll
 }
 
 // Proxy forwards every connection accepted on Addr to a target address,
@@ -48,6 +51,7 @@ type Proxy struct {
 	pulsar bool   // rewrite the target's lookup answers (StartPulsar)
 
 	accepted, toServer, toClient, dropped atomic.Int64
+	delayed, held, resets                 atomic.Int64
 
 	wg sync.WaitGroup // accept loops and connections; Add only under mu while !closed
 
@@ -154,7 +158,9 @@ func (p *Proxy) ResetAll() {
 
 func (p *Proxy) resetAllLocked() {
 	for l := range p.links {
-		l.shutdown(true)
+		if l.shutdown(true) {
+			p.resets.Add(1)
+		}
 	}
 }
 
@@ -170,6 +176,9 @@ func (p *Proxy) Stats() Stats {
 		ToServer: p.toServer.Load(),
 		ToClient: p.toClient.Load(),
 		Dropped:  p.dropped.Load(),
+		Delayed:  p.delayed.Load(),
+		Held:     p.held.Load(),
+		Resets:   p.resets.Load(),
 	}
 }
 
@@ -226,6 +235,7 @@ func (p *Proxy) admit(c *net.TCPConn) {
 		_ = c.Close()
 	case p.connMode.kind == kindReset:
 		closeConn(c, true)
+		p.resets.Add(1)
 	default:
 		l := newLink(p, c)
 		p.links[l] = struct{}{}

@@ -20,7 +20,11 @@ import (
 // the highest resident set and the CPU time, summed over restarts.
 // Its methods are safe for concurrent use.
 type Proc struct {
+	// Name is the component's name: broker, relay, orders, orders-2, ….
 	Name string
+	// URL is the base URL (http://host:port) of the component's HTTP
+	// endpoints: the admin API of the broker.
+	URL string
 
 	binary  string
 	args    []string

@@ -24,6 +24,7 @@ import (
 
 	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/oracle"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
@@ -65,6 +66,23 @@ type Options struct {
 	Tenant string
 	// LogLevel of every component: debug, info, warn or error. Default info.
 	LogLevel string
+	// FaultProxies puts a fault proxy (internal/faultproxy) on every
+	// component's way to Postgres and to the broker: Stack.PostgresLink
+	// and Stack.BrokerLink, whose modes the caller switches. The stack's own
+	// connections and the oracle's (Cluster.AdminDSN, BrokerURL) go direct.
+	FaultProxies bool
+	// Instances is how many processes of orders and of payments run, all on
+	// the service's one Key_Shared subscription: the first is named after
+	// the service, the next orders-2, payments-2 and so on. Default 1.
+	Instances int
+	// RelayStandby runs a second relay, relay-2, on the same sources: it
+	// waits on each source's advisory lock and streams when the relay
+	// holding it dies.
+	RelayStandby bool
+	// Sweeps, when set, runs the relay's outbox sweep and every consumer's
+	// inbox sweep with its retentions, which may be far shorter than
+	// production allows, so that a soak exercises them.
+	Sweeps *Sweeps
 	// Logger receives the stack's own progress messages.
 	Logger *slog.Logger
 }
@@ -74,8 +92,17 @@ type Stack struct {
 	Cluster *pgcluster.Cluster
 
 	// Broker is nil when the stack uses a broker it does not own
-	// (Options.PulsarURL).
+	// (Options.PulsarURL). Orders and Payments are the first instance of
+	// each; Replicas the others (Options.Instances). Standby is the second
+	// relay, nil without Options.RelayStandby.
 	Broker, Relay, Orders, Payments, Reporting, BFF *Proc
+	Standby                                         *Proc
+	Replicas                                        []*Proc
+
+	// PostgresLink and BrokerLink are the fault proxies between the
+	// components and Postgres and the broker; nil without
+	// Options.FaultProxies.
+	PostgresLink, BrokerLink *faultproxy.Proxy
 
 	// BrokerURL is the Pulsar service URL; BrokerAdminURL the admin API's.
 	BrokerURL, BrokerAdminURL string
@@ -143,12 +170,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 
-	addr, err := freeAddrs(7)
+	// Every port at once, so that none is handed out twice: the broker's
+	// two, the relay's, orders', payments', reporting's and the bff's, then
+	// the standby relay's and each further instance's of orders and payments.
+	instances := max(opts.Instances, 1)
+	addr, err := freeAddrs(7 + 1 + 2*(instances-1))
 	if err != nil {
 		return nil, err
 	}
-	brokerAddr, brokerAdmin, relayHTTP, ordersHTTP, paymentsHTTP, reportingHTTP, bffHTTP :=
-		addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6]
+	brokerAddr, brokerAdmin, relayHTTP, ordersHTTP, paymentsHTTP, reportingHTTP, bffHTTP, standbyHTTP :=
+		addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7]
+	moreHTTP := addr[8:]
 	s.BrokerURL, s.BrokerAdminURL = "pulsar://"+brokerAddr, "http://"+brokerAdmin
 	if opts.PulsarURL != "" {
 		s.BrokerURL, s.BrokerAdminURL = opts.PulsarURL, opts.PulsarAdminURL
@@ -159,14 +191,21 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		"payments":  "http://" + paymentsHTTP + "/v1/progress",
 		"reporting": s.ReportingURL + "/v1/progress",
 	}
+	// What the components dial: the servers, or the fault proxies before them.
+	pgAddr, brokerURL := s.Cluster.Addr(), s.BrokerURL
+	if opts.FaultProxies {
+		if pgAddr, brokerURL, err = s.startLinks(); err != nil {
+			return nil, err
+		}
+	}
 
 	level := opts.LogLevel
 	if level == "" {
 		level = "info"
 	}
-	proc := func(name string, ready func(context.Context) error, args ...string) *Proc {
+	proc := func(name, url string, ready func(context.Context) error, args ...string) *Proc {
 		return &Proc{
-			Name: name, binary: binary, env: opts.Env[name], ready: ready,
+			Name: name, URL: url, binary: binary, env: opts.Env[name], ready: ready,
 			args:    append(append([]string{"--log-level", level}, args...), opts.Args[name]...),
 			logPath: filepath.Join(s.dir, name+".log"),
 		}
@@ -174,8 +213,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	// The tenant is given, not left to the default: a child inherits this
 	// process's environment, ALPES_PULSAR_TENANT included.
 	service := func(name string) []string {
-		return []string{name, "--dsn", s.Cluster.DSN(migrations.ServiceRole(name), name),
-			"--pulsar-url", s.BrokerURL, "--pulsar-tenant", s.Topics.Tenant}
+		args := []string{name, "--dsn", s.Cluster.DSNVia(pgAddr, migrations.ServiceRole(name), name),
+			"--pulsar-url", brokerURL, "--pulsar-tenant", s.Topics.Tenant}
+		return append(args, opts.Sweeps.serviceArgs()...)
 	}
 
 	switch {
@@ -193,31 +233,54 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if opts.Durable {
 			brokerArgs = append(brokerArgs, "--data", filepath.Join(s.dir, "broker"))
 		}
-		s.Broker = proc("broker", provisioned(s.BrokerURL, s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
+		s.Broker = proc("broker", s.BrokerAdminURL, provisioned(s.BrokerURL, s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
 	default:
 		return nil, fmt.Errorf("unknown broker %q", opts.Pulsar)
 	}
 
-	relayArgs := []string{"relay", "--pulsar-url", s.BrokerURL, "--pulsar-admin-url", s.BrokerAdminURL,
-		"--pulsar-tenant", s.Topics.Tenant, "--http-addr", relayHTTP}
-	for _, source := range migrations.Producers {
-		relayArgs = append(relayArgs, "--source", source+"="+s.Cluster.DSN(migrations.RelayRole, source))
+	relay := func(name, httpAddr string) *Proc {
+		args := []string{"relay", "--pulsar-url", brokerURL, "--pulsar-admin-url", s.BrokerAdminURL,
+			"--pulsar-tenant", s.Topics.Tenant, "--http-addr", httpAddr}
+		for _, source := range migrations.Producers {
+			args = append(args, "--source", source+"="+s.Cluster.DSNVia(pgAddr, migrations.RelayRole, source))
+		}
+		args = append(args, opts.Sweeps.relayArgs()...)
+		// Ready when every source streams or waits on its lock as a standby.
+		return proc(name, "http://"+httpAddr, httpOK("http://"+httpAddr+"/readyz"), args...)
 	}
-	s.Relay = proc("relay", httpOK(s.RelayURL+"/readyz"), relayArgs...)
+	s.Relay = relay("relay", relayHTTP)
+	lagURLs := []string{s.RelayURL + "/v1/lag"}
+	if opts.RelayStandby {
+		s.Standby = relay("relay-2", standbyHTTP)
+		lagURLs = append(lagURLs, s.Standby.URL+"/v1/lag")
+	}
 
-	s.Orders = proc("orders", httpOK("http://"+ordersHTTP+"/healthz"), append(service("orders"), "--http-addr", ordersHTTP)...)
-	s.Payments = proc("payments", httpOK("http://"+paymentsHTTP+"/healthz"), append(service("payments"), "--http-addr", paymentsHTTP)...)
-	s.Reporting = proc("reporting", httpOK(s.ReportingURL+"/readyz"), append(service("reporting"), "--http-addr", reportingHTTP)...)
+	// An instance of a service: the process name, the service it runs.
+	consumer := func(name, svc, httpAddr, health string) *Proc {
+		base := "http://" + httpAddr
+		return proc(name, base, httpOK(base+health), append(service(svc), "--http-addr", httpAddr)...)
+	}
+	s.Orders = consumer("orders", "orders", ordersHTTP, "/healthz")
+	s.Payments = consumer("payments", "payments", paymentsHTTP, "/healthz")
+	for i := 2; i <= instances; i++ {
+		for j, svc := range []string{"orders", "payments"} {
+			name := fmt.Sprintf("%s-%d", svc, i)
+			s.Replicas = append(s.Replicas, consumer(name, svc, moreHTTP[2*(i-2)+j], "/healthz"))
+		}
+	}
+	s.Reporting = consumer("reporting", "reporting", reportingHTTP, "/readyz")
 
 	bffArgs := append(service("bff"), "--http-addr", bffHTTP, "--reporting-url", s.ReportingURL,
-		"--relay-lag-url", s.RelayURL+"/v1/lag",
 		// Every client here is 127.0.0.1, the load generator included: a
 		// per-client limit meant for the internet would throttle it.
 		"--rate-limit", "100000", "--rate-burst", "100000")
+	for _, u := range lagURLs {
+		bffArgs = append(bffArgs, "--relay-lag-url", u)
+	}
 	for _, name := range []string{"orders", "payments", "reporting"} {
 		bffArgs = append(bffArgs, "--progress-url", s.ProgressURLs[name])
 	}
-	s.BFF = proc("bff", httpOK(s.BFFURL+"/openapi.json"), bffArgs...)
+	s.BFF = proc("bff", s.BFFURL, httpOK(s.BFFURL+"/openapi.json"), bffArgs...)
 
 	for _, p := range s.Procs() {
 		s.log.Info("starting", "component", p.Name, "log", p.logPath)
@@ -228,14 +291,28 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// Procs are the components in start order: broker (unless the stack uses
-// one it does not own), relay, orders, payments, reporting, bff.
+// Procs are the components in start order: the broker (unless the stack
+// uses one it does not own), the relay and its standby, each instance of
+// orders and of payments, reporting, the bff.
 func (s *Stack) Procs() []*Proc {
-	procs := []*Proc{s.Broker, s.Relay, s.Orders, s.Payments, s.Reporting, s.BFF}
-	if s.Broker == nil {
-		procs = procs[1:]
+	var procs []*Proc
+	for _, p := range []*Proc{s.Broker, s.Relay, s.Standby, s.Orders, s.Payments} {
+		if p != nil {
+			procs = append(procs, p)
+		}
 	}
-	return procs
+	procs = append(procs, s.Replicas...)
+	return append(procs, s.Reporting, s.BFF)
+}
+
+// Proc is the component named name, nil when the stack has none.
+func (s *Stack) Proc(name string) *Proc {
+	for _, p := range s.Procs() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Dir is where the stack keeps its data and logs.
@@ -254,6 +331,11 @@ func (s *Stack) Close() error {
 	}
 	if s.Cluster != nil {
 		errs = append(errs, s.Cluster.Stop())
+	}
+	for _, link := range []*faultproxy.Proxy{s.PostgresLink, s.BrokerLink} {
+		if link != nil {
+			errs = append(errs, link.Close())
+		}
 	}
 	if s.ownsDir {
 		errs = append(errs, os.RemoveAll(s.dir))
