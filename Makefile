@@ -28,9 +28,12 @@ vet:
 
 go-test:
 	$(GO) test $(TEST_FLAGS) ./...
-	@# Tests that make pulsar-client-go reconnect mid-send, where the client
-	@# itself races (see relay/outage_test.go), run without the race detector.
+	@# Tests that make pulsar-client-go reconnect mid-send or close a producer
+	@# while its connection closes, where the client itself races (see
+	@# relay/outage_test.go, internal/pulsarbroker/dedup_restart_test.go), run
+	@# without the race detector.
 	$(GO) test -count=1 -timeout 5m -run '^TestBrokerOutage$$' ./relay/
+	$(GO) test -count=1 -timeout 5m -run '^TestDeduplication(AcrossProducerRestart|SurvivesBrokerRestart)$$' ./internal/pulsarbroker/
 
 ## test-pulsar: the tests that talk to a broker, run against ONE real Apache Pulsar standalone
 ## started for the whole pass (fetched once with Maven; needs Java 17+ and Maven) and stopped

@@ -171,28 +171,3 @@ func TestDeduplicationSurvivesTopicUnload(t *testing.T) {
 		cs.Ack(m)
 	}
 }
-
-// TestDeduplicationSurvivesBrokerRestart: the embedded broker rebuilds
-// deduplication state from its log after a crash, and hands it out again.
-func TestDeduplicationSurvivesBrokerRestart(t *testing.T) {
-	skipOnRealPulsar(t)
-	t.Parallel()
-	dir := t.TempDir()
-	tp := "persistent://public/default/restart-dedup"
-	opts := pulsar.ProducerOptions{Topic: tp, Name: "relay", DisableBatching: true}
-	withBroker(t, dir, true, func(e *env, c pulsar.Client) {
-		send(t, producer(t, c, opts), payloads("m-", 3)...) // sequence ids 0..2
-	})
-	withBroker(t, dir, false, func(e *env, c pulsar.Client) {
-		p := producer(t, c, opts)
-		if ids := send(t, p, withSeq("m-2 again", 2)); !isDuplicate(ids[0]) {
-			t.Fatalf("re-send after restart stored as %v", ids[0])
-		}
-		p.Close()
-		p = producer(t, c, opts)
-		send(t, p, payloads("next-", 1)...)
-		if got := p.LastSequenceID(); got != 3 {
-			t.Fatalf("first automatic sequence id after restart: %d, want 3", got)
-		}
-	})
-}
