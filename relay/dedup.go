@@ -101,15 +101,25 @@ func newAdminClient(cfg Config) (*pulsaradmin.Client, error) {
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}
 	if cfg.PulsarTLSTrustCerts != "" {
-		pem, err := os.ReadFile(cfg.PulsarTLSTrustCerts)
+		pool, err := loadCAPool(cfg.PulsarTLSTrustCerts)
 		if err != nil {
-			return nil, fmt.Errorf("reading the CA bundle: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading the CA bundle %s: no certificate", cfg.PulsarTLSTrustCerts)
+			return nil, err
 		}
 		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
 	return pulsaradmin.NewWithHTTPClient(cfg.PulsarAdminURL, cfg.PulsarToken, hc), nil
+}
+
+// loadCAPool reads the broker's CA bundle, for the relay's own connections
+// to it (the admin API, the sequence probe).
+func loadCAPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the CA bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("reading the CA bundle %s: no certificate", path)
+	}
+	return pool, nil
 }

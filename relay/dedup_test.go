@@ -27,10 +27,7 @@ func TestRelayStopsASourceWhoseNamespaceDoesNotDeduplicate(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	off := broker.Namespace(t)
-	if err := broker.Admin().SetNamespaceDeduplication(ctx, off, false); err != nil {
-		t.Fatal(err)
-	}
+	off := broker.namespaceWithoutDedup(t)
 	topic := "persistent://" + off + "/events.v1"
 	r := startStreamingRelay(t, broker, broker.source(db))
 	ids := insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), topic, "order-1", 0, 1)
@@ -137,10 +134,7 @@ func TestAllowNoDedupPublishesWithAWarning(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	off := broker.Namespace(t)
-	if err := broker.Admin().SetNamespaceDeduplication(ctx, off, false); err != nil {
-		t.Fatal(err)
-	}
+	off := broker.namespaceWithoutDedup(t)
 	topic := "persistent://" + off + "/events.v1"
 	rec := consume(t, broker.ServiceURL, topic)
 	logs := &capturedLog{t: t}

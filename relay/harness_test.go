@@ -56,6 +56,17 @@ func withTopics(t testing.TB, b *brokertest.Broker) *testBroker {
 	return &testBroker{Broker: b, topic: "persistent://" + ns + "/events.v1", quarantine: "persistent://" + ns + "/quarantine.v1"}
 }
 
+// namespaceWithoutDedup is a namespace of the test's own with deduplication
+// turned off.
+func (b *testBroker) namespaceWithoutDedup(t testing.TB) string {
+	t.Helper()
+	ns := b.Namespace(t)
+	if err := b.Admin().SetNamespaceDeduplication(context.Background(), ns, false); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
 // source is the relay's source for db, quarantining into the test's topic.
 func (b *testBroker) source(db *pgtest.DB) relay.SourceConfig {
 	return relay.SourceConfig{Name: "orders", DSN: db.DSNAs(migrations.RelayRole), Slot: db.Name, QuarantineTopic: b.quarantine}

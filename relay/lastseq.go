@@ -3,12 +3,10 @@ package relay
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -47,13 +45,8 @@ func newSequenceProbe(cfg Config) (*sequenceProbe, error) {
 	if u.Scheme == "pulsar+ssl" {
 		p.tls = &tls.Config{MinVersion: tls.VersionTLS12}
 		if cfg.PulsarTLSTrustCerts != "" {
-			pem, err := os.ReadFile(cfg.PulsarTLSTrustCerts)
-			if err != nil {
-				return nil, fmt.Errorf("reading the CA bundle: %w", err)
-			}
-			p.tls.RootCAs = x509.NewCertPool()
-			if !p.tls.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("reading the CA bundle %s: no certificate", cfg.PulsarTLSTrustCerts)
+			if p.tls.RootCAs, err = loadCAPool(cfg.PulsarTLSTrustCerts); err != nil {
+				return nil, err
 			}
 		}
 	}

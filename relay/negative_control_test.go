@@ -42,10 +42,7 @@ func TestRestartWithoutDeduplicationPublishesDuplicates(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t, "orders")
 	broker := startBroker(t)
-	off := broker.Namespace(t)
-	if err := broker.Admin().SetNamespaceDeduplication(ctx, off, false); err != nil {
-		t.Fatal(err)
-	}
+	off := broker.namespaceWithoutDedup(t)
 	broker.topic = "persistent://" + off + "/events.v1"
 	t.Setenv("ALPES_TEST_ALLOW_NO_DEDUP", "1") // read by runChild
 	rec := consume(t, broker.ServiceURL, broker.topic)
