@@ -15,11 +15,11 @@ import (
 
 	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
 )
 

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
 )
 

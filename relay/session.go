@@ -8,7 +8,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
-	"github.com/alpes/alpes/internal/eventmeta"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay/pgsource"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 // TestPulsarTenantFlag checks that every service takes its tenant from

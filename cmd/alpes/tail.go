@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/internal/eventcatalog"
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/outbox/eventmeta"
 )
 
 type tailCmd struct {

@@ -10,8 +10,8 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/outbox/eventmeta"
 )
 
 // createPollTable creates the polling baseline's scratch database and its

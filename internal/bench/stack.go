@@ -15,8 +15,8 @@ import (
 	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/relay"
-	"github.com/alpes/alpes/services/inbox"
 )
 
 // system is a running stack with what the scenarios read from it.

@@ -11,10 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/alpes/alpes/internal/chaos"
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/oracle"
 	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/services/client"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/outbox/eventmeta"
 )
 
 // brokerMessage is one message read back from the broker: its event id

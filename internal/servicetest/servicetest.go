@@ -23,9 +23,9 @@ import (
 
 	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
 )
 

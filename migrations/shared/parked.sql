@@ -1,4 +1,4 @@
--- Messages the consumer framework (services/inbox) set aside instead of
+-- Messages the consumer framework (outbox/inbox) set aside instead of
 -- applying: an alpes-type this service does not know, a payload that does not
 -- decode, a schema version that does not match its topic, a handler that asked
 -- for it, or a message dead-lettered after its retries. Each is kept here with

@@ -12,7 +12,7 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 // Defaults of Config's tunables.

@@ -3,11 +3,11 @@
 //
 // POST /v1/orders accepts an order request and, in ONE Postgres transaction,
 // stores the request, its idempotency record, a 'pending' row of the order
-// view and the PlaceOrder command in the outbox (services/outbox). The relay
+// view and the PlaceOrder command in the outbox (outbox). The relay
 // publishes the command; nothing here talks to the orders service.
 //
 // GET /v1/orders/{id} answers from the bff's own order view, a replica built
-// by the view consumer (services/inbox, subscription "bff") from the orders
+// by the view consumer (outbox/inbox, subscription "bff") from the orders
 // service's events; ?wait=10s long-polls until the order is confirmed or
 // rejected. The consumer also keeps a replica of the product catalogue for
 // GET /v1/products.

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/internal/brokertest"
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/relay"
 )

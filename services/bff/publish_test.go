@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventmeta"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"

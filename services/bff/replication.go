@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 // maxLagBody bounds a relay's /v1/lag answer.

@@ -14,7 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 // Server is the bff: the HTTP API and the view consumer. Create it with New

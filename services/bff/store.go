@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/alpes/alpes/outbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
-	"github.com/alpes/alpes/services/outbox"
 )
 
 // store is the bff's access to its own database. Safe for concurrent use.

@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/alpes/alpes/outbox"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
-	"github.com/alpes/alpes/services/outbox"
 )
 
 // productState is one product's current state, to be published.

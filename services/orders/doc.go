@@ -3,7 +3,7 @@
 // (migrations/orders), publishing every fact through its transactional
 // outbox (docs/adr/0001-commands-and-events.md).
 //
-// A Service consumes, with the consumer framework services/inbox and the
+// A Service consumes, with the consumer framework outbox/inbox and the
 // Key_Shared subscription "orders", two topics of its deployment's tenant
 // (Config.Topics, eventcatalog.Topics):
 //

@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventmeta"
 	"github.com/alpes/alpes/internal/servicetest"
+	"github.com/alpes/alpes/outbox/eventmeta"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 )
 

@@ -9,9 +9,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/alpes/alpes/outbox/inbox"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
-	"github.com/alpes/alpes/services/inbox"
 )
 
 // MaxLines is the most lines an order may have: order_lines numbers them

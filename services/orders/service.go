@@ -12,7 +12,7 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 // Subscription is the Key_Shared subscription every orders instance shares.
@@ -31,7 +31,7 @@ type Config struct {
 	// orders consumes OrderCommands and PaymentEvents and writes OrderEvents
 	// and CatalogEvents. The zero value is eventcatalog.DefaultTopics().
 	Topics eventcatalog.Topics
-	// Tuning tunes the consumer; zero fields take services/inbox's defaults.
+	// Tuning tunes the consumer; zero fields take outbox/inbox's defaults.
 	Tuning Tuning
 }
 

@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/alpes/alpes/outbox"
+	"github.com/alpes/alpes/outbox/inbox"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
-	"github.com/alpes/alpes/services/inbox"
-	"github.com/alpes/alpes/services/outbox"
 )
 
 // charge applies an OrderPlaced within tx: snapshot, gateway decision,

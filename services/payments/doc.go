@@ -3,7 +3,7 @@
 // database (migrations/payments), through its transactional outbox.
 //
 // A Service consumes Topics.OrderEvents of its deployment's tenant
-// (Config.Topics, eventcatalog.Topics) with services/inbox and the
+// (Config.Topics, eventcatalog.Topics) with outbox/inbox and the
 // Key_Shared subscription "payments". For each alpes.orders.v1.OrderPlaced
 // it, in the inbox's one transaction:
 //

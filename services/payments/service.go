@@ -12,8 +12,8 @@ import (
 
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
+	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
-	"github.com/alpes/alpes/services/inbox"
 )
 
 // Subscription is the Key_Shared subscription every payments instance shares.
@@ -35,7 +35,7 @@ type Config struct {
 	Topics eventcatalog.Topics
 	// Gateway decides every charge. Nil means DefaultGateway().
 	Gateway *Gateway
-	// Tuning tunes the consumer; zero fields take services/inbox's defaults.
+	// Tuning tunes the consumer; zero fields take outbox/inbox's defaults.
 	Tuning Tuning
 }
 

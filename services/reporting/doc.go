@@ -4,7 +4,7 @@
 //
 // # Read model
 //
-// A consumer of services/inbox (Key_Shared subscription "reporting") applies
+// A consumer of outbox/inbox (Key_Shared subscription "reporting") applies
 // OrderPlaced, OrderConfirmed and OrderRejected from the order events topic
 // and PaymentProcessed from the payment events topic of its deployment's
 // tenant (Config.Topics; persistent://alpes/orders/events.v1 and

@@ -17,7 +17,7 @@ import (
 	"github.com/alpes/alpes/internal/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/reporting"
 )
 

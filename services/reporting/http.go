@@ -12,7 +12,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 // DefaultFormat is the report's format when the request names none.

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
-	"github.com/alpes/alpes/services/inbox"
 )
 
 // injectFaults makes an insert into effects fail with the SQLSTATE that the

@@ -13,10 +13,10 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/alpes/alpes/internal/brokertest"
-	"github.com/alpes/alpes/internal/eventmeta"
+	"github.com/alpes/alpes/outbox/eventmeta"
+	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
-	"github.com/alpes/alpes/services/inbox"
 )
 
 // failing handles OrderPlaced like recordEffect, but fails the event ids in

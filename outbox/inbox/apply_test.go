@@ -8,9 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
-	"github.com/alpes/alpes/services/inbox"
 )
 
 func TestAppliesEveryMessageOnceAcrossBatches(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/alpes/alpes/internal/eventmeta"
+	"github.com/alpes/alpes/outbox/eventmeta"
 )
 
 // disposition is what applying a delivery does once its inbox row is new.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 func TestServeProgressReportsAppliedLag(t *testing.T) {

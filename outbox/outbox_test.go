@@ -10,8 +10,8 @@ import (
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
-	"github.com/alpes/alpes/services/outbox"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/services/inbox"
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
 func TestConfigIsValidated(t *testing.T) {

@@ -18,8 +18,8 @@ import (
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
-	"github.com/alpes/alpes/services/inbox"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
