@@ -30,16 +30,16 @@ go-test:
 	$(GO) test $(TEST_FLAGS) ./...
 	@# Tests that make pulsar-client-go reconnect mid-send or close a producer
 	@# while its connection closes, where the client itself races (see
-	@# relay/outage_test.go, internal/pulsarbroker/dedup_restart_test.go), run
+	@# relay/outage_test.go, broker/dedup_restart_test.go), run
 	@# without the race detector.
 	$(GO) test -count=1 -timeout 5m -run '^TestBrokerOutage$$' ./relay/
-	$(GO) test -count=1 -timeout 5m -run '^TestDeduplication(AcrossProducerRestart|SurvivesBrokerRestart)$$' ./internal/pulsarbroker/
+	$(GO) test -count=1 -timeout 5m -run '^TestDeduplication(AcrossProducerRestart|SurvivesBrokerRestart)$$' ./broker/
 
 ## test-pulsar: the tests that talk to a broker, run against ONE real Apache Pulsar standalone
 ## started for the whole pass (fetched once with Maven; needs Java 17+ and Maven) and stopped
 ## after it. Tests isolate themselves by unique tenant, namespace, topic and subscription names.
 ## It fails, never skips, when Pulsar cannot start.
-PULSAR_TEST_PKGS ?= ./internal/pulsarbroker/ ./relay/... ./services/... ./internal/servicetest/ ./internal/devstack/
+PULSAR_TEST_PKGS ?= ./broker/ ./relay/... ./outbox/... ./services/... ./internal/servicetest/ ./internal/devstack/
 test-pulsar:
 	$(GO) run ./cmd/alpes pulsar exec -- bash -c '\
 		$(GO) test -count=1 -timeout 15m $(PULSAR_TEST_PKGS) && \
@@ -60,7 +60,7 @@ pulsar-down:
 ## go test -run '^$$' -fuzz '^FuzzPostOrder$$' -fuzztime 10m ./services/bff/
 FUZZ_TIME ?= 3000x
 FUZZ_TARGETS := ./services/bff/:FuzzDecodeOrderRequest ./services/bff/:FuzzPostOrder \
-	./internal/pulsarbroker/:FuzzConnection ./internal/pulsarwire/:FuzzParseFrame \
+	./broker/:FuzzConnection ./internal/pulsarwire/:FuzzParseFrame \
 	./relay/pgsource/:FuzzDecodePgoutput
 fuzz-smoke:
 	@for t in $(FUZZ_TARGETS); do \

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/pgtest"

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/relay/pgsource"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/broker"
 )
 
 type brokerCmd struct {
@@ -23,7 +23,7 @@ type brokerCmd struct {
 }
 
 func (c *brokerCmd) Run(ctx context.Context, e env) error {
-	cfg := pulsarbroker.DefaultConfig()
+	cfg := broker.DefaultConfig()
 	cfg.ServiceAddr, cfg.AdminAddr = c.Addr, c.AdminAddr
 	cfg.AdvertisedAddr = c.AdvertisedAddr
 	cfg.DataDir = c.Data
@@ -34,7 +34,7 @@ func (c *brokerCmd) Run(ctx context.Context, e env) error {
 	cfg.KeySharedAutoSplitRanges = c.KeySharedAutoSplit
 	cfg.KeySharedRingPoints = c.KeySharedRingPoints
 	cfg.Logger = e.log
-	b, err := pulsarbroker.Start(ctx, cfg)
+	b, err := broker.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
-	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/broker"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
@@ -24,9 +24,9 @@ func embeddedRate(ctx context.Context, topic string, n int, batching bool) (rate
 		return rate, err
 	}
 	defer os.RemoveAll(dir)
-	cfg := pulsarbroker.DefaultConfig()
+	cfg := broker.DefaultConfig()
 	cfg.ServiceAddr, cfg.AdminAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", dir
-	b, err := pulsarbroker.Start(ctx, cfg)
+	b, err := broker.Start(ctx, cfg)
 	if err != nil {
 		return rate, fmt.Errorf("starting the embedded broker: %w", err)
 	}

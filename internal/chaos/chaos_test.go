@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/chaos"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/procstack"
@@ -32,7 +32,7 @@ func skipWithoutPostgres(t *testing.T) {
 // a second while every kind of process fault is injected at least once (a
 // kill and restart and a freeze of each component, a Postgres crash), in
 // an order the seed fixes; then the oracle's verdict must be clean. On a
-// real-Pulsar run (internal/brokertest) the stack uses the shared Pulsar
+// real-Pulsar run (broker/brokertest) the stack uses the shared Pulsar
 // under a tenant of its own, and every fault but the broker's is injected:
 // the shared broker is nobody's to kill (`alpes chaos --pulsar real` kills
 // a real Pulsar of its own).

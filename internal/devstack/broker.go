@@ -9,9 +9,9 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/alpes/alpes/broker"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsaradmin"
-	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
@@ -24,8 +24,8 @@ const (
 	PulsarReal = "real"
 )
 
-// broker is the Pulsar the stack talks to, whichever kind it is.
-type broker struct {
+// runningBroker is the Pulsar the stack talks to, whichever kind it is.
+type runningBroker struct {
 	kind       string // what printSummary calls it
 	serviceURL string
 	adminURL   string
@@ -34,36 +34,36 @@ type broker struct {
 
 // startBroker starts (or, with PulsarURL, finds) the broker cfg asks for and
 // makes sure alpes's namespaces exist on it with deduplication on.
-func startBroker(ctx context.Context, cfg Config, log *slog.Logger) (*broker, error) {
-	var b *broker
+func startBroker(ctx context.Context, cfg Config, log *slog.Logger) (*runningBroker, error) {
+	var b *runningBroker
 	switch {
 	case cfg.PulsarURL != "":
 		if cfg.PulsarAdminURL == "" {
 			return nil, errors.New("a Pulsar URL without its admin URL: give both")
 		}
-		b = &broker{kind: "Pulsar (yours)", serviceURL: cfg.PulsarURL, adminURL: cfg.PulsarAdminURL, stop: func() error { return nil }}
+		b = &runningBroker{kind: "Pulsar (yours)", serviceURL: cfg.PulsarURL, adminURL: cfg.PulsarAdminURL, stop: func() error { return nil }}
 	case cfg.Pulsar == "" || cfg.Pulsar == PulsarEmbedded:
-		bcfg := pulsarbroker.DefaultConfig()
+		bcfg := broker.DefaultConfig()
 		bcfg.ServiceAddr, bcfg.AdminAddr = cfg.BrokerAddr, cfg.BrokerAdminAddr
 		bcfg.Logger = log.With("component", "broker")
 		// Not bound to ctx: the broker outlives a Ctrl-C until Run has
 		// stopped every client of it (b.stop).
-		eb, err := pulsarbroker.Start(context.WithoutCancel(ctx), bcfg)
+		eb, err := broker.Start(context.WithoutCancel(ctx), bcfg)
 		if err != nil {
 			return nil, fmt.Errorf("starting the broker: %w", err)
 		}
-		b = &broker{kind: "Pulsar (embedded broker)", serviceURL: eb.ServiceURL(), adminURL: eb.AdminURL(), stop: eb.Close}
+		b = &runningBroker{kind: "Pulsar (embedded broker)", serviceURL: eb.ServiceURL(), adminURL: eb.AdminURL(), stop: eb.Close}
 	case cfg.Pulsar == PulsarReal:
 		if s := backgroundPulsar(cfg); s != nil {
 			log.Info("using the Pulsar that `alpes pulsar up` started", "service_url", s.ServiceURL, "dir", s.Dir)
-			b = &broker{kind: "Apache Pulsar " + s.Version + " (alpes pulsar up)", serviceURL: s.ServiceURL, adminURL: s.AdminURL, stop: func() error { return nil }}
+			b = &runningBroker{kind: "Apache Pulsar " + s.Version + " (alpes pulsar up)", serviceURL: s.ServiceURL, adminURL: s.AdminURL, stop: func() error { return nil }}
 			break
 		}
 		s, err := startRealPulsar(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		b = &broker{kind: "Apache Pulsar " + s.Version, serviceURL: s.ServiceURL, adminURL: s.AdminURL, stop: s.Stop}
+		b = &runningBroker{kind: "Apache Pulsar " + s.Version, serviceURL: s.ServiceURL, adminURL: s.AdminURL, stop: s.Stop}
 	default:
 		return nil, fmt.Errorf("unknown broker %q: %s or %s", cfg.Pulsar, PulsarEmbedded, PulsarReal)
 	}

@@ -227,7 +227,7 @@ func (p *part) failure(err error) error {
 // ends (its result goes to done) and returns the base URL of its /v1/lag once
 // every source streams, so nothing a service writes can predate the slots;
 // it gives up waiting for that when wait ends.
-func startRelay(ctx, wait context.Context, c *pgcluster.Cluster, b *broker, cfg Config, log *slog.Logger, done chan<- error) (string, error) {
+func startRelay(ctx, wait context.Context, c *pgcluster.Cluster, b *runningBroker, cfg Config, log *slog.Logger, done chan<- error) (string, error) {
 	var sources []relay.SourceConfig
 	for _, service := range migrations.Producers {
 		sources = append(sources, relay.SourceConfig{
@@ -286,7 +286,7 @@ func waitStreaming(ctx context.Context, r *relay.Relay, done <-chan error) error
 // stack is what printSummary describes.
 type stack struct {
 	cluster      *pgcluster.Cluster
-	broker       *broker
+	broker       *runningBroker
 	relayURL     string
 	ordersURL    string
 	paymentsURL  string

@@ -15,7 +15,7 @@ import (
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/devstack"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
@@ -42,7 +42,7 @@ func (b *syncBuffer) String() string {
 }
 
 // stackConfig is the stack of a test on free ports, on the embedded broker,
-// or, on a real-Pulsar run (internal/brokertest), on the shared Pulsar
+// or, on a real-Pulsar run (broker/brokertest), on the shared Pulsar
 // under a tenant of the test's own.
 func stackConfig(t *testing.T, out *syncBuffer) devstack.Config {
 	cfg := devstack.Config{

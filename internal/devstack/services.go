@@ -36,7 +36,7 @@ func (r *resources) close() {
 }
 
 // connect opens a service's pool, as its own login, and a Pulsar client.
-func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *broker, service string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
+func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *runningBroker, service string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
 	pool, err := pgxpool.New(ctx, c.DSN(migrations.ServiceRole(service), service))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting %s to its database: %w", service, err)
@@ -53,7 +53,7 @@ func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *broker
 // startServices runs orders, payments, reporting and the bff in g until its
 // context ends, and records their base URLs in st (whose relayURL they
 // need).
-func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *broker, cfg Config, log *slog.Logger, res *resources, st *stack) error {
+func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *runningBroker, cfg Config, log *slog.Logger, res *resources, st *stack) error {
 	db, client, err := res.connect(ctx, c, b, "orders", log)
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
 // Package servicetest is the shared test world of the services that consume
 // and produce through the outbox (orders, payments): a broker
-// (internal/brokertest: embedded, or the run's real Pulsar), a Pulsar tenant
+// (broker/brokertest: embedded, or the run's real Pulsar), a Pulsar tenant
 // of the test's own, the service's migrated database, a relay carrying its
 // outbox, and helpers to publish messages as another service's relay would,
 // watch topics and wait on the database. It is for tests only.
@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"

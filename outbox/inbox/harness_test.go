@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/pulsarbroker"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 )
@@ -30,7 +30,7 @@ const (
 	waitTimeout = 60 * time.Second
 )
 
-// env is one test's world: a broker (internal/brokertest) with a tenant of
+// env is one test's world: a broker (broker/brokertest) with a tenant of
 // its own, whose order and payment event topics the test consumes, and its
 // own database.
 type env struct {
@@ -184,7 +184,7 @@ func (e *env) waitEffects(n int) {
 
 // subscriptionStats returns the stats of the service's subscription on
 // topic, and whether it exists yet.
-func (e *env) subscriptionStats(topic string) (pulsarbroker.SubscriptionStats, bool) {
+func (e *env) subscriptionStats(topic string) (broker.SubscriptionStats, bool) {
 	e.t.Helper()
 	path := strings.TrimPrefix(topic, "persistent://")
 	resp, err := http.Get(e.broker.AdminURL + "/admin/v2/persistent/" + path + "/stats")
@@ -192,7 +192,7 @@ func (e *env) subscriptionStats(topic string) (pulsarbroker.SubscriptionStats, b
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st pulsarbroker.TopicStats
+	var st broker.TopicStats
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		e.t.Fatal(err)
 	}

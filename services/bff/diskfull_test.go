@@ -22,7 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/migrations"

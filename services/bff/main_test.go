@@ -15,7 +15,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 )
@@ -54,7 +54,7 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 	return e
 }
 
-// newEnvWithBroker is newEnv plus a broker (internal/brokertest), a tenant
+// newEnvWithBroker is newEnv plus a broker (broker/brokertest), a tenant
 // of the test's own on it, and the view consumer, all run by Serve as in
 // production.
 func newEnvWithBroker(t testing.TB, tweak ...func(*Config)) *env {

@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/alpes/alpes/internal/pulsarbroker"
+	"github.com/alpes/alpes/broker"
 	"github.com/alpes/alpes/internal/servicetest"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
 	"github.com/alpes/alpes/services/orders"
@@ -50,7 +50,7 @@ func (e *env) subscribed() int {
 		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st pulsarbroker.TopicStats
+	var st broker.TopicStats
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return 0 // the topic does not exist yet
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/brokertest"
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/outbox/inbox"
@@ -29,7 +29,7 @@ const (
 )
 
 // env is one test's world: its own database, and for tests of the consumer
-// a broker (internal/brokertest) with a tenant of its own and a running
+// a broker (broker/brokertest) with a tenant of its own and a running
 // Service.
 type env struct {
 	t      testing.TB

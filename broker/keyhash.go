@@ -1,0 +1,91 @@
+package broker
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"strconv"
+
+	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
+)
+
+// keySlots is the size of Key_Shared's hash space (Pulsar's
+// StickyKeyConsumerSelector.DEFAULT_RANGE_SIZE): hash ranges, sticky or
+// split, lie in [0, keySlots-1].
+const keySlots = 1 << 16
+
+// noneKey is what Pulsar hashes for an entry with no key, no producer name
+// or no sequence id.
+const noneKey = "NONE_KEY"
+
+// stickyKey returns the bytes that place an entry on a Key_Shared
+// subscription, chosen as Pulsar chooses them: the ordering key when set,
+// else the partition key (base64-decoded when the producer says it is
+// encoded), else the producer name and sequence id, so that keyless
+// messages spread over the consumers.
+func stickyKey(md *wirev1.MessageMetadata) []byte {
+	switch {
+	case md.OrderingKey != nil:
+		return md.OrderingKey
+	case md.PartitionKey != nil:
+		if md.GetPartitionKeyB64Encoded() {
+			if b, err := base64.StdEncoding.DecodeString(md.GetPartitionKey()); err == nil {
+				return b
+			}
+		}
+		return []byte(md.GetPartitionKey())
+	case md.ProducerName != nil && md.SequenceId != nil:
+		return []byte(md.GetProducerName() + "-" + strconv.FormatInt(int64(md.GetSequenceId()), 10))
+	}
+	return []byte(noneKey)
+}
+
+// keyHash is Pulsar's Murmur3_32Hash of key: MurmurHash3 (x86, 32-bit,
+// seed 0) with the sign bit cleared, so that it is a non-negative Java
+// int. Each Key_Shared selector maps it into its own hash range.
+func keyHash(key []byte) uint32 { return murmur3(key) & math.MaxInt32 }
+
+// rangeHash maps a key hash into [1, keySlots-1] as Pulsar's hash-range
+// selectors (auto-split and sticky) do: modulo the range size, with 0,
+// which Pulsar reserves for "no hash", taken as 1.
+func rangeHash(h uint32) uint32 { return max(h%keySlots, 1) }
+
+// murmur3 is MurmurHash3's x86 32-bit variant with seed 0.
+func murmur3(data []byte) uint32 {
+	const c1, c2 = 0xcc9e2d51, 0x1b873593
+	var h uint32
+	n := len(data)
+	for len(data) >= 4 {
+		k := binary.LittleEndian.Uint32(data)
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+		h = bits.RotateLeft32(h, 13)
+		h = h*5 + 0xe6546b64
+		data = data[4:]
+	}
+	var k uint32
+	switch len(data) {
+	case 3:
+		k ^= uint32(data[2]) << 16
+		fallthrough
+	case 2:
+		k ^= uint32(data[1]) << 8
+		fallthrough
+	case 1:
+		k ^= uint32(data[0])
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+	}
+	h ^= uint32(n)
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
+}
