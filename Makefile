@@ -39,11 +39,11 @@ go-test:
 ## started for the whole pass (fetched once with Maven; needs Java 17+ and Maven) and stopped
 ## after it. Tests isolate themselves by unique tenant, namespace, topic and subscription names.
 ## It fails, never skips, when Pulsar cannot start.
-PULSAR_TEST_PKGS ?= ./broker/ ./relay/... ./outbox/... ./services/... ./internal/servicetest/ ./internal/devstack/
+PULSAR_TEST_PKGS ?= ./broker/ ./relay/... ./outbox/... ./services/... ./lab/devstack/
 test-pulsar:
 	$(GO) run ./cmd/alpes pulsar exec -- bash -c '\
 		$(GO) test -count=1 -timeout 15m $(PULSAR_TEST_PKGS) && \
-		$(GO) test -count=1 -timeout 10m -run "^TestShortChaosSoak$$" ./internal/chaos/'
+		$(GO) test -count=1 -timeout 10m -run "^TestShortChaosSoak$$" ./lab/chaos/'
 
 
 ## pulsar-up: a real Apache Pulsar standalone on 127.0.0.1:6650 (admin :8080) in the background,
@@ -84,7 +84,7 @@ chaos:
 
 ## chaos-suite: the fault tests too long for CI (minutes each), behind the chaos build tag.
 chaos-suite:
-	$(GO) test -tags chaos -count=1 -timeout 60m ./relay/ ./internal/chaos/
+	$(GO) test -tags chaos -count=1 -timeout 60m ./relay/ ./lab/chaos/
 
 ## proto: regenerate the Go code of every .proto file (pinned tools, run through `go tool`).
 proto:

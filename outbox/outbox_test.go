@@ -7,11 +7,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

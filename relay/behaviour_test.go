@@ -14,13 +14,13 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/alpes/alpes/broker/brokertest"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 func getJSON(t *testing.T, url string, into any) int {

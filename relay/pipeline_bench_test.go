@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/alpes/alpes/broker/brokertest"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/relay/pgsource"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // Micro-benchmarks of the relay's per-row work without Postgres: building a

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/alpes/alpes/internal/bench"
+	"github.com/alpes/alpes/lab/bench"
 )
 
 type benchCmd struct {

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alpes/alpes/internal/chaos"
-	"github.com/alpes/alpes/internal/devstack"
-	"github.com/alpes/alpes/internal/procstack"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
+	"github.com/alpes/alpes/lab/chaos"
+	"github.com/alpes/alpes/lab/devstack"
+	"github.com/alpes/alpes/lab/procstack"
 )
 
 type chaosCmd struct {

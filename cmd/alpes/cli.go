@@ -9,8 +9,8 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/alpes/alpes/internal/buildinfo"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // cli is the command line of alpes. Kong gives every flag an ALPES_<FLAG>

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/alpes/alpes/services/client"
+	"github.com/alpes/alpes/lab/loadgen"
 )
 
 type clientCmd struct {
@@ -22,14 +22,14 @@ type clientCmd struct {
 }
 
 func (c *clientCmd) Run(ctx context.Context, e env) error {
-	cfg := client.Config{
+	cfg := loadgen.Config{
 		BFFURL: c.BFFURL, Rate: c.Rate, Duration: c.Duration, Count: c.Count,
 		MaxInFlight: c.MaxInFlight, OutcomeWait: c.OutcomeWait, Seed: c.Seed, Logger: e.log,
 	}
 	if !c.JSON {
 		cfg.Progress = os.Stderr
 	}
-	sum, err := client.Run(ctx, cfg)
+	sum, err := loadgen.Run(ctx, cfg)
 	if c.JSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -39,7 +39,7 @@ func (c *clientCmd) Run(ctx context.Context, e env) error {
 			sum.Sent, sum.DurationSeconds, sum.RatePerSec, sum.Accepted, sum.Refused, sum.Failed, sum.Confirmed, sum.Rejected, sum.Unresolved)
 		for _, l := range []struct {
 			name string
-			l    client.Latency
+			l    loadgen.Latency
 		}{{"accepted (202)", sum.AcceptLatency}, {"final outcome", sum.OutcomeLatency}} {
 			fmt.Fprintf(e.stdout, "%-15s p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms\n",
 				l.name, l.l.P50, l.l.P90, l.l.P99, l.l.P999, l.l.Max)

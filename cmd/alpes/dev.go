@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/alpes/alpes/internal/devstack"
+	"github.com/alpes/alpes/lab/devstack"
 )
 
 type devCmd struct {

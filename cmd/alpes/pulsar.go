@@ -7,9 +7,9 @@ import (
 	"os"
 	"os/exec"
 
-	"github.com/alpes/alpes/internal/devstack"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
+	"github.com/alpes/alpes/lab/devstack"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // pulsarCmd runs the real Apache Pulsar on this machine, from its

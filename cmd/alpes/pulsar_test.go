@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/internal/devstack"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
+	"github.com/alpes/alpes/lab/devstack"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // TestPulsarUpThenDownLeavesNothing is the launcher's acceptance as a user

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/relay"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 type relayCmd struct {

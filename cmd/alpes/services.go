@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/bff"
+	"github.com/alpes/alpes/services/eventcatalog"
 	"github.com/alpes/alpes/services/orders"
 	"github.com/alpes/alpes/services/payments"
 	"github.com/alpes/alpes/services/reporting"

@@ -8,8 +8,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/outbox/inbox"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // TestPulsarTenantFlag checks that every service takes its tenant from

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/outbox/eventmeta"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 type tailCmd struct {

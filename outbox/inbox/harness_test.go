@@ -16,10 +16,10 @@ import (
 
 	"github.com/alpes/alpes/broker"
 	"github.com/alpes/alpes/broker/brokertest"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

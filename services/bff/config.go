@@ -10,9 +10,9 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/outbox/inbox"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // Defaults of Config's tunables.

@@ -10,11 +10,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/outbox/inbox"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // Subscription is the bff's subscription name on every topic it consumes.

@@ -23,10 +23,10 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/alpes/alpes/broker/brokertest"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // TestDiskFullOnTheDatabase covers FAULTS row 10. The bff's database lives in

@@ -16,8 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/broker/brokertest"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

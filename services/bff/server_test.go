@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // TestDatabaseUnreachable covers FAULTS row 3: with the database down, the

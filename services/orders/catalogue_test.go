@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/broker"
-	"github.com/alpes/alpes/internal/servicetest"
 	catalogv1 "github.com/alpes/alpes/proto/alpes/catalog/v1"
 	"github.com/alpes/alpes/services/orders"
+	"github.com/alpes/alpes/services/servicetest"
 )
 
 // products decodes every ProductUpdated received so far, in order.

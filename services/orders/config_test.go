@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/services/eventcatalog"
 	"github.com/alpes/alpes/services/orders"
 )
 

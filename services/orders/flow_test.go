@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/servicetest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/services/payments"
+	"github.com/alpes/alpes/services/servicetest"
 )
 
 // startPayments runs a payments Service on db in the background until the

@@ -5,13 +5,13 @@ import (
 	"time"
 
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/internal/servicetest"
 	"github.com/alpes/alpes/services/orders"
+	"github.com/alpes/alpes/services/servicetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// env is one test's world (internal/servicetest): a broker, orders' database
+// env is one test's world (services/servicetest): a broker, orders' database
 // and a relay carrying its outbox to the broker.
 type env struct{ *servicetest.Env }
 

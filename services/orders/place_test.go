@@ -9,9 +9,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/servicetest"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
+	"github.com/alpes/alpes/services/servicetest"
 )
 
 // placeOrder returns a PlaceOrder for a new order id with lines given as

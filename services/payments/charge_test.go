@@ -9,11 +9,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/servicetest"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
+	"github.com/alpes/alpes/services/servicetest"
 )
 
 // orderPlaced returns an OrderPlaced for a new order of customer and total.

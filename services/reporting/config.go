@@ -9,8 +9,8 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/outbox/inbox"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // Defaults of Config.

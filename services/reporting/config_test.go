@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
+	"github.com/alpes/alpes/services/eventcatalog"
 	"github.com/alpes/alpes/services/reporting"
 )
 

@@ -12,11 +12,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // event is one message as the relay would publish it, to the test tenant's

@@ -15,9 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/broker/brokertest"
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/outbox/inbox"
+	"github.com/alpes/alpes/services/eventcatalog"
 	"github.com/alpes/alpes/services/reporting"
 )
 

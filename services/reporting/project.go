@@ -11,10 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/alpes/alpes/internal/eventcatalog"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
+	"github.com/alpes/alpes/services/eventcatalog"
 )
 
 // Subscription is the name of reporting's Key_Shared subscription, shared by
