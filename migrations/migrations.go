@@ -30,12 +30,8 @@ var files embed.FS
 var Services = []string{"bff", "orders", "payments", "reporting"}
 
 // Producers lists the services whose database has an outbox and the
-// publication alpes_outbox, which the relay streams.
+// publication (schema.Publication), which the relay streams.
 var Producers = []string{"bff", "orders", "payments"}
-
-// Publication is the name of the publication of the outbox in every producing
-// service's database.
-const Publication = "alpes_outbox"
 
 // RelayRole is the login the relay connects with: REPLICATION, not a superuser,
 // allowed to read and delete outbox rows and nothing else.

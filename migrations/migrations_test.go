@@ -15,6 +15,7 @@ import (
 
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -128,10 +129,10 @@ func TestOutboxPublicationPublishesInsertsOnly(t *testing.T) {
 			err := db.Pool(t).QueryRow(context.Background(),
 				`SELECT p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate,
 				        array(SELECT tablename::text FROM pg_publication_tables t WHERE t.pubname = p.pubname)
-				 FROM pg_publication p WHERE p.pubname = $1`, migrations.Publication).
+				 FROM pg_publication p WHERE p.pubname = $1`, schema.Publication).
 				Scan(&ins, &upd, &del, &trunc, &tables)
 			if errors.Is(err, pgx.ErrNoRows) {
-				t.Fatalf("publication %s does not exist", migrations.Publication)
+				t.Fatalf("publication %s does not exist", schema.Publication)
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 const insufficientPrivilege = "42501"
@@ -59,7 +60,7 @@ func TestRelayRoleStreamsTheOutbox(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = pglogrepl.StartReplication(ctx, conn, slot.SlotName, start, pglogrepl.StartReplicationOptions{
-				PluginArgs: []string{"proto_version '1'", fmt.Sprintf("publication_names '%s'", migrations.Publication)},
+				PluginArgs: []string{"proto_version '1'", fmt.Sprintf("publication_names '%s'", schema.Publication)},
 			})
 			if err != nil {
 				t.Fatalf("starting replication: %v", err)

@@ -10,24 +10,30 @@ import (
 	"slices"
 	"text/template"
 	"time"
+
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 // The parts of the schema that every service of a kind has are defined once,
-// in shared/, as goose SQL templates: the service's login role (and the
-// relay's, for a producer), the outbox and its publication, the inbox with
-// apply_progress, the parked messages. Each service's migrations are its own
-// files plus these parts, rendered for it under the versions it has them at,
-// so that `alpes migrate status` names them like any other file.
+// as goose SQL templates: the service's login role (and the relay's, for a
+// producer) in shared/roles.sql, and the tables of the outbox mechanism (the
+// outbox and its publication, the inbox with apply_progress, the parked
+// messages) in package outbox/schema, beside the names and statements the
+// code uses them by. Each service's migrations are its own files plus these
+// parts, rendered for it under the versions it has them at, so that
+// `alpes migrate status` names them like any other file.
 
 //go:embed shared/*.sql
 var sharedFiles embed.FS
 
-var sharedTemplates = template.Must(template.ParseFS(sharedFiles, "shared/*.sql"))
+var sharedTemplates = template.Must(template.Must(
+	template.ParseFS(sharedFiles, "shared/*.sql")).
+	ParseFS(schema.Files, "*.sql"))
 
-// sharedPart is a part of shared/ and the version it has in a service.
+// sharedPart is a shared template and the version it has in a service.
 type sharedPart struct {
 	version int
-	name    string // shared/<name>.sql
+	name    string // <name>.sql, in shared/ or outbox/schema
 }
 
 // sharedParts lists, per service, the shared parts of its schema.
@@ -63,11 +69,11 @@ func serviceFS(service string) (fs.FS, error) {
 		return nil, err
 	}
 	vars := sharedVars{Service: service, Role: ServiceRole(service), RelayRole: RelayRole,
-		Publication: Publication, Producer: slices.Contains(Producers, service)}
+		Publication: schema.Publication, Producer: slices.Contains(Producers, service)}
 	for _, p := range sharedParts[service] {
 		var b bytes.Buffer
 		if err := sharedTemplates.ExecuteTemplate(&b, p.name+".sql", vars); err != nil {
-			return nil, fmt.Errorf("rendering shared/%s.sql for %s: %w", p.name, service, err)
+			return nil, fmt.Errorf("rendering %s.sql for %s: %w", p.name, service, err)
 		}
 		name := fmt.Sprintf("%05d_%s.sql", p.version, p.name)
 		if _, clash := m[name]; clash {

@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 // Execer is what Append needs of a transaction; pgx.Tx satisfies it.
@@ -40,9 +42,6 @@ type Message struct {
 	EventID string
 }
 
-// insertSQL appends one message to the outbox.
-const insertSQL = `INSERT INTO outbox (id, topic, aggregate_id, type, schema_version, payload, headers) VALUES ($1, $2, $3, $4, $5, $6, $7)`
-
 // Append inserts msg into the outbox within tx and returns its event id. It
 // must be called inside the transaction that makes the change msg describes.
 func Append(ctx context.Context, tx Execer, msg Message) (string, error) {
@@ -50,7 +49,7 @@ func Append(ctx context.Context, tx Execer, msg Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.Exec(ctx, insertSQL, args...); err != nil {
+	if _, err := tx.Exec(ctx, schema.InsertOutbox, args...); err != nil {
 		return "", fmt.Errorf("appending to the outbox: %w", err)
 	}
 	return id, nil
@@ -67,11 +66,11 @@ func Queue(b *pgx.Batch, msg Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b.Queue(insertSQL, args...)
+	b.Queue(schema.InsertOutbox, args...)
 	return id, nil
 }
 
-// insertArgs returns msg's event id and the arguments of insertSQL.
+// insertArgs returns msg's event id and the arguments of schema.InsertOutbox.
 func insertArgs(msg Message) (string, []any, error) {
 	if msg.Topic == "" || msg.AggregateID == "" || msg.Body == nil {
 		return "", nil, fmt.Errorf("outbox message needs a topic, an aggregate id and a body")

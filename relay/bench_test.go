@@ -28,6 +28,7 @@ import (
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
+	"github.com/alpes/alpes/outbox/schema"
 	"github.com/alpes/alpes/relay"
 )
 
@@ -205,7 +206,7 @@ func benchRecvlogical(tb testing.TB, db *pgtest.DB, slot string, end pglogrepl.L
 	tb.Helper()
 	cmd := exec.Command(db.Cluster().BinDir()+"/pg_recvlogical",
 		"--start", "--slot", slot, "--no-loop",
-		"-o", "proto_version=1", "-o", "publication_names="+relay.DefaultPublication,
+		"-o", "proto_version=1", "-o", "publication_names="+schema.Publication,
 		"-f", "/dev/null", "--endpos", end.String(), "-d", db.DSN())
 	start := time.Now()
 	out, err := cmd.CombinedOutput()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pulsaradmin"
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 // Config configures a relay process.
@@ -74,7 +75,7 @@ type SourceConfig struct {
 	Name string
 	// DSN connects to the database as a role with REPLICATION (alpes_relay).
 	DSN string
-	// Publication is the publication of the outbox. Default alpes_outbox.
+	// Publication is the publication of the outbox. Default schema.Publication.
 	Publication string
 	// Slot is the permanent logical replication slot. Default alpes_relay_<Name>.
 	Slot string
@@ -125,7 +126,6 @@ type SourceConfig struct {
 
 // Defaults.
 const (
-	DefaultPublication     = "alpes_outbox"
 	DefaultQuarantineTopic = "persistent://alpes/relay/quarantine.v1"
 	DefaultMaxMessageBytes = 5 << 20 // Pulsar's default maxMessageSize
 	DefaultSweepBatch      = 1000
@@ -187,7 +187,7 @@ func (s SourceConfig) withDefaults() (SourceConfig, error) {
 		return s, fmt.Errorf("source %q: the DSN is not a Postgres connection string or URL: %w", s.Name, err)
 	}
 	if s.Publication == "" {
-		s.Publication = DefaultPublication
+		s.Publication = schema.Publication
 	}
 	if s.Slot == "" {
 		s.Slot = "alpes_relay_" + s.Name

@@ -12,6 +12,7 @@ import (
 
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/outbox/eventmeta"
+	"github.com/alpes/alpes/outbox/schema"
 	"github.com/alpes/alpes/relay/pgsource"
 )
 
@@ -95,10 +96,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	}()
 	failed := make(chan error, 1)
 
-	rows, err := conn.Query(ctx, `
-		SELECT id::text, topic, aggregate_id, type, schema_version, payload, headers, created_at
-		FROM outbox WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR topic = $3)
-		ORDER BY created_at, id`, cfg.Since, cfg.Until, cfg.Topic)
+	rows, err := conn.Query(ctx, schema.SelectOutboxWindow, cfg.Since, cfg.Until, cfg.Topic)
 	if err != nil {
 		return report, fmt.Errorf("reading the outbox: %w", err)
 	}

@@ -6,20 +6,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// deleteExpired deletes up to $2 of the oldest outbox rows created more than
-// $1 ago. The subquery walks outbox_created_at_idx; the delete goes by
-// primary key. Run outside a transaction block, each execution is its own
-// short transaction.
-const deleteExpired = `
-DELETE FROM outbox WHERE id IN (
-    SELECT id FROM outbox WHERE created_at < now() - $1::interval
-    ORDER BY created_at LIMIT $2)`
+	"github.com/alpes/alpes/outbox/schema"
+)
 
 // sweep deletes outbox rows older than retention, at most batch rows per
 // DELETE, each its own transaction, until a batch deletes fewer than batch
-// rows or ctx ends. It counts each batch and its rows in stats as it goes, so
+// rows or ctx ends (schema.SweepOutbox; run outside a transaction block,
+// each execution is its own short transaction). It counts each batch and its rows in stats as it goes, so
 // a long sweep shows its progress. Only the instance that streams the source
 // sweeps.
 //
@@ -31,7 +25,7 @@ func sweep(ctx context.Context, conn *pgx.Conn, retention time.Duration, batch i
 		if err := ctx.Err(); err != nil {
 			return deleted, err
 		}
-		tag, err := conn.Exec(ctx, deleteExpired, retention, batch)
+		tag, err := conn.Exec(ctx, schema.SweepOutbox, retention, batch)
 		if err != nil {
 			return deleted, fmt.Errorf("sweeping the outbox: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -54,7 +55,7 @@ func TestCleanupDropsADatabaseWithAnActiveSlot(t *testing.T) {
 	}
 	lsn, _ := pglogrepl.ParseLSN(slot.ConsistentPoint)
 	if err := pglogrepl.StartReplication(ctx, conn, db.Name, lsn, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names 'alpes_outbox'"},
+		PluginArgs: []string{"proto_version '1'", "publication_names '" + schema.Publication + "'"},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/alpes/alpes/outbox/schema"
 	"github.com/alpes/alpes/relay"
 )
 
@@ -48,7 +49,7 @@ func (r *runner) drainRun(ctx context.Context, sys *system, run int) (DrainRun, 
 			_, _ = orders.Exec(context.WithoutCancel(ctx), `SELECT pg_drop_replication_slot($1) WHERE EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`, s)
 		}
 	}()
-	end, err := writeBacklog(ctx, sys.Cluster.AdminDSN(drainSource), "outbox", benchDrainTopic, n)
+	end, err := writeBacklog(ctx, sys.Cluster.AdminDSN(drainSource), schema.OutboxTable, benchDrainTopic, n)
 	if err != nil {
 		return dr, err
 	}
@@ -165,7 +166,7 @@ func relayConfirmed(ctx context.Context, sys *system, end pglogrepl.LSN) (bool, 
 // /dev/null, with the relay's pgoutput options (binary when asked).
 func (r *runner) drainRecvlogical(ctx context.Context, sys *system, slot string, end pglogrepl.LSN, n int, binary bool) (DrainTiming, error) {
 	args := []string{"--start", "--slot", slot, "--no-loop",
-		"-o", "proto_version=1", "-o", "publication_names=" + relay.DefaultPublication}
+		"-o", "proto_version=1", "-o", "publication_names=" + schema.Publication}
 	if binary {
 		args = append(args, "-o", "binary=true")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alpes/alpes/lab/procstack"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 // A soak with short retentions (Config.Sweeps) has the relay delete outbox
@@ -81,9 +82,9 @@ const restoreInbox = `INSERT INTO inbox SELECT * FROM chaos_swept_inbox ON CONFL
 // tablesOf are the tables the sweeps delete from in service's database.
 func tablesOf(service string) []string {
 	if slices.Contains(migrations.Producers, service) {
-		return []string{"outbox", "inbox"}
+		return []string{schema.OutboxTable, schema.InboxTable}
 	}
-	return []string{"inbox"}
+	return []string{schema.InboxTable}
 }
 
 // keepSweptRows installs the triggers that keep what the sweeps delete.

@@ -10,10 +10,9 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgtype"
-)
 
-// OutboxTable is the name of the table the relay streams.
-const OutboxTable = "outbox"
+	"github.com/alpes/alpes/outbox/schema"
+)
 
 // ErrMalformedRow marks an outbox row the relay cannot publish as it is.
 var ErrMalformedRow = errors.New("malformed outbox row")
@@ -48,7 +47,7 @@ func (r *relations) isOutbox(id uint32) (bool, error) {
 		return false, fmt.Errorf("insert for relation %d before its relation message", id)
 	}
 	_, table := splitQualified(rel.name)
-	return table == OutboxTable, nil
+	return table == schema.OutboxTable, nil
 }
 
 func splitQualified(name string) (schema, table string) {
@@ -178,21 +177,21 @@ const requiredColumns = 5 // id, topic, aggregate_id, type, payload
 // column is required. The headers column goes to headers for a second step.
 func (row *Row) field(name string, headers *[]byte) (dst any, required bool) {
 	switch name {
-	case "id":
+	case schema.OutboxID:
 		return &row.EventID, true
-	case "topic":
+	case schema.OutboxTopic:
 		return &row.Topic, true
-	case "aggregate_id":
+	case schema.OutboxAggregateID:
 		return &row.AggregateID, true
-	case "type":
+	case schema.OutboxType:
 		return &row.Type, true
-	case "payload":
+	case schema.OutboxPayload:
 		return &row.Payload, true
-	case "schema_version":
+	case schema.OutboxSchemaVersion:
 		return &row.SchemaVersion, false
-	case "headers":
+	case schema.OutboxHeaders:
 		return headers, false
-	case "created_at":
+	case schema.OutboxCreatedAt:
 		return &row.CreatedAt, false
 	}
 	return nil, false

@@ -19,7 +19,7 @@ import (
 //
 //	go test ./relay/pgsource/ -run '^$' -bench 'Decode' -count 6
 
-// benchOutboxColumns is the outbox table of migrations/shared/outbox.sql.
+// benchOutboxColumns is the outbox table of outbox/schema/outbox.sql.
 var benchOutboxColumns = []struct {
 	name string
 	oid  uint32

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 // Real pgoutput messages (protocol 1, messages on), captured from
@@ -230,7 +232,7 @@ func checkRoundTrip(t *testing.T, row *Row) {
 		tuple.Columns = append(tuple.Columns, &pglogrepl.TupleDataColumn{DataType: pglogrepl.TupleDataTypeBinary, Data: b})
 	}
 	r := newRelations()
-	r.add(&pglogrepl.RelationMessage{RelationID: 1, Namespace: "public", RelationName: OutboxTable, Columns: outboxColumns})
+	r.add(&pglogrepl.RelationMessage{RelationID: 1, Namespace: "public", RelationName: schema.OutboxTable, Columns: outboxColumns})
 	again := r.decodeRow(1, tuple)
 	if again.Err != nil {
 		t.Fatalf("row %s does not decode again: %v", describe(row), again.Err)

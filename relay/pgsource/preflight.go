@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 // ErrPreflight marks a source database that cannot be streamed as it is
@@ -34,7 +36,7 @@ func Preflight(ctx context.Context, db Querier, publication string) (warnings []
 		       EXISTS (SELECT FROM pg_publication WHERE pubname = $1),
 		       EXISTS (SELECT FROM pg_publication_tables WHERE pubname = $1 AND tablename = $2),
 		       coalesce((SELECT pubinsert FROM pg_publication WHERE pubname = $1), false)`,
-		publication, OutboxTable).
+		publication, schema.OutboxTable).
 		Scan(&walLevel, &keepSize, &canReplicate, &hasPublication, &publishesOutbox, &publishesInserts)
 	if err != nil {
 		return nil, fmt.Errorf("reading source settings: %w", err)
@@ -50,7 +52,7 @@ func Preflight(ctx context.Context, db Querier, publication string) (warnings []
 	case !hasPublication:
 		problems = append(problems, fmt.Errorf("publication %q does not exist; run `alpes migrate <service>` on this database", publication))
 	case !publishesOutbox:
-		problems = append(problems, fmt.Errorf("publication %q does not include the %s table", publication, OutboxTable))
+		problems = append(problems, fmt.Errorf("publication %q does not include the %s table", publication, schema.OutboxTable))
 	case !publishesInserts:
 		problems = append(problems, fmt.Errorf("publication %q does not publish inserts", publication))
 	}

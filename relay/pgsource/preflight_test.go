@@ -12,6 +12,7 @@ import (
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/schema"
 	"github.com/alpes/alpes/relay/pgsource"
 )
 
@@ -43,7 +44,7 @@ func TestPreflight(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close(ctx)
-			warnings, err := pgsource.Preflight(ctx, conn, migrations.Publication)
+			warnings, err := pgsource.Preflight(ctx, conn, schema.Publication)
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("want success, got %v", err)
@@ -87,7 +88,7 @@ func TestPreflightWarnsAboutUnlimitedWALRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	warnings, err := pgsource.Preflight(ctx, conn, migrations.Publication)
+	warnings, err := pgsource.Preflight(ctx, conn, schema.Publication)
 	if err != nil {
 		t.Fatal(err)
 	}

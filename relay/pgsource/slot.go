@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/alpes/alpes/outbox/schema"
 )
 
 // ErrSlotLost means the source's slot was invalidated (Postgres removed WAL
@@ -146,7 +148,7 @@ func outboxHasRows(ctx context.Context, db *pgx.Conn, snapshot string) (bool, er
 		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
 			return fmt.Errorf("adopting the slot's snapshot: %w", err)
 		}
-		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+OutboxTable+`)`).Scan(&pending)
+		return tx.QueryRow(ctx, schema.OutboxHasRows).Scan(&pending)
 	})
 	if err != nil {
 		return false, fmt.Errorf("checking the outbox before using a new slot: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/outbox/schema"
 	"github.com/alpes/alpes/relay/pgsource"
 )
 
@@ -56,7 +57,7 @@ func TestStreamHandsOverBoundedBatchesInOrder(t *testing.T) {
 	go func() {
 		done <- pgsource.Stream(streamCtx, repl, pgsource.StreamOptions{
 			Slot:           "stream_test",
-			Publication:    "alpes_outbox",
+			Publication:    schema.Publication,
 			Start:          startLSN,
 			Confirmed:      func() pgsource.LSN { return startLSN },
 			StatusInterval: 20 * time.Millisecond,
