@@ -33,7 +33,10 @@ type RampCriteria struct {
 	// AcceptP99MaxMs bounds the queue at the front door: the client is open
 	// loop, so a bff that cannot keep up shows as accept latencies that grow
 	// with the step, while everything behind it keeps up with what it lets in.
-	AcceptP99MaxMs       float64 `json:"accept_p99_max_ms"`
+	AcceptP99MaxMs float64 `json:"accept_p99_max_ms"`
+	// OutcomeP99MaxMs bounds the time from an order's due time to the
+	// client learning its outcome: the whole pipeline's latency.
+	OutcomeP99MaxMs      float64 `json:"outcome_p99_max_ms"`
 	RelayFloorSeconds    float64 `json:"relay_floor_s"`
 	ConsumerFloorSeconds float64 `json:"consumer_floor_s"`
 	SampleEvery          string  `json:"sample_every"`
@@ -73,7 +76,7 @@ type RampBound struct {
 	Failed *RampStep `json:"failed,omitempty"`
 }
 
-var rampCriteria = RampCriteria{AcceptP99MaxMs: 1000, RelayFloorSeconds: 0.25, ConsumerFloorSeconds: 0.5, SampleEvery: "250ms"}
+var rampCriteria = RampCriteria{AcceptP99MaxMs: targetAcceptP99Ms, OutcomeP99MaxMs: targetOutcomeP99Ms, RelayFloorSeconds: 0.25, ConsumerFloorSeconds: 0.5, SampleEvery: "250ms"}
 
 func (r *runner) throughput(ctx context.Context) (*Throughput, error) {
 	t := &Throughput{Criteria: rampCriteria}
@@ -208,6 +211,9 @@ func (r *runner) rampStep(ctx context.Context, sys *system, rate float64, seed u
 	}
 	if sum.AcceptLatency.P99 > rampCriteria.AcceptP99MaxMs {
 		fail("the bff falls behind (accept p99 %.0f ms)", sum.AcceptLatency.P99)
+	}
+	if sum.OutcomeLatency.P99 > rampCriteria.OutcomeP99MaxMs {
+		fail("outcomes come late (outcome p99 %.0f ms)", sum.OutcomeLatency.P99)
 	}
 	if grows(relaySeries, rampCriteria.RelayFloorSeconds) {
 		fail("relay lag grows (%.2fs → %.2fs)", step.RelayHead, step.RelayTail)
