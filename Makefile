@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 
 GO       ?= go
-BUF      := $(GO) tool buf
+BUF      := $(GO) tool -modfile=tools.mod buf
 # Test timeout per package; the slowest packages start real Postgres clusters.
 TEST_FLAGS ?= -race -timeout 10m
 
@@ -18,6 +18,7 @@ check: fmt-check tidy-check vet proto-check
 
 tidy-check:
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+	@$(GO) mod tidy -modfile=tools.mod -diff || { echo "tools.mod/tools.sum are not tidy: run 'go mod tidy -modfile=tools.mod' and commit"; exit 1; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
