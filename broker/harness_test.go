@@ -135,6 +135,27 @@ func send(t *testing.T, p pulsar.Producer, msgs ...*pulsar.ProducerMessage) []pu
 	return ids
 }
 
+// sendKeyed sends, for each i from from to to-1, one message per key k0 …
+// k<keys-1> with payload "<key>-<i>", asynchronously, then flushes. A failed
+// send fails the test.
+func sendKeyed(ctx context.Context, t *testing.T, p pulsar.Producer, keys, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		for k := range keys {
+			key := "k" + itoa(k)
+			p.SendAsync(ctx, &pulsar.ProducerMessage{Key: key, Payload: []byte(key + "-" + itoa(i))},
+				func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+					if err != nil {
+						t.Errorf("send: %v", err)
+					}
+				})
+		}
+	}
+	if err := p.FlushWithCtx(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func payloads(prefix string, n int) []*pulsar.ProducerMessage {
 	msgs := make([]*pulsar.ProducerMessage, n)
 	for i := range msgs {

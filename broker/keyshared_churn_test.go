@@ -165,22 +165,7 @@ func TestKeySharedConsumersJoiningAndLeaving(t *testing.T) {
 		go func() { defer wg.Done(); tr.consume(ctx, who, cs, stops[who]) }()
 	}
 	p := producer(t, c, pulsar.ProducerOptions{Topic: tp, DisableBatching: true})
-	publish := func(round int) {
-		for i := round * perRound; i < (round+1)*perRound; i++ {
-			for k := range keys {
-				key := "k" + itoa(k)
-				p.SendAsync(ctx, &pulsar.ProducerMessage{Key: key, Payload: []byte(key + "-" + itoa(i))},
-					func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-						if err != nil {
-							t.Errorf("send: %v", err)
-						}
-					})
-			}
-		}
-		if err := p.FlushWithCtx(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish := func(round int) { sendKeyed(ctx, t, p, keys, round*perRound, (round+1)*perRound) }
 	received := func(n int) {
 		waitFor(t, itoa(n)+" messages received", func() bool { return tr.distinct() >= n })
 	}

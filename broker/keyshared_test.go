@@ -87,20 +87,7 @@ func TestKeySharedKeyAffinityAndOrder(t *testing.T) {
 		consume(2, leaving, 40)
 		leaving.Close()
 	}()
-	for i := range perKey {
-		for k := range keys {
-			key := "k" + itoa(k)
-			p.SendAsync(ctx, &pulsar.ProducerMessage{Key: key, Payload: []byte(key + "-" + itoa(i))},
-				func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-					if err != nil {
-						t.Errorf("send: %v", err)
-					}
-				})
-		}
-	}
-	if err := p.FlushWithCtx(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sendKeyed(ctx, t, p, keys, 0, perKey)
 	select {
 	case <-allIn:
 	case <-ctx.Done():

@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pglogrepl"
 
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/faultproxy"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/pulsaradmin"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
@@ -41,9 +43,7 @@ func getJSON(t *testing.T, url string, into any) int {
 
 func TestLagEndpointShowsCaughtUp(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	r := startStreamingRelay(t, broker, broker.source(db))
 	ids := insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), broker.topic, "order-1", 0, 20)
 	waitFor(t, "20 events", func() bool { _, n := rec.count(); return n >= 20 })
@@ -130,9 +130,7 @@ func (r *recorder) WriteHeader(s int) { r.status = s }
 
 func TestStandbyTakesOverWhenTheActiveRelayDies(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
 	src := broker.source(db)
@@ -163,9 +161,7 @@ func TestStandbyTakesOverWhenTheActiveRelayDies(t *testing.T) {
 
 func TestDroppedSlotStopsTheRelayLoudly(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	r := startStreamingRelay(t, broker, broker.source(db))
 	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), broker.topic, "order-1", 0, 5)
 	waitFor(t, "5 events", func() bool { _, n := rec.count(); return n >= 5 })
@@ -233,9 +229,7 @@ func TestIdleSourceKeepsItsSlotMoving(t *testing.T) {
 
 func TestMalformedRowsAreQuarantinedAndTheStreamGoesOn(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	quarantine := consume(t, broker.ServiceURL, broker.quarantine)
 	src := broker.source(db)
 	src.ValidatePayload = eventcatalog.ValidatePayload
@@ -251,7 +245,7 @@ func TestMalformedRowsAreQuarantinedAndTheStreamGoesOn(t *testing.T) {
 	payloads := [][]byte{[]byte("x"), {0xff, 0xff, 0xff}, make([]byte, 2048)}
 	for i, b := range bad {
 		if _, err := writer.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, 'order-q', $3, $4)`,
-			newUUID(), b.topic, b.typ, payloads[i]); err != nil {
+			uuid.NewString(), b.topic, b.typ, payloads[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -270,9 +264,7 @@ func TestMalformedRowsAreQuarantinedAndTheStreamGoesOn(t *testing.T) {
 
 func TestOutboxAlteredMidStream(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	startStreamingRelay(t, broker, broker.source(db))
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
@@ -303,9 +295,7 @@ func TestOneTransactionWith100kRows(t *testing.T) {
 		t.Skip("100k messages: skipped under -short")
 	}
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	src := broker.source(db)
 	src.MaxInFlight = 2000
 	r := startStreamingRelay(t, broker, src)
@@ -318,7 +308,7 @@ func TestOneTransactionWith100kRows(t *testing.T) {
 	maxInFlight := int64(0)
 	// 100k unbatched messages through the race detector, next to other
 	// packages' tests, take a while: allow minutes, not seconds.
-	waitForWithin(t, 5*time.Minute, fmt.Sprintf("%d events", n), func() bool {
+	pgtest.WaitFor(t, 5*time.Minute, fmt.Sprintf("%d events", n), func() bool {
 		maxInFlight = max(maxInFlight, lagOf(t, r, "orders").InFlight)
 		distinct, _ := rec.count()
 		return distinct >= n
@@ -337,9 +327,7 @@ func TestOneTransactionWith100kRows(t *testing.T) {
 // position, and nothing is lost or delivered twice.
 func TestSourceConnectionsCutMidStream(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	proxy := faultproxy.New(t, fmt.Sprintf("127.0.0.1:%d", db.Cluster().Port()))
 	src := broker.source(db)
 	src.DSN = strings.Replace(src.DSN, fmt.Sprintf("127.0.0.1:%d", db.Cluster().Port()), proxy.Addr(), 1)
@@ -399,7 +387,7 @@ func TestTokenAuthenticationToTheBroker(t *testing.T) {
 	}
 
 	withToken := broker.config(broker.source(db))
-	withToken.PulsarToken, withToken.Logger = "relay-s3cret", testLogger(t)
+	withToken.PulsarToken, withToken.Logger = "relay-s3cret", testlog.New(t)
 	r, err := relay.New(withToken)
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"runtime/debug"
@@ -21,10 +20,10 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
@@ -525,14 +524,7 @@ func (l *benchLatencies) of(key string) []time.Duration {
 // ends.
 func benchConsumeLatencies(tb testing.TB, brokerURL, topic string) *benchLatencies {
 	tb.Helper()
-	client, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:    brokerURL,
-		Logger: pulsarlog.NewLoggerWithSlog(slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	consumer, err := client.Subscribe(pulsar.ConsumerOptions{
+	consumer, err := brokertest.NewClient(tb, brokerURL).Subscribe(pulsar.ConsumerOptions{
 		Topic:                       topic,
 		SubscriptionName:            "bench",
 		Type:                        pulsar.Exclusive,
@@ -542,31 +534,15 @@ func benchConsumeLatencies(tb testing.TB, brokerURL, topic string) *benchLatenci
 		tb.Fatal(err)
 	}
 	lat := &benchLatencies{byKey: map[string][]time.Duration{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := consumer.Receive(ctx)
-			if err != nil {
-				return
-			}
-			now := time.Now()
-			consumer.Ack(msg)
-			committed, err := time.Parse(time.RFC3339Nano, msg.Properties()[eventmeta.CommitTime])
-			if err != nil {
-				continue
-			}
-			lat.mu.Lock()
-			lat.byKey[msg.Key()] = append(lat.byKey[msg.Key()], now.Sub(committed))
-			lat.mu.Unlock()
+	brokertest.Consume(tb, consumer, func(msg pulsar.Message) {
+		now := time.Now()
+		committed, err := time.Parse(time.RFC3339Nano, msg.Properties()[eventmeta.CommitTime])
+		if err != nil {
+			return
 		}
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		<-done
-		consumer.Close()
-		client.Close()
+		lat.mu.Lock()
+		defer lat.mu.Unlock()
+		lat.byKey[msg.Key()] = append(lat.byKey[msg.Key()], now.Sub(committed))
 	})
 	return lat
 }

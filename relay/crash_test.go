@@ -14,6 +14,7 @@ import (
 
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -80,7 +81,7 @@ func startChild(t *testing.T, db *pgtest.DB, broker *testBroker, failpoints stri
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnvOf(broker, db.DSNAs(migrations.RelayRole), db.Name, failpoints)...)
-	cmd.Stderr = testWriter{t}
+	cmd.Stderr = testlog.Writer(t)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +117,7 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 		t.Run(strings.TrimPrefix(point, "relay/"), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db := pgtest.New(t, "orders")
-			broker := startBroker(t)
-			rec := consume(t, broker.ServiceURL, broker.topic)
+			db, broker, rec := ordersToBroker(t)
 			admin := db.Pool(t)
 			writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 

@@ -2,9 +2,7 @@ package relay_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -13,11 +11,12 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
@@ -117,7 +116,7 @@ func startRelay(t testing.TB, b *testBroker, sources ...relay.SourceConfig) *run
 func startRelayWith(t testing.TB, cfg relay.Config) *runningRelay {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger = testlog.New(t)
 	}
 	r, err := relay.New(cfg)
 	if err != nil {
@@ -168,19 +167,6 @@ func (r *runningRelay) waitState(t testing.TB, state string) {
 	}
 }
 
-// testLogger logs warnings and worse into the test's output.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
-	return len(p), nil
-}
-
 // insertEvents inserts n outbox rows for topic and aggregate key in one
 // transaction per row, each payload "<key>/<i>" so consumers can check
 // per-key order.
@@ -188,7 +174,7 @@ func insertEvents(ctx context.Context, t *testing.T, pool *pgxpool.Pool, topic, 
 	t.Helper()
 	ids := make([]string, 0, n)
 	for i := from; i < from+n; i++ {
-		id := newUUID()
+		id := uuid.NewString()
 		_, err := pool.Exec(ctx,
 			`INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, $3, 'alpes.test.v1.Probe', $4)`,
 			id, topic, key, []byte(fmt.Sprintf("%s/%d", key, i)))
@@ -213,14 +199,7 @@ type received struct {
 // message until the test ends.
 func consume(t *testing.T, brokerURL, topic string) *received {
 	t.Helper()
-	client, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:    brokerURL,
-		Logger: pulsarlog.NewLoggerWithSlog(slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumer, err := client.Subscribe(pulsar.ConsumerOptions{
+	consumer, err := brokertest.NewClient(t, brokerURL).Subscribe(pulsar.ConsumerOptions{
 		Topic:                       topic,
 		SubscriptionName:            "test-" + brokertest.UniqueName(t),
 		Type:                        pulsar.Exclusive,
@@ -230,48 +209,30 @@ func consume(t *testing.T, brokerURL, topic string) *received {
 		t.Fatal(err)
 	}
 	rec := &received{byID: map[string]int{}, payloads: map[string][]string{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := consumer.Receive(ctx)
-			if err != nil {
-				return
-			}
-			consumer.Ack(msg)
-			rec.mu.Lock()
-			rec.byID[msg.Properties()[eventmeta.EventID]]++
-			rec.payloads[msg.Key()] = append(rec.payloads[msg.Key()], string(msg.Payload()))
-			rec.msgs = append(rec.msgs, msg)
-			rec.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		consumer.Close()
-		client.Close()
+	brokertest.Consume(t, consumer, func(msg pulsar.Message) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.byID[msg.Properties()[eventmeta.EventID]]++
+		rec.payloads[msg.Key()] = append(rec.payloads[msg.Key()], string(msg.Payload()))
+		rec.msgs = append(rec.msgs, msg)
 	})
 	return rec
+}
+
+// ordersToBroker is how most tests begin: a database of orders, the test's
+// broker, and a consumer recording the test's topic from its start, before
+// any relay runs.
+func ordersToBroker(t *testing.T) (*pgtest.DB, *testBroker, *received) {
+	t.Helper()
+	db := pgtest.New(t, "orders")
+	broker := startBroker(t)
+	return db, broker, consume(t, broker.ServiceURL, broker.topic)
 }
 
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	waitForWithin(t, waitTimeout, what, cond)
-}
-
-// waitForWithin polls cond until it holds or timeout passes.
-func waitForWithin(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling external state, not synchronising goroutines
-	}
+	pgtest.WaitFor(t, waitTimeout, what, cond)
 }
 
 // count returns the number of distinct event ids and of deliveries.
@@ -327,13 +288,4 @@ func lagOf(t *testing.T, r *runningRelay, source string) relay.SourceLag {
 	}
 	t.Fatalf("no lag for source %s", source)
 	return relay.SourceLag{}
-}
-
-// newUUID returns a random (version 4) UUID in canonical form.
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

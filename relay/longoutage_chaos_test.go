@@ -23,10 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/broker/brokertest"
+	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 )
@@ -156,7 +158,7 @@ func TestBrokerUnreachableForMinutes(t *testing.T) {
 	// also get again the messages whose acknowledgements the broker had not
 	// recorded when it went away (delivery is at least once).
 	rec := consume(t, broker.ServiceURL, broker.topic)
-	waitForWithin(t, 10*time.Minute, fmt.Sprintf("%d events", len(ids)), func() bool {
+	pgtest.WaitFor(t, 10*time.Minute, fmt.Sprintf("%d events", len(ids)), func() bool {
 		distinct, _ := rec.count()
 		return distinct >= len(ids)
 	})
@@ -209,7 +211,7 @@ func startSteadyWriter(t *testing.T, pool *pgxpool.Pool, topic string, keys int,
 			}
 			k := i % keys
 			key := fmt.Sprintf("order-%d", k)
-			id := newUUID()
+			id := uuid.NewString()
 			rand.Read(padding) // random: the headers must not compress
 			headers := fmt.Sprintf(`{"padding": "%x"}`, padding)
 			if _, err := pool.Exec(context.Background(),

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 )
@@ -144,7 +146,7 @@ func insertEventsInOneTransaction(ctx context.Context, t *testing.T, db *pgtest.
 	defer tx.Rollback(ctx)
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = newUUID()
+		ids[i] = uuid.NewString()
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, $3, 'alpes.test.v1.Probe', $4)`,
 			ids[i], topic, key, []byte(fmt.Sprintf("%s/%d", key, i))); err != nil {

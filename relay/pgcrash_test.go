@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -38,7 +39,7 @@ func TestPostgresCrashMidStream(t *testing.T) {
 	var acknowledged []string
 	write := func(n int) {
 		for i := range n {
-			id := newUUID()
+			id := uuid.NewString()
 			_, err := writer.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, 'order-1', 'alpes.test.v1.Probe', $3)`,
 				id, broker.topic, []byte(fmt.Sprint(i)))
 			if err == nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
@@ -33,7 +35,7 @@ func insertTx(ctx context.Context, t *testing.T, db *pgtest.DB, topic string, he
 	defer tx.Rollback(ctx)
 	var ids []string
 	for _, p := range payloads {
-		id := newUUID()
+		id := uuid.NewString()
 		if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload, headers) VALUES ($1, $2, 'order-1', 'alpes.test.v1.Probe', $3, $4)`,
 			id, topic, p, headers); err != nil {
 			t.Fatal(err)
@@ -75,9 +77,7 @@ func TestChangedQuarantineDecisionShiftsNoSequenceID(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db := pgtest.New(t, "orders")
-			broker := startBroker(t)
-			rec := consume(t, broker.ServiceURL, broker.topic)
+			db, broker, rec := ordersToBroker(t)
 			quarantine := consume(t, broker.ServiceURL, broker.quarantine)
 
 			src := broker.source(db)
@@ -127,9 +127,7 @@ func TestChangedQuarantineDecisionShiftsNoSequenceID(t *testing.T) {
 // sends as properties, is quarantined; the stream goes on.
 func TestRowWhoseMetadataOverflowsTheMessageIsQuarantined(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	quarantine := consume(t, broker.ServiceURL, broker.quarantine)
 	r := startStreamingRelay(t, broker, broker.source(db))
 
@@ -139,7 +137,7 @@ func TestRowWhoseMetadataOverflowsTheMessageIsQuarantined(t *testing.T) {
 	big := insertTx(ctx, t, db, broker.topic, headers, payload)
 	good := insertTx(ctx, t, db, broker.topic, "{}", []byte("fits"))
 
-	waitForWithin(t, 30*time.Second, "the row after the oversized one", func() bool { _, n := rec.count(); return n >= 1 })
+	pgtest.WaitFor(t, 30*time.Second, "the row after the oversized one", func() bool { _, n := rec.count(); return n >= 1 })
 	waitFor(t, "the oversized row in quarantine", func() bool { _, n := quarantine.count(); return n >= 1 })
 	rec.assertExactlyOnce(t, good)
 	quarantine.assertExactlyOnce(t, big)

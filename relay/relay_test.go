@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 )
 
@@ -15,9 +14,7 @@ import (
 // the order they were committed.
 func TestEveryRowArrivesOnceInCommitOrder(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	startStreamingRelay(t, broker, broker.source(db))
 
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
@@ -47,9 +44,7 @@ func TestEveryRowArrivesOnceInCommitOrder(t *testing.T) {
 // streams everything again. The broker must drop all of it as duplicates.
 func TestRestartedRelaySendsNothingTwice(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
 	src := broker.source(db)

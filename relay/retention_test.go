@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/google/uuid"
+
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
@@ -17,9 +18,7 @@ import (
 // younger ones stay, and every row is published either way.
 func TestSweepDeletesOnlyRowsPastRetention(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	src := broker.source(db)
 	src.OutboxRetention = time.Hour
 	src.SweepInterval = 100 * time.Millisecond
@@ -29,7 +28,7 @@ func TestSweepDeletesOnlyRowsPastRetention(t *testing.T) {
 	for i := range 12 {
 		if _, err := admin.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload, created_at)
 			VALUES ($1, $2, 'order-old', 'alpes.test.v1.Probe', 'old', now() - interval '2 hours' + $3 * interval '1 second')`,
-			newUUID(), broker.topic, i); err != nil {
+			uuid.NewString(), broker.topic, i); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -55,9 +54,7 @@ func TestSweepDeletesOnlyRowsPastRetention(t *testing.T) {
 // TestReplayRepublishesAWindowWithTheSameEventIDs.
 func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	startStreamingRelay(t, broker, broker.source(db))
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
@@ -112,14 +109,12 @@ func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 // and why, and leaves it in the outbox; it does not stop at the first.
 func TestReplaySkipsRowsItCannotPublish(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.New(t, "orders")
-	broker := startBroker(t)
-	rec := consume(t, broker.ServiceURL, broker.topic)
+	db, broker, rec := ordersToBroker(t)
 	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
 	since := time.Now()
 	ids := insertEvents(ctx, t, writer, broker.topic, "order-1", 0, 3)
-	huge := newUUID()
+	huge := uuid.NewString()
 	if _, err := writer.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, 'order-2', 'alpes.test.v1.Probe', $3)`,
 		huge, broker.topic, make([]byte, relay.DefaultMaxMessageBytes+1)); err != nil {
 		t.Fatal(err)

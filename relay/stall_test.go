@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/alpes/alpes/internal/faultproxy"
@@ -44,7 +45,7 @@ func TestRelayStalledPastTheSenderTimeout(t *testing.T) {
 	defer writer.Close(ctx)
 	insert := func(from, n int) (ids []string) {
 		for i := from; i < from+n; i++ {
-			id := newUUID()
+			id := uuid.NewString()
 			if _, err := writer.Exec(ctx, `INSERT INTO outbox (id, topic, aggregate_id, type, payload) VALUES ($1, $2, 'order-1', 'alpes.test.v1.Probe', $3)`,
 				id, broker.topic, []byte(fmt.Sprintf("order-1/%d", i))); err != nil {
 				t.Fatal(err)

@@ -145,8 +145,16 @@ func (b *Broker) Tenant(t testing.TB, namespaces ...string) string {
 // test ends.
 func (b *Broker) Client(t testing.TB) pulsar.Client {
 	t.Helper()
+	return NewClient(t, b.ServiceURL)
+}
+
+// NewClient returns a client of the broker at serviceURL (pulsar://host:port)
+// that logs nothing, closed when the test ends: for a test that reaches the
+// broker by another way than Broker.ServiceURL, such as a fault proxy.
+func NewClient(t testing.TB, serviceURL string) pulsar.Client {
+	t.Helper()
 	c, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:               b.ServiceURL,
+		URL:               serviceURL,
 		Logger:            pulsarslog.New(slog.New(slog.DiscardHandler)),
 		OperationTimeout:  30 * time.Second,
 		ConnectionTimeout: 10 * time.Second,
@@ -170,4 +178,29 @@ func UniqueName(t testing.TB) string {
 	b := make([]byte, 5)
 	rand.Read(b)
 	return strings.ToLower(strings.TrimLeft(name, "-")) + "-" + hex.EncodeToString(b)
+}
+
+// Consume runs handle on every message consumer receives, each acknowledged
+// first, in a goroutine of its own until the test ends; then it closes
+// consumer. handle runs on that goroutine: what it records, it must guard
+// for the test to read.
+func Consume(t testing.TB, consumer pulsar.Consumer, handle func(pulsar.Message)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := consumer.Receive(ctx)
+			if err != nil {
+				return
+			}
+			consumer.Ack(msg)
+			handle(msg)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		consumer.Close()
+	})
 }

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/alpes/alpes/internal/netutil"
 )
 
 // Superuser is the name of the bootstrap superuser of every cluster.
@@ -133,7 +135,7 @@ func (c *Cluster) listen(ctx context.Context) error {
 		port := c.opts.Port
 		if port == 0 {
 			var err error
-			if port, err = freePort(); err != nil {
+			if port, err = netutil.FreePort(); err != nil {
 				return err
 			}
 		}
@@ -323,15 +325,6 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // output runs a command to completion and wraps its output into the error.

@@ -235,3 +235,36 @@ func (h *harness) stop() error {
 	}
 	return h.c.Stop()
 }
+
+// Exec runs sql on pool, failing the test when it errs.
+func Exec(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// Count returns the single integer sql yields on pool, failing the test
+// when the query errs.
+func Count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// WaitFor polls cond, a condition on state outside the test's goroutine
+// (most often a query on its database), every 10ms until it holds, and fails
+// the test, naming what it waited for, when timeout passes first.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling external state, not synchronising goroutines
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/alpes/alpes/internal/netutil"
 )
 
 // Config says where and how to run one Pulsar standalone instance.
@@ -91,7 +93,7 @@ func Prepare(cfg Config) (Command, error) {
 	var ports [2]int
 	for i, p := range []int{cfg.ServicePort, cfg.AdminPort} {
 		if p == 0 {
-			if p, err = freePort(); err != nil {
+			if p, err = netutil.FreePort(); err != nil {
 				return Command{}, err
 			}
 		}

@@ -1,10 +1,10 @@
 package chaos_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -142,17 +142,9 @@ func relayCounter(t *testing.T, ctx context.Context, base, name string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		t.Fatal(err)
-	}
+	_, body := send(t, req)
 	var total int64
-	for line := range strings.Lines(buf.String()) {
+	for line := range strings.Lines(string(body)) {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
@@ -192,16 +184,24 @@ func postOrder(t *testing.T, ctx context.Context, base, key string) (int, string
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	resp, answer := send(t, req)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), answer
+}
+
+// send sends req with the default client and returns the answer and its
+// whole body, failing the test when either cannot be had.
+func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), buf.Bytes()
+	return resp, body
 }
 
 // waitFor polls cond until it holds, failing the test when ctx ends first.

@@ -2,12 +2,12 @@ package inbox_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/outbox/eventmeta"
@@ -34,20 +34,20 @@ func placed(key string, seq int) event {
 	if err != nil {
 		panic(err)
 	}
-	return event{id: newUUID(), key: key, typ: "alpes.orders.v1.OrderPlaced", seq: seq, payload: body}
+	return event{id: uuid.NewString(), key: key, typ: "alpes.orders.v1.OrderPlaced", seq: seq, payload: body}
 }
 
 // paymentEvent returns a PaymentProcessed event for order key.
 func paymentEvent(key string) event {
 	body, err := proto.Marshal(&paymentsv1.PaymentProcessed{
-		PaymentId: newUUID(),
+		PaymentId: uuid.NewString(),
 		OrderId:   key,
 		Status:    paymentsv1.PaymentStatus_PAYMENT_STATUS_APPROVED,
 	})
 	if err != nil {
 		panic(err)
 	}
-	return event{id: newUUID(), key: key, typ: "alpes.payments.v1.PaymentProcessed", payload: body}
+	return event{id: uuid.NewString(), key: key, typ: "alpes.payments.v1.PaymentProcessed", payload: body}
 }
 
 // publisher sends events to one topic with a producer of its own, as a
@@ -103,15 +103,6 @@ func (p *publisher) properties(ev event) map[string]string {
 		}
 	}
 	return props
-}
-
-// newUUID returns a random (version 4) UUID in canonical form.
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // sequence returns n OrderPlaced events per key, keys order-0…order-<keys-1>,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/alpes/alpes/broker"
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -64,21 +64,16 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
+// exec runs sql as the superuser.
 func (e *env) exec(sql string, args ...any) {
 	e.t.Helper()
-	if _, err := e.admin.Exec(context.Background(), sql, args...); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
+	pgtest.Exec(e.t, e.admin, sql, args...)
 }
 
-// count returns the single integer a query yields.
+// count returns the single integer a query yields, as the superuser.
 func (e *env) count(sql string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.admin.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(e.t, e.admin, sql, args...)
 }
 
 // client returns a new client of the broker, closed when the test ends.
@@ -114,7 +109,7 @@ func (e *env) config(reg *inbox.Registry, topics ...string) inbox.Config {
 		Subscription: service,
 		Topics:       topics,
 		Registry:     reg,
-		Logger:       slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:       testlog.New(e.t),
 		RetryBackoff: 10 * time.Millisecond,
 	}
 }
@@ -164,16 +159,10 @@ func (r *running) stop(t testing.TB) error {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or waitTimeout passes.
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling external state, not synchronising goroutines
-	}
+	pgtest.WaitFor(e.t, waitTimeout, what, cond)
 }
 
 // waitEffects waits until the effects table holds n rows.
@@ -255,11 +244,4 @@ func (e *env) assertEffects(evs []event) {
 		}
 		last[f.key] = f.seq
 	}
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }

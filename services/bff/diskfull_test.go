@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -53,7 +52,7 @@ func TestDiskFullOnTheDatabase(t *testing.T) {
 			QuarantineTopic: topics.RelayQuarantine}},
 		PulsarURL:      broker.ServiceURL,
 		PulsarAdminURL: broker.AdminURL,
-		Logger:         testLogger(t),
+		Logger:         testlog.New(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -73,8 +72,8 @@ func TestDiskFullOnTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(app.Close)
-	var logs lockedBuffer
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, &logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var logs testlog.Buffer
+	logger := testlog.New(t, &logs)
 	e := &env{t: t, admin: admin, app: app}
 	e.start(Config{DB: app, Topics: topics, Logger: logger})
 
@@ -301,44 +300,11 @@ func countByKey(t *testing.T, b *brokertest.Broker, topic string) *keyCounter {
 		t.Fatal(err)
 	}
 	c := &keyCounter{byKey: map[string]int{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := consumer.Receive(ctx)
-			if err != nil {
-				return
-			}
-			consumer.Ack(msg)
-			c.mu.Lock()
-			c.byKey[msg.Key()]++
-			c.n++
-			c.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		consumer.Close()
+	brokertest.Consume(t, consumer, func(msg pulsar.Message) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.byKey[msg.Key()]++
+		c.n++
 	})
 	return c
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

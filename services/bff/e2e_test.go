@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/broker/brokertest"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
@@ -33,7 +34,7 @@ func TestOrderThroughTheRelay(t *testing.T) {
 			QuarantineTopic: e.topics().RelayQuarantine}},
 		PulsarURL:      e.broker.ServiceURL,
 		PulsarAdminURL: e.broker.AdminURL,
-		Logger:         testLogger(t),
+		Logger:         testlog.New(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,9 @@
 package bff
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
 
@@ -46,7 +45,7 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 	t.Helper()
 	db := pgtest.New(t, "bff")
 	e := &env{t: t, db: db, admin: db.Pool(t), app: db.PoolAs(t, "alpes_bff")}
-	cfg := Config{DB: e.app, Logger: testLogger(t)}
+	cfg := Config{DB: e.app, Logger: testlog.New(t)}
 	for _, f := range tweak {
 		f(&cfg)
 	}
@@ -151,34 +150,13 @@ func (e *env) post(key, body string) response {
 // count returns the single integer a query yields, as superuser.
 func (e *env) count(sql string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.admin.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(e.t, e.admin, sql, args...)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling external state, not synchronising goroutines
-	}
+	pgtest.WaitFor(t, waitTimeout, what, cond)
 }
 
 const validBody = `{"customer_id":"c-1","address":"1 Main St","items":[{"sku":"SKU-1","quantity":2}]}`
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
-}

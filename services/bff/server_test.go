@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
 
@@ -29,7 +30,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	e := &env{t: t}
-	e.start(Config{DB: pool, Logger: testLogger(t), DBTimeout: 3 * time.Second})
+	e.start(Config{DB: pool, Logger: testlog.New(t), DBTimeout: 3 * time.Second})
 	for _, tc := range []struct{ method, path, body string }{
 		{http.MethodPost, "/v1/orders", validBody},
 		{http.MethodGet, "/v1/orders/01a216d2-847e-7c0f-837b-61282abdcd9c?wait=1s", ""},
@@ -53,7 +54,7 @@ func TestGracefulShutdown(t *testing.T) {
 	e := newEnv(t) // a bff to create the order with
 	id := e.placeOrder("shutdown")
 
-	srv, err := New(Config{DB: e.app, Logger: testLogger(t), ShutdownTimeout: 5 * time.Second})
+	srv, err := New(Config{DB: e.app, Logger: testlog.New(t), ShutdownTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

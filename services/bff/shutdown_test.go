@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/testlog"
 )
 
 // TestAdminShutdownAroundTheCommit covers FAULTS row 3 for one session: the
@@ -99,7 +100,7 @@ func newEnvBehindFatalProxy(t *testing.T) (*env, *fatalProxy) {
 	}
 	t.Cleanup(app.Close)
 	e := &env{t: t, db: db, admin: admin, app: app}
-	e.start(Config{DB: app, Logger: testLogger(t)})
+	e.start(Config{DB: app, Logger: testlog.New(t)})
 	// The long-poll listener takes a connection of the pool for itself:
 	// wait until it has, or it may take the very connection a warm-up
 	// prepared the statements on, and the next order would prepare them

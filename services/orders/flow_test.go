@@ -5,42 +5,17 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
-	"github.com/alpes/alpes/services/payments"
-	"github.com/alpes/alpes/services/servicetest"
 )
 
 // startPayments runs a payments Service on db in the background until the
 // test ends.
 func (e *env) startPayments(db *pgtest.DB) {
 	e.T.Helper()
-	svc, err := payments.New(payments.Config{
-		DB:     db.PoolAs(e.T, migrations.ServiceRole("payments")),
-		Client: e.Client,
-		Topics: e.Topics,
-		Logger: servicetest.Logger(e.T),
-	})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	e.T.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				e.T.Errorf("payments Run: %v", err)
-			}
-		case <-time.After(servicetest.WaitTimeout):
-			e.T.Error("payments did not stop")
-		}
-	})
+	e.StartService("payments", db.PoolAs(e.T, migrations.ServiceRole("payments")))
 }
 
 // TestOrdersAndPaymentsSettleEveryOrder runs two instances of orders and of

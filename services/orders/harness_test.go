@@ -2,10 +2,8 @@ package orders_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/alpes/alpes/internal/pgtest"
-	"github.com/alpes/alpes/services/orders"
 	"github.com/alpes/alpes/services/servicetest"
 )
 
@@ -19,17 +17,4 @@ func newEnv(t *testing.T) *env { return &env{servicetest.New(t, "orders")} }
 
 // startService starts orders' Service on the test's database and broker,
 // stopped (and checked) when the test ends.
-func (e *env) startService() *servicetest.Running {
-	e.T.Helper()
-	svc, err := orders.New(orders.Config{
-		DB:     e.App,
-		Client: e.Client,
-		Topics: e.Topics,
-		Logger: servicetest.Logger(e.T),
-		Tuning: orders.Tuning{RetryBackoff: 10 * time.Millisecond},
-	})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	return e.Start("orders", svc.Run)
-}
+func (e *env) startService() *servicetest.Running { return e.StartService("orders", e.App) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/services/reporting"
 )
 
@@ -20,7 +21,7 @@ import (
 func (e *env) seedRows(rows []reporting.Row) []reporting.Row {
 	e.t.Helper()
 	for _, r := range rows {
-		e.exec(`INSERT INTO order_facts (order_id, customer_id, status, total_minor, currency, line_count, item_count,
+		pgtest.Exec(e.t, e.admin, `INSERT INTO order_facts (order_id, customer_id, status, total_minor, currency, line_count, item_count,
 			payment_id, payment_status, paid_minor, rejection_reason, requested_at, placed_at, paid_at, settled_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			r.OrderID, r.CustomerID, r.Status, r.TotalMinor, r.Currency, r.LineCount, r.ItemCount,

@@ -3,7 +3,6 @@ package reporting_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/eventcatalog"
 	"github.com/alpes/alpes/services/reporting"
@@ -50,7 +50,7 @@ func newDBEnv(t testing.TB, cfg reporting.Config) *env {
 	t.Helper()
 	db := pgtest.New(t, "reporting")
 	e := &env{t: t, db: db, admin: db.Pool(t), app: db.PoolAs(t, role)}
-	cfg.DB, cfg.Logger = e.app, testLogger(t)
+	cfg.DB, cfg.Logger = e.app, testlog.New(t)
 	svc, err := reporting.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	svc, err := reporting.New(reporting.Config{
-		DB: e.app, Pulsar: e.client(), Topics: e.topics, Logger: testLogger(e.t), Listener: ln,
+		DB: e.app, Pulsar: e.client(), Topics: e.topics, Logger: testlog.New(e.t), Listener: ln,
 		Consumer: inbox.Config{RetryBackoff: 10 * time.Millisecond},
 	})
 	if err != nil {
@@ -121,33 +121,16 @@ func (e *env) client() pulsar.Client {
 	return e.broker.Client(e.t)
 }
 
-func (e *env) exec(sql string, args ...any) {
-	e.t.Helper()
-	if _, err := e.admin.Exec(context.Background(), sql, args...); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// count returns the single integer a query yields.
+// count returns the single integer a query yields, as the superuser.
 func (e *env) count(sql string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.admin.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(e.t, e.admin, sql, args...)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or waitTimeout passes.
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling external state, not synchronising goroutines
-	}
+	pgtest.WaitFor(e.t, waitTimeout, what, cond)
 }
 
 // get requests path and returns the response, closed when the test ends.
@@ -178,15 +161,4 @@ func (e *env) getJSON(path string, status int, mediaType string, into any) {
 	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
 		e.t.Fatalf("GET %s: decoding: %v", path, err)
 	}
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }

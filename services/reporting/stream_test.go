@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/services/reporting"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestLargeReportStreams(t *testing.T) {
 	const orders, fetch = 5000, 100
 	e := newDBEnv(t, reporting.Config{FetchSize: fetch})
-	e.exec(`INSERT INTO order_facts (order_id, customer_id, status, total_minor, currency, requested_at)
+	pgtest.Exec(e.t, e.admin, `INSERT INTO order_facts (order_id, customer_id, status, total_minor, currency, requested_at)
 		SELECT gen_random_uuid(), repeat('x', 2000) || i, 'placed', i, 'EUR',
 		       '2026-11-26T00:00:00Z'::timestamptz + i * interval '1 second'
 		FROM generate_series(1, $1::int) AS i`, orders)

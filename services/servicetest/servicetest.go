@@ -8,25 +8,26 @@ package servicetest
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
+	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
 	"github.com/alpes/alpes/services/eventcatalog"
+	"github.com/alpes/alpes/services/orders"
+	"github.com/alpes/alpes/services/payments"
 )
 
 // WaitTimeout bounds every wait on the pipeline.
@@ -135,31 +136,19 @@ func (e *Env) Publish(topic, key string, body proto.Message, eventID string) str
 // WaitFor polls cond until it holds or WaitTimeout passes.
 func (e *Env) WaitFor(what string, cond func() bool) {
 	e.T.Helper()
-	deadline := time.Now().Add(WaitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.T.Fatalf("timed out after %s waiting for %s", WaitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling external state, not synchronising goroutines
-	}
+	pgtest.WaitFor(e.T, WaitTimeout, what, cond)
 }
 
 // Count returns the single integer a query yields.
 func (e *Env) Count(sql string, args ...any) int {
 	e.T.Helper()
-	var n int
-	if err := e.Admin.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		e.T.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(e.T, e.Admin, sql, args...)
 }
 
 // Exec runs sql as the superuser.
 func (e *Env) Exec(sql string, args ...any) {
 	e.T.Helper()
-	if _, err := e.Admin.Exec(context.Background(), sql, args...); err != nil {
-		e.T.Fatalf("%s: %v", sql, err)
-	}
+	pgtest.Exec(e.T, e.Admin, sql, args...)
 }
 
 // WaitApplied waits until the inbox holds eventID: the message is applied,
@@ -199,25 +188,10 @@ func (e *Env) Watch(topic string) *Received {
 		e.T.Fatal(err)
 	}
 	rec := &Received{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := consumer.Receive(ctx)
-			if err != nil {
-				return
-			}
-			consumer.Ack(msg)
-			rec.mu.Lock()
-			rec.msgs = append(rec.msgs, msg)
-			rec.mu.Unlock()
-		}
-	}()
-	e.T.Cleanup(func() {
-		cancel()
-		<-done
-		consumer.Close()
+	brokertest.Consume(e.T, consumer, func(msg pulsar.Message) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.msgs = append(rec.msgs, msg)
 	})
 	return rec
 }
@@ -258,50 +232,18 @@ func (e *Env) Await(r *Received, key string, into proto.Message) pulsar.Message 
 	return got[0]
 }
 
-// Logger logs warnings and worse into the test's output.
-func Logger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
+// Logger logs warnings and worse into the test's output (internal/testlog).
+func Logger(t *testing.T) *slog.Logger { return testlog.New(t) }
 
 // LogBuffer keeps what a logger wrote, for a test to wait on; safe for
 // concurrent use.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type LogBuffer = testlog.Buffer
 
 // TeeLogger is Logger, also writing into buf.
-func TeeLogger(t *testing.T, buf *LogBuffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, buf), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func TeeLogger(t *testing.T, buf *LogBuffer) *slog.Logger { return testlog.New(t, buf) }
 
 // NewUUID returns a random (version 4) UUID in canonical form.
-func NewUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewUUID() string { return uuid.NewString() }
 
 // Running is a service's Run, started in the background by Start.
 type Running struct {
@@ -317,6 +259,33 @@ func (e *Env) Start(name string, run func(context.Context) error) *Running {
 	go func() { r.done <- run(ctx) }()
 	e.T.Cleanup(func() { r.Stop(e.T) })
 	return r
+}
+
+// RetryBackoff is the first retry wait of the services StartService runs:
+// short, so a test's retries take milliseconds.
+const RetryBackoff = 10 * time.Millisecond
+
+// StartService runs a Service of service ("orders" or "payments") on pool,
+// a database of that service connected as its role, with the test's client,
+// topics and logger and RetryBackoff, as Start does.
+func (e *Env) StartService(service string, pool *pgxpool.Pool) *Running {
+	e.T.Helper()
+	var svc interface{ Run(context.Context) error }
+	var err error
+	switch service {
+	case "orders":
+		svc, err = orders.New(orders.Config{DB: pool, Client: e.Client, Topics: e.Topics, Logger: Logger(e.T),
+			Tuning: orders.Tuning{RetryBackoff: RetryBackoff}})
+	case "payments":
+		svc, err = payments.New(payments.Config{DB: pool, Client: e.Client, Topics: e.Topics, Logger: Logger(e.T),
+			Tuning: payments.Tuning{RetryBackoff: RetryBackoff}})
+	default:
+		err = fmt.Errorf("servicetest: no service %q to start", service)
+	}
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return e.Start(service, svc.Run)
 }
 
 // Stop ends the service and checks its Run returned nil; stopping twice is
