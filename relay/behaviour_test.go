@@ -85,7 +85,7 @@ func TestLagEndpointShowsCaughtUp(t *testing.T) {
 func TestLagEndpointRequiresTheTokenWhenSet(t *testing.T) {
 	r, err := relay.New(relay.Config{
 		Sources:   []relay.SourceConfig{{Name: "orders", DSN: "postgres://unused"}},
-		PulsarURL: "pulsar://unused",
+		Pulsar:    relay.PulsarConfig{URL: "pulsar://unused"},
 		HTTPToken: "s3cret",
 	})
 	if err != nil {
@@ -371,7 +371,7 @@ func TestTokenAuthenticationToTheBroker(t *testing.T) {
 
 	// No admin URL: what refuses this relay is the broker's protocol.
 	without := startRelayWith(t, relay.Config{
-		Sources: []relay.SourceConfig{broker.source(db)}, PulsarURL: broker.ServiceURL, PulsarOperationTimeout: 2 * time.Second,
+		Sources: []relay.SourceConfig{broker.source(db)}, Pulsar: relay.PulsarConfig{URL: broker.ServiceURL, OperationTimeout: 2 * time.Second},
 	})
 	without.waitState(t, relay.StateStreaming)
 	insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), broker.topic, "order-1", 0, 5)
@@ -387,7 +387,7 @@ func TestTokenAuthenticationToTheBroker(t *testing.T) {
 	}
 
 	withToken := broker.config(broker.source(db))
-	withToken.PulsarToken, withToken.Logger = "relay-s3cret", testlog.New(t)
+	withToken.Pulsar.Token, withToken.Logger = "relay-s3cret", testlog.New(t)
 	r, err := relay.New(withToken)
 	if err != nil {
 		t.Fatal(err)

@@ -21,31 +21,25 @@ import (
 
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pulsaradmin"
+	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/outbox/schema"
 )
 
 // Config configures a relay process.
+//
+// The relay is told where its dependencies are rather than given them: it
+// takes a DSN for each source and a PulsarConfig for the broker, where the
+// services take a *pgxpool.Pool and a pulsar.Client, because it owns every
+// connection it makes and the lifetime of each. See PulsarConfig.
 type Config struct {
 	// Sources are the databases to stream, at least one.
 	Sources []SourceConfig
-	// PulsarURL is the broker's service URL, e.g. pulsar://127.0.0.1:6650.
-	PulsarURL string
-	// PulsarToken, when set, authenticates to the broker with a token.
-	PulsarToken string
-	// PulsarTLSTrustCerts is a CA bundle file for pulsar+ssl:// URLs.
-	PulsarTLSTrustCerts string
-	// PulsarAdminURL is the broker's admin API, e.g. http://127.0.0.1:8080,
-	// where the relay verifies, before it publishes to a namespace, that
-	// deduplication is on there (see dedup.go). Empty verifies nothing, with
-	// a warning at start; `alpes relay` always sets it.
-	PulsarAdminURL string
+	// Pulsar is the broker the relay publishes to.
+	Pulsar PulsarConfig
 	// AllowNoDedup publishes to namespaces without deduplication, with a
 	// warning for each, instead of stopping the source. Duplicates may then
 	// reach consumers after a restart; their inboxes must absorb them.
 	AllowNoDedup bool
-	// PulsarOperationTimeout bounds the client's lookups and producer
-	// creation; a session that cannot publish ends after it. Default 30s.
-	PulsarOperationTimeout time.Duration
 	// HTTPAddr is where /v1/lag, /healthz, /readyz and /metrics are served;
 	// empty serves nothing.
 	HTTPAddr string
@@ -60,10 +54,72 @@ type Config struct {
 
 	// newClient creates the Pulsar client; tests replace it.
 	newClient func(pulsar.ClientOptions) (pulsar.Client, error)
-	// admin reads deduplication policies; nil without PulsarAdminURL.
+	// admin reads deduplication policies; nil without Pulsar.AdminURL.
 	admin *pulsaradmin.Client
 	// probe reads the broker's last sequence id of a producer name.
 	probe *sequenceProbe
+}
+
+// PulsarConfig says where the broker is and how to reach it. The relay
+// makes its Pulsar connections itself instead of taking a pulsar.Client as
+// the services do, for two reasons. Each streaming session creates its own
+// client and closes it when the session ends, whatever ended it: the next
+// session starts on new connections, with nothing of the old one (a
+// producer still registered under a name the new session takes over, a
+// connection left half-open by a network partition) in its way. And the
+// relay checks the broker's state through two channels the Go client does
+// not offer, the admin API (deduplication policies, see dedup.go) and a raw
+// protocol connection (the sequence probe, see lastseq.go): they must reach
+// the same broker with the same credentials as the client that publishes,
+// which one set of settings guarantees and a client built elsewhere would
+// not.
+type PulsarConfig struct {
+	// URL is the broker's service URL, e.g. pulsar://127.0.0.1:6650.
+	URL string
+	// Token, when set, authenticates to the broker, and to its admin API,
+	// with a token.
+	Token string
+	// TLSTrustCerts is a CA bundle file for pulsar+ssl:// URLs (and an
+	// https:// AdminURL).
+	TLSTrustCerts string
+	// AdminURL is the broker's admin API, e.g. http://127.0.0.1:8080,
+	// where the relay verifies, before it publishes to a namespace, that
+	// deduplication is on there (see dedup.go). Empty verifies nothing, with
+	// a warning at start; `alpes relay` always sets it.
+	AdminURL string
+	// OperationTimeout bounds the client's lookups and producer creation;
+	// a session that cannot publish ends after it. Default 30s.
+	OperationTimeout time.Duration
+}
+
+// withDefaults returns p with a zero OperationTimeout set to its default,
+// or an error when p names no broker.
+func (p PulsarConfig) withDefaults() (PulsarConfig, error) {
+	if p.URL == "" {
+		return p, errors.New("relay: no Pulsar service URL configured")
+	}
+	if p.OperationTimeout <= 0 {
+		p.OperationTimeout = 30 * time.Second
+	}
+	return p, nil
+}
+
+// clientOptions are the options of a Pulsar client of the broker, logging
+// to log.
+func (p PulsarConfig) clientOptions(log *slog.Logger) pulsar.ClientOptions {
+	opts := pulsar.ClientOptions{
+		URL:               p.URL,
+		OperationTimeout:  p.OperationTimeout,
+		ConnectionTimeout: 10 * time.Second,
+		Logger:            pulsarslog.New(log),
+	}
+	if p.Token != "" {
+		opts.Authentication = pulsar.NewAuthenticationToken(p.Token)
+	}
+	if p.TLSTrustCerts != "" {
+		opts.TLSTrustCertsFilePath = p.TLSTrustCerts
+	}
+	return opts
 }
 
 // SourceConfig is one database the relay streams.
@@ -135,28 +191,30 @@ const (
 	minMessageBytes = 32 << 10
 )
 
+// ErrNoSources is returned by New for a Config without sources.
+var ErrNoSources = errors.New("relay: no sources configured")
+
 func (c Config) withDefaults() (Config, error) {
 	if len(c.Sources) == 0 {
-		return c, errors.New("no sources: give at least one --source NAME=DSN")
+		return c, ErrNoSources
 	}
-	if c.PulsarURL == "" {
-		return c, errors.New("no Pulsar URL")
+	pc, err := c.Pulsar.withDefaults()
+	if err != nil {
+		return c, err
 	}
+	c.Pulsar = pc
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.PulsarOperationTimeout <= 0 {
-		c.PulsarOperationTimeout = 30 * time.Second
 	}
 	if c.newClient == nil {
 		c.newClient = pulsar.NewClient
 	}
-	admin, err := newAdminClient(c)
+	admin, err := newAdminClient(c.Pulsar)
 	if err != nil {
 		return c, err
 	}
 	c.admin = admin
-	if c.probe, err = newSequenceProbe(c); err != nil {
+	if c.probe, err = newSequenceProbe(c.Pulsar); err != nil {
 		return c, err
 	}
 	seen := map[string]bool{}

@@ -40,10 +40,9 @@ func runChild() int {
 			QuarantineTopic: os.Getenv("ALPES_TEST_QUARANTINE"),
 			StatusInterval:  100 * time.Millisecond,
 		}},
-		PulsarURL:      os.Getenv("ALPES_TEST_PULSAR_URL"),
-		PulsarAdminURL: os.Getenv("ALPES_TEST_PULSAR_ADMIN_URL"),
-		Failpoints:     fps,
-		AllowNoDedup:   os.Getenv("ALPES_TEST_ALLOW_NO_DEDUP") != "",
+		Pulsar:       relay.PulsarConfig{URL: os.Getenv("ALPES_TEST_PULSAR_URL"), AdminURL: os.Getenv("ALPES_TEST_PULSAR_ADMIN_URL")},
+		Failpoints:   fps,
+		AllowNoDedup: os.Getenv("ALPES_TEST_ALLOW_NO_DEDUP") != "",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

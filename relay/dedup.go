@@ -35,13 +35,13 @@ func (e *dedupOffError) Error() string {
 	const why = "a restarted relay would publish duplicates"
 	switch e.d.Level {
 	case "topic":
-		return fmt.Sprintf("deduplication is off for topic %s (a topic policy): %s; enable it with `pulsar-admin topics set-deduplication %s --enable`, or run the relay with --allow-no-dedup",
+		return fmt.Sprintf("deduplication is off for topic %s (a topic policy): %s; enable it with `pulsar-admin topics set-deduplication %s --enable`, or allow the relay to publish without it (Config.AllowNoDedup)",
 			e.topic, why, e.topic)
 	case "broker":
-		return fmt.Sprintf("deduplication is off for namespace %s (no policy of its own, and the broker's brokerDeduplicationEnabled is false): %s; enable it with `pulsar-admin namespaces set-deduplication %s --enable`, or run the relay with --allow-no-dedup",
+		return fmt.Sprintf("deduplication is off for namespace %s (no policy of its own, and the broker's brokerDeduplicationEnabled is false): %s; enable it with `pulsar-admin namespaces set-deduplication %s --enable`, or allow the relay to publish without it (Config.AllowNoDedup)",
 			e.d.Namespace, why, e.d.Namespace)
 	}
-	return fmt.Sprintf("deduplication is off for namespace %s: %s; enable it with `pulsar-admin namespaces set-deduplication %s --enable`, or run the relay with --allow-no-dedup",
+	return fmt.Sprintf("deduplication is off for namespace %s: %s; enable it with `pulsar-admin namespaces set-deduplication %s --enable`, or allow the relay to publish without it (Config.AllowNoDedup)",
 		e.d.Namespace, why, e.d.Namespace)
 }
 
@@ -86,28 +86,28 @@ func (g *dedupGuard) check(ctx context.Context, topic string) error {
 		if !g.allow {
 			return err
 		}
-		g.log.Warn("publishing without deduplication (allowed by --allow-no-dedup)", "topic", topic, "err", err)
+		g.log.Warn("publishing without deduplication (allowed by Config.AllowNoDedup)", "topic", topic, "err", err)
 	}
 	g.verified[topic] = struct{}{}
 	return nil
 }
 
 // newAdminClient returns the client of the broker's admin API that the
-// guards use, nil when cfg has no admin URL. It authenticates with the
+// guards use, nil when p has no admin URL. It authenticates with the
 // broker's token and trusts the broker's CA bundle.
-func newAdminClient(cfg Config) (*pulsaradmin.Client, error) {
-	if cfg.PulsarAdminURL == "" {
+func newAdminClient(p PulsarConfig) (*pulsaradmin.Client, error) {
+	if p.AdminURL == "" {
 		return nil, nil
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}
-	if cfg.PulsarTLSTrustCerts != "" {
-		pool, err := loadCAPool(cfg.PulsarTLSTrustCerts)
+	if p.TLSTrustCerts != "" {
+		pool, err := loadCAPool(p.TLSTrustCerts)
 		if err != nil {
 			return nil, err
 		}
 		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
-	return pulsaradmin.NewWithHTTPClient(cfg.PulsarAdminURL, cfg.PulsarToken, hc), nil
+	return pulsaradmin.NewWithHTTPClient(p.AdminURL, p.Token, hc), nil
 }
 
 // loadCAPool reads the broker's CA bundle, for the relay's own connections

@@ -145,7 +145,7 @@ func TestAllowNoDedupPublishesWithAWarning(t *testing.T) {
 	ids := insertEvents(ctx, t, db.PoolAs(t, migrations.ServiceRole("orders")), topic, "order-1", 0, 3)
 	waitFor(t, "3 events", func() bool { n, _ := rec.count(); return n >= 3 })
 	rec.assertExactlyOnce(t, ids)
-	for _, want := range []string{"--allow-no-dedup: publishing to namespaces without deduplication too", "deduplication is off for namespace " + off} {
+	for _, want := range []string{"(Config.AllowNoDedup): publishing to namespaces without deduplication too", "deduplication is off for namespace " + off} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %q", want)
 		}

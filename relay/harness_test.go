@@ -80,7 +80,7 @@ func (b *testBroker) config(sources ...relay.SourceConfig) relay.Config {
 			sources[i].QuarantineTopic = b.quarantine
 		}
 	}
-	return relay.Config{Sources: sources, PulsarURL: b.ServiceURL, PulsarAdminURL: b.AdminURL}
+	return relay.Config{Sources: sources, Pulsar: relay.PulsarConfig{URL: b.ServiceURL, AdminURL: b.AdminURL}}
 }
 
 // runningRelay is a relay running in the test's process.

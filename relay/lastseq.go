@@ -36,16 +36,18 @@ const probeTimeout = 30 * time.Second
 // maxLookupHops bounds the redirects a lookup may follow, as clients do.
 const maxLookupHops = 20
 
-func newSequenceProbe(cfg Config) (*sequenceProbe, error) {
-	p := &sequenceProbe{serviceURL: cfg.PulsarURL, token: cfg.PulsarToken}
-	u, err := url.Parse(cfg.PulsarURL)
+// newSequenceProbe returns the probe of the broker pc names, with pc's
+// token and CA bundle.
+func newSequenceProbe(pc PulsarConfig) (*sequenceProbe, error) {
+	p := &sequenceProbe{serviceURL: pc.URL, token: pc.Token}
+	u, err := url.Parse(pc.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the Pulsar URL: %w", err)
 	}
 	if u.Scheme == "pulsar+ssl" {
 		p.tls = &tls.Config{MinVersion: tls.VersionTLS12}
-		if cfg.PulsarTLSTrustCerts != "" {
-			if p.tls.RootCAs, err = loadCAPool(cfg.PulsarTLSTrustCerts); err != nil {
+		if pc.TLSTrustCerts != "" {
+			if p.tls.RootCAs, err = loadCAPool(pc.TLSTrustCerts); err != nil {
 				return nil, err
 			}
 		}

@@ -14,7 +14,7 @@ import (
 // only what can heal (an unreachable database, a broker away) is retried.
 
 func TestADSNThatIsNoDSNIsRefusedAtOnce(t *testing.T) {
-	_, err := relay.New(relay.Config{Sources: []relay.SourceConfig{{Name: "orders", DSN: "not-a-dsn"}}, PulsarURL: "pulsar://127.0.0.1:1"})
+	_, err := relay.New(relay.Config{Sources: []relay.SourceConfig{{Name: "orders", DSN: "not-a-dsn"}}, Pulsar: relay.PulsarConfig{URL: "pulsar://127.0.0.1:1"}})
 	if err == nil || !strings.Contains(err.Error(), `source "orders"`) || !strings.Contains(err.Error(), "DSN") {
 		t.Fatalf("relay.New with DSN not-a-dsn: err = %v, want the source's DSN refused", err)
 	}

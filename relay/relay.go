@@ -55,9 +55,9 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	switch {
 	case r.cfg.admin == nil:
-		r.cfg.Logger.Warn("not verifying that the broker deduplicates: no Pulsar admin URL; a restarted relay may publish duplicates")
+		r.cfg.Logger.Warn("not verifying that the broker deduplicates: no Pulsar admin URL (PulsarConfig.AdminURL); a restarted relay may publish duplicates")
 	case r.cfg.AllowNoDedup:
-		r.cfg.Logger.Warn("--allow-no-dedup: publishing to namespaces without deduplication too; a restarted relay may publish duplicates there")
+		r.cfg.Logger.Warn("allowed to publish without deduplication (Config.AllowNoDedup): publishing to namespaces without deduplication too; a restarted relay may publish duplicates there")
 	}
 	var srv *http.Server
 	httpDone := make(chan error, 1)

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/outbox/schema"
 	"github.com/alpes/alpes/relay/pgsource"
@@ -26,9 +25,10 @@ type ReplayConfig struct {
 	// A zero Until means now.
 	Since, Until time.Time
 	// Topic, when set, replays only that topic's rows.
-	Topic       string
-	PulsarURL   string
-	PulsarToken string
+	Topic string
+	// Pulsar is the broker to publish to, as for Config; its AdminURL is
+	// not used.
+	Pulsar PulsarConfig
 	// MaxMessageBytes is the broker's largest message, as for
 	// SourceConfig; zero means DefaultMaxMessageBytes.
 	MaxMessageBytes int
@@ -70,17 +70,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	pc, err := cfg.Pulsar.withDefaults()
+	if err != nil {
+		return report, err
+	}
 	conn, err := pgx.Connect(ctx, cfg.DSN)
 	if err != nil {
 		return report, fmt.Errorf("connecting to the source: %w", err)
 	}
 	defer conn.Close(context.Background())
 
-	opts := pulsar.ClientOptions{URL: cfg.PulsarURL, Logger: pulsarslog.New(cfg.Logger)}
-	if cfg.PulsarToken != "" {
-		opts.Authentication = pulsar.NewAuthenticationToken(cfg.PulsarToken)
-	}
-	client, err := pulsar.NewClient(opts)
+	client, err := pulsar.NewClient(pc.clientOptions(cfg.Logger))
 	if err != nil {
 		return report, fmt.Errorf("creating the Pulsar client: %w", err)
 	}

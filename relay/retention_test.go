@@ -65,7 +65,7 @@ func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 	waitFor(t, "15 events", func() bool { _, n := rec.count(); return n >= 15 })
 
 	report, err := relay.Replay(ctx, relay.ReplayConfig{
-		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, PulsarURL: broker.ServiceURL,
+		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, Pulsar: relay.PulsarConfig{URL: broker.ServiceURL},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestReplaySkipsRowsItCannotPublish(t *testing.T) {
 	ids = append(ids, insertEvents(ctx, t, writer, broker.topic, "order-1", 3, 3)...)
 
 	report, err := relay.Replay(ctx, relay.ReplayConfig{
-		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, PulsarURL: broker.ServiceURL,
+		Source: "orders", DSN: db.DSNAs(migrations.RelayRole), Since: since, Pulsar: relay.PulsarConfig{URL: broker.ServiceURL},
 	})
 	if err != nil {
 		t.Fatal(err)

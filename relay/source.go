@@ -9,12 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/relay/pgsource"
 )
 
@@ -181,7 +179,7 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	// Runs last, after the client has closed: what is still in flight is
 	// abandoned with the session, to be streamed again.
 	defer s.stats.inFlight.Store(0)
-	client, err := s.relay.newClient(s.pulsarOptions())
+	client, err := s.relay.newClient(s.relay.Pulsar.clientOptions(s.log))
 	if err != nil {
 		return fmt.Errorf("creating the Pulsar client: %w", err)
 	}
@@ -225,22 +223,6 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	})
 	g.Go(func() error { return s.keep(gctx, conn) })
 	return g.Wait()
-}
-
-func (s *sourceRunner) pulsarOptions() pulsar.ClientOptions {
-	opts := pulsar.ClientOptions{
-		URL:               s.relay.PulsarURL,
-		OperationTimeout:  s.relay.PulsarOperationTimeout,
-		ConnectionTimeout: 10 * time.Second,
-		Logger:            pulsarslog.New(s.log),
-	}
-	if s.relay.PulsarToken != "" {
-		opts.Authentication = pulsar.NewAuthenticationToken(s.relay.PulsarToken)
-	}
-	if s.relay.PulsarTLSTrustCerts != "" {
-		opts.TLSTrustCertsFilePath = s.relay.PulsarTLSTrustCerts
-	}
-	return opts
 }
 
 // keep watches the lock connection (losing it means another instance may take

@@ -47,7 +47,7 @@ func (c *relayReplayCmd) Run(ctx context.Context, e env) error {
 	}
 	report, err := relay.Replay(ctx, relay.ReplayConfig{
 		Source: name, DSN: dsn, Since: since, Until: until, Topic: c.Topic,
-		PulsarURL: c.PulsarURL, PulsarToken: c.PulsarToken, MaxMessageBytes: c.MaxMessageBytes, Logger: e.log,
+		Pulsar: relay.PulsarConfig{URL: c.PulsarURL, Token: c.PulsarToken}, MaxMessageBytes: c.MaxMessageBytes, Logger: e.log,
 	})
 	if err != nil {
 		return err
@@ -135,22 +135,24 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 		}
 	}
 	r, err := relay.New(relay.Config{
-		Failpoints:          failpoints,
-		Sources:             sources,
-		PulsarURL:           c.PulsarURL,
-		PulsarToken:         c.PulsarToken,
-		PulsarTLSTrustCerts: c.PulsarTLSTrustCerts,
-		PulsarAdminURL:      adminURL,
-		AllowNoDedup:        c.AllowNoDedup,
-		HTTPAddr:            c.HTTPAddr,
-		HTTPToken:           c.HTTPToken,
-		Logger:              e.log,
+		Failpoints: failpoints,
+		Sources:    sources,
+		Pulsar: relay.PulsarConfig{
+			URL: c.PulsarURL, Token: c.PulsarToken, TLSTrustCerts: c.PulsarTLSTrustCerts, AdminURL: adminURL,
+		},
+		AllowNoDedup: c.AllowNoDedup,
+		HTTPAddr:     c.HTTPAddr,
+		HTTPToken:    c.HTTPToken,
+		Logger:       e.log,
 	})
 	if err != nil {
 		return err
 	}
 	err = r.Run(ctx)
-	if errors.Is(err, relay.ErrSourcesLost) {
+	switch {
+	case errors.Is(err, relay.ErrDeduplicationOff):
+		return fmt.Errorf("%w (see /v1/lag and the log above; --allow-no-dedup publishes without deduplication)", err)
+	case errors.Is(err, relay.ErrSourcesLost):
 		return fmt.Errorf("%w (see /v1/lag and the log above)", err)
 	}
 	return err

@@ -133,7 +133,7 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	svc, err := orders.New(orders.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: orders.Tuning{Failpoints: fp, Sweep: c.sweep()}})
+	svc, err := orders.New(orders.Config{DB: db, Pulsar: client, Topics: topics, Logger: e.log, Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()}})
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	svc, err := payments.New(payments.Config{DB: db, Client: client, Topics: topics, Logger: e.log, Tuning: payments.Tuning{Failpoints: fp, Sweep: c.sweep()}})
+	svc, err := payments.New(payments.Config{DB: db, Pulsar: client, Topics: topics, Logger: e.log, Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()}})
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (c *bffCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	svc, err := bff.New(bff.Config{
-		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Topics: topics, Logger: e.log, Failpoints: fp, InboxSweep: c.sweep(),
+		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Topics: topics, Logger: e.log, Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()},
 		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
 		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 	})

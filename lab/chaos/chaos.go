@@ -284,7 +284,7 @@ func OracleConfig(s *procstack.Stack, ops []loadgen.Op, settle time.Duration, lo
 	for _, service := range migrations.Services {
 		dsns[service] = s.Cluster.AdminDSN(service)
 	}
-	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, Topics: s.Topics, SettleTimeout: settle, Logger: log}
+	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, Topics: s.Topics, QuietTimeout: settle, Logger: log}
 }
 
 // restartExited starts again any component that exited without an

@@ -35,11 +35,11 @@ func (r Report) Problems() []string {
 }
 
 // verdictFaults names what makes a verdict not clean: the system did not
-// settle, and each check with violations, with their count.
+// go quiet, and each check with violations, with their count.
 func verdictFaults(v oracle.Verdict) string {
 	var fs []string
-	if !v.Settled {
-		fs = append(fs, "not settled")
+	if !v.Quiet {
+		fs = append(fs, "not quiet")
 	}
 	for _, c := range v.Checks {
 		if c.Failed > 0 {
@@ -97,7 +97,7 @@ func (r Report) Err() error {
 // "nothing twice" shows re-sends were really exercised. The components count
 // them in memory, from zero in each incarnation: the soak reads a count
 // just before it kills the component, and every count at the end (after
-// the oracle, so that redeliveries while settling count too), and sums
+// the oracle, so that redeliveries while it waits for quiet count too), and sums
 // them. A count lost (an incarnation that exited by itself, a reading that
 // failed) is named in Lost, and the sums are lower bounds then; so they are
 // for the instants between a reading and its kill.

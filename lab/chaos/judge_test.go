@@ -17,7 +17,7 @@ func cleanReport() chaos.Report {
 		MinOrders: 1000, MinInjections: 2,
 		Injections: []chaos.Injection{{Fault: chaos.Fault{Action: chaos.Kill, Target: "relay"}}, {Fault: chaos.Fault{Action: chaos.Crash, Target: chaos.Postgres}}},
 		Client:     loadgen.Summary{Accepted: 1500},
-		Verdict:    oracle.Verdict{Settled: true, Checks: []oracle.CheckResult{{Name: "broker", Checked: 1500}}},
+		Verdict:    oracle.Verdict{Quiet: true, Checks: []oracle.CheckResult{{Name: "broker", Checked: 1500}}},
 	}
 }
 
@@ -37,7 +37,7 @@ func TestReportErr(t *testing.T) {
 			r.Verdict.Checks = append(r.Verdict.Checks, oracle.CheckResult{Name: "load", Checked: 1, Failed: 1})
 			r.Verdict.Checks[0].Failed = 2
 		}, chaos.ErrViolated, "verdict is not clean (broker: 2 violations, load: 1 violations)"},
-		{"unsettled", func(r *chaos.Report) { r.Verdict.Settled = false }, chaos.ErrViolated, "verdict is not clean (not settled)"},
+		{"not quiet", func(r *chaos.Report) { r.Verdict.Quiet = false }, chaos.ErrViolated, "verdict is not clean (not quiet)"},
 		{"exited by itself", func(r *chaos.Report) { r.Crashes = []string{"orders: signal: segmentation fault"} }, chaos.ErrInconclusive, "exited by themselves"},
 		{"could not heal", func(r *chaos.Report) { r.Injections[0].Err = "relay not ready" }, chaos.ErrInconclusive, "could not heal"},
 		{"too few orders", func(r *chaos.Report) { r.Client.Accepted = 999 }, chaos.ErrInconclusive, "too little load"},

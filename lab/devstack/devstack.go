@@ -238,7 +238,7 @@ func startRelay(ctx, wait context.Context, c *pgcluster.Cluster, b *runningBroke
 		})
 	}
 	r, err := relay.New(relay.Config{
-		Sources: sources, PulsarURL: b.serviceURL, PulsarAdminURL: b.adminURL, Logger: log.With("component", "relay"),
+		Sources: sources, Pulsar: relay.PulsarConfig{URL: b.serviceURL, AdminURL: b.adminURL}, Logger: log.With("component", "relay"),
 	})
 	if err != nil {
 		return "", err

@@ -58,7 +58,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if err != nil {
 		return err
 	}
-	ord, err := orders.New(orders.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log})
+	ord, err := orders.New(orders.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if db, client, err = res.connect(ctx, c, b, "payments", log); err != nil {
 		return err
 	}
-	pay, err := payments.New(payments.Config{DB: db, Client: client, Topics: cfg.topics, Logger: log})
+	pay, err := payments.New(payments.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -144,7 +144,7 @@ func (w *world) addEvent(e event, onTimeline bool) {
 }
 
 func (w *world) verdict() Verdict {
-	v := Verdict{Settled: true}
+	v := Verdict{Quiet: true}
 	cfg := w.cfg
 	cfg.Ops, cfg.Topics = w.ops, w.topics
 	judge(&v, cfg, w.snap, w.broker, w.slots)

@@ -5,7 +5,7 @@
 // fate, ok, failed or unknown, what it placed and what it was told), the
 // admin DSN of every service database, the broker's URL and the system's
 // topics (its tenant's). It first waits, with a deadline, for the system to
-// settle: every relay slot caught up with the WAL, every outbox event in
+// be quiet: every relay slot caught up with the WAL, every outbox event in
 // every consumer's inbox, every order terminal, nothing changing. Then it
 // reads every database and every topic from the start and checks:
 //
@@ -60,8 +60,9 @@ type Config struct {
 	// Topics are the topics of the system's tenant, whose consumers the
 	// oracle checks. The zero value is eventcatalog.DefaultTopics().
 	Topics eventcatalog.Topics
-	// SettleTimeout bounds the wait for the system to settle. Default 3m.
-	SettleTimeout time.Duration
+	// QuietTimeout bounds the wait for the system to be quiet (see
+	// Verdict.Quiet). Default 3m.
+	QuietTimeout time.Duration
 	// ExpectParked is how many parked messages are expected in all; the
 	// default, 0, makes any parked message a violation.
 	ExpectParked int
@@ -88,12 +89,12 @@ func consumedTopics(t eventcatalog.Topics) map[string][]string {
 	}
 }
 
-// Check waits for the system to settle, then checks it. The error is for
+// Check waits for the system to be quiet, then checks it. The error is for
 // when the oracle itself could not look (a database or the broker
 // unreachable); what it found is in the Verdict.
 func Check(ctx context.Context, cfg Config) (Verdict, error) {
-	if cfg.SettleTimeout <= 0 {
-		cfg.SettleTimeout = 3 * time.Minute
+	if cfg.QuietTimeout <= 0 {
+		cfg.QuietTimeout = 3 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -113,22 +114,22 @@ func Check(ctx context.Context, cfg Config) (Verdict, error) {
 	cfg.Topics = topics
 	var v Verdict
 	start := time.Now()
-	slots, err := settle(ctx, cfg)
-	v.SettleTook = time.Since(start)
+	slots, err := awaitQuiet(ctx, cfg)
+	v.QuietWait = time.Since(start)
 	switch {
-	case errors.Is(err, errUnsettled):
-		v.Unsettled = err.Error()
+	case errors.Is(err, errNotQuiet):
+		v.StillMoving = err.Error()
 	case err != nil:
 		return v, err
 	default:
-		v.Settled = true
+		v.Quiet = true
 	}
-	cfg.Logger.Info("oracle: settled", "settled", v.Settled, "took", v.SettleTook)
+	cfg.Logger.Info("oracle: waited for quiet", "quiet", v.Quiet, "took", v.QuietWait)
 	return v, inspect(ctx, cfg, slots, &v)
 }
 
 // inspect reads every database and every topic and judges what it read
-// into v, with the relay slots as settling last saw them.
+// into v, with the relay slots as the wait for quiet last saw them.
 func inspect(ctx context.Context, cfg Config, slots []slotState, v *Verdict) error {
 	snap, err := read(ctx, cfg.DSNs)
 	if err != nil {

@@ -117,7 +117,7 @@ type product struct {
 	updated time.Time
 }
 
-// snapshot is what the oracle reads of every database after settling.
+// snapshot is what the oracle reads of every database once the system is quiet.
 type snapshot struct {
 	// bff
 	keys     map[string]keyRecord // by idempotency key

@@ -237,10 +237,10 @@ func (rw *realWorld) publish(t *testing.T, ctx context.Context, b *brokertest.Br
 }
 
 // inspect runs the oracle's reading and checks on the stored world, as
-// Check does once the system settled.
+// Check does once the system is quiet.
 func (rw *realWorld) inspect(t *testing.T, ctx context.Context) Verdict {
 	t.Helper()
-	v := Verdict{Settled: true}
+	v := Verdict{Quiet: true}
 	rw.cfg.Logger = slog.New(slog.DiscardHandler)
 	if err := inspect(ctx, rw.cfg, nil, &v); err != nil {
 		t.Fatal(err)
@@ -357,7 +357,7 @@ func (rw *realWorld) alter(t *testing.T, ctx context.Context) []alteration {
 }
 
 // TestCheckSaysWhatKeepsTheSystemUnsettled leaves an order in flight in
-// real stores: the oracle must not settle, and at its deadline its verdict
+// real stores: the system must not go quiet, and at the deadline the verdict
 // is not clean and says what still moved.
 func TestCheckSaysWhatKeepsTheSystemUnsettled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -365,12 +365,12 @@ func TestCheckSaysWhatKeepsTheSystemUnsettled(t *testing.T) {
 	rw := storeWorld(t, ctx, 2, nil)
 	rw.exec(t, ctx, "orders", `UPDATE orders SET status = 'placed', settled_at = NULL WHERE id = $1`, rw.ops[0].OrderID)
 	cfg := rw.cfg
-	cfg.SettleTimeout = 5 * time.Second
+	cfg.QuietTimeout = 5 * time.Second
 	v, err := Check(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Settled || v.OK() || !strings.Contains(v.Unsettled, "in flight orders: 1") || !strings.Contains(v.String(), "NOT settled after") {
-		t.Errorf("an order in flight; want a verdict not settled because of it:\n%s", v)
+	if v.Quiet || v.OK() || !strings.Contains(v.StillMoving, "in flight orders: 1") || !strings.Contains(v.String(), "NOT quiet after") {
+		t.Errorf("an order in flight; want a verdict not quiet because of it:\n%s", v)
 	}
 }

@@ -33,14 +33,17 @@ func (c *CheckResult) fail(format string, args ...any) {
 }
 
 // Verdict is what the oracle found. It is clean when every check passed and
-// the system settled.
+// the system was quiet.
 type Verdict struct {
-	// Settled says whether the system reached quiescence before the
-	// deadline (Config.SettleTimeout); SettleTook is how long it took, and
-	// Unsettled what was still moving when it did not.
-	Settled    bool          `json:"settled"`
-	SettleTook time.Duration `json:"settle_took_ns"`
-	Unsettled  string        `json:"unsettled,omitempty"`
+	// Quiet says whether the system went quiet before the deadline
+	// (Config.QuietTimeout): every relay slot caught up with the WAL, every
+	// outbox event in every consumer's inbox, every order terminal, nothing
+	// changing. QuietWait is how long the oracle waited, and StillMoving
+	// what was still moving when it was not quiet. (The JSON names are
+	// older than these and kept for the reports' readers.)
+	Quiet       bool          `json:"settled"`
+	QuietWait   time.Duration `json:"settle_took_ns"`
+	StillMoving string        `json:"unsettled,omitempty"`
 	// Ops counts the ledger's operations by fate; UnknownWritten of the
 	// unknown ones created an order, the others nothing.
 	Ops            loadgen.FateCounts `json:"ops"`
@@ -58,8 +61,8 @@ type Verdict struct {
 	Checks         []CheckResult  `json:"checks"`
 }
 
-// OK reports whether the system settled and no check found a violation.
-func (v Verdict) OK() bool { return v.Settled && v.Violations() == 0 }
+// OK reports whether the system was quiet and no check found a violation.
+func (v Verdict) OK() bool { return v.Quiet && v.Violations() == 0 }
 
 // Violations counts the violations of every check.
 func (v Verdict) Violations() int {
@@ -79,10 +82,10 @@ func (v Verdict) String() string {
 		verdict = fmt.Sprintf("VIOLATED (%d violations)", v.Violations())
 	}
 	fmt.Fprintf(&b, "oracle verdict: %s\n", verdict)
-	if v.Settled {
-		fmt.Fprintf(&b, "  settled after %s\n", v.SettleTook.Round(time.Millisecond))
+	if v.Quiet {
+		fmt.Fprintf(&b, "  quiet after %s\n", v.QuietWait.Round(time.Millisecond))
 	} else {
-		fmt.Fprintf(&b, "  NOT settled after %s: %s\n", v.SettleTook.Round(time.Millisecond), v.Unsettled)
+		fmt.Fprintf(&b, "  NOT quiet after %s: %s\n", v.QuietWait.Round(time.Millisecond), v.StillMoving)
 	}
 	fmt.Fprintf(&b, "  ops: %d ok, %d failed, %d unknown (%d of them written); %d orders expected\n",
 		v.Ops.OK, v.Ops.Failed, v.Ops.Unknown, v.UnknownWritten, v.Orders)

@@ -39,7 +39,7 @@ func TestSameEventPublishedTwiceHasOneEffect(t *testing.T) {
 	e.publisher(e.ordersTopic).publish(ev, placed("order-1", 1)) // a new producer sends it again
 	c := e.start(e.config(effectRegistry()))
 
-	e.waitFor("both copies and the next event settled", func() bool {
+	e.waitFor("both copies and the next event disposed of", func() bool {
 		st := c.Stats()
 		return st.Applied == 2 && st.Duplicates == 1
 	})
@@ -150,7 +150,7 @@ func TestApplyProgressRecordsTheNewestCommitPerTopic(t *testing.T) {
 	reg := effectRegistry()
 	inbox.Skip[*paymentsv1.PaymentProcessed](reg)
 	c := e.start(e.config(reg, e.ordersTopic, e.paymentsTopic))
-	e.waitFor("every event settled", func() bool {
+	e.waitFor("every event disposed of", func() bool {
 		st := c.Stats()
 		return st.Applied == 3 && st.Skipped == 1
 	})

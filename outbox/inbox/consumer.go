@@ -92,7 +92,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if batch == nil {
 			return nil
 		}
-		if err := c.settle(ctx, batch); err != nil {
+		if err := c.dispose(ctx, batch); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

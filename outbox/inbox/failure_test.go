@@ -149,7 +149,7 @@ func TestMessagesThatCannotBeAppliedAreParked(t *testing.T) {
 			return err
 		}
 		if msg.EventID == refused.id {
-			return fmt.Errorf("%w: order %s cannot be settled", inbox.ErrPark, body.GetOrderId())
+			return fmt.Errorf("%w: order %s cannot be placed", inbox.ErrPark, body.GetOrderId())
 		}
 		return nil
 	})
@@ -158,7 +158,7 @@ func TestMessagesThatCannotBeAppliedAreParked(t *testing.T) {
 		unhandled.id:    "unknown type alpes.payments.v1.PaymentProcessed",
 		garbage.id:      "decoding alpes.orders.v1.OrderPlaced",
 		wrongVersion.id: `schema version "2" on a v1 topic`,
-		refused.id:      "parked by handler: order order-6 cannot be settled",
+		refused.id:      "parked by handler: order order-6 cannot be placed",
 		noType.id:       "no alpes-type property",
 	}
 

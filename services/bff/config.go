@@ -10,7 +10,6 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
@@ -39,12 +38,6 @@ const (
 type Config struct {
 	// HTTPAddr is where Run listens. Default 127.0.0.1:8000.
 	HTTPAddr string
-	// Failpoints crash the process at the view consumer's named points (see
-	// inbox.Config), for fault tests; nil in production.
-	Failpoints *failpoint.Set
-	// InboxSweep configures the view consumer's inbox sweep (see
-	// inbox.Sweep); zero fields take its defaults.
-	InboxSweep inbox.Sweep
 	// DB is the bff's database, connected as alpes_bff. The caller owns it.
 	// Serve holds one of its connections for LISTEN (long polls), so it
 	// needs at least two.
@@ -59,6 +52,12 @@ type Config struct {
 	// the bff writes PlaceOrder to OrderCommands and its view consumer reads
 	// OrderEvents and CatalogEvents. Default: eventcatalog.DefaultTopics().
 	Topics eventcatalog.Topics
+	// Consumer tunes the view consumer: its BatchSize, BatchWait,
+	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// Failpoints are used (zero takes inbox's defaults). Its other fields
+	// are set by the Server: subscription "bff", Topics' order and catalogue
+	// events, the view's handlers, DB, Pulsar and Logger.
+	Consumer inbox.Config
 
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default 64 KiB.
 	MaxBodyBytes int64

@@ -50,9 +50,8 @@ func TestDiskFullOnTheDatabase(t *testing.T) {
 	r, err := relay.New(relay.Config{
 		Sources: []relay.SourceConfig{{Name: "bff", DSN: cluster.DSN(migrations.RelayRole, "bff"),
 			QuarantineTopic: topics.RelayQuarantine}},
-		PulsarURL:      broker.ServiceURL,
-		PulsarAdminURL: broker.AdminURL,
-		Logger:         testlog.New(t),
+		Pulsar: relay.PulsarConfig{URL: broker.ServiceURL, AdminURL: broker.AdminURL},
+		Logger: testlog.New(t),
 	})
 	if err != nil {
 		t.Fatal(err)

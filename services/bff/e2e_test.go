@@ -32,9 +32,8 @@ func TestOrderThroughTheRelay(t *testing.T) {
 	r, err := relay.New(relay.Config{
 		Sources: []relay.SourceConfig{{Name: "bff", DSN: e.db.DSNAs(migrations.RelayRole), Slot: e.db.Name,
 			QuarantineTopic: e.topics().RelayQuarantine}},
-		PulsarURL:      e.broker.ServiceURL,
-		PulsarAdminURL: e.broker.AdminURL,
-		Logger:         testlog.New(t),
+		Pulsar: relay.PulsarConfig{URL: e.broker.ServiceURL, AdminURL: e.broker.AdminURL},
+		Logger: testlog.New(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -112,11 +112,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var consumer *inbox.Consumer
 	if s.cfg.Pulsar != nil {
 		var err error
-		consumer, err = inbox.New(inbox.Config{
-			Client: s.cfg.Pulsar, DB: s.cfg.DB, Subscription: Subscription,
-			Topics: consumedTopics(s.cfg.Topics), Registry: newRegistry(), Logger: s.log,
-			Failpoints: s.cfg.Failpoints, Sweep: s.cfg.InboxSweep,
-		})
+		ic := s.cfg.Consumer
+		ic.Client, ic.DB, ic.Logger = s.cfg.Pulsar, s.cfg.DB, s.log
+		ic.Subscription, ic.Topics, ic.Registry = Subscription, consumedTopics(s.cfg.Topics), newRegistry()
+		consumer, err = inbox.New(ic)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("creating the view consumer: %w", err)

@@ -1,7 +1,8 @@
 // Package orders is the orders service: it turns PlaceOrder commands into
 // priced orders and settles them on payment outcomes, in its own database
 // (migrations/orders), publishing every fact through its transactional
-// outbox (docs/adr/0001-commands-and-events.md).
+// outbox (docs/adr/0001-commands-and-events.md). An order is settled once
+// it is confirmed or rejected (settled_at): its final state.
 //
 // A Service consumes, with the consumer framework outbox/inbox and the
 // Key_Shared subscription "orders", two topics of its deployment's tenant

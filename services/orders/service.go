@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
@@ -18,45 +16,25 @@ import (
 // Subscription is the Key_Shared subscription every orders instance shares.
 const Subscription = "orders"
 
-// Config configures a Service. DB and Client are required.
+// Config configures a Service. DB and Pulsar are required.
 type Config struct {
 	// DB is orders' database, connected as the service's role alpes_orders.
 	DB *pgxpool.Pool
-	// Client is the Pulsar client the consumer subscribes with. The caller
-	// owns it and closes it after Run returns.
-	Client pulsar.Client
+	// Pulsar is the client the consumer subscribes with. The caller owns it
+	// and closes it after Run returns.
+	Pulsar pulsar.Client
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
 	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
 	// orders consumes OrderCommands and PaymentEvents and writes OrderEvents
 	// and CatalogEvents. The zero value is eventcatalog.DefaultTopics().
 	Topics eventcatalog.Topics
-	// Tuning tunes the consumer; zero fields take outbox/inbox's defaults.
-	Tuning Tuning
-}
-
-// Tuning is passed through to the inbox consumer (see inbox.Config for
-// each field's meaning and default).
-type Tuning struct {
-	// BatchSize is the most messages applied in one transaction.
-	BatchSize int
-	// BatchWait is how long a batch waits for more messages after its first.
-	BatchWait time.Duration
-	// MaxAttempts bounds the tries of a failing message before it is
-	// dead-lettered.
-	MaxAttempts int
-	// RetryBackoff is the first wait between retries; it doubles per retry.
-	RetryBackoff time.Duration
-	// MaxBackoff caps every wait between retries.
-	MaxBackoff time.Duration
-	// ReceiveQueue is the Pulsar consumer's receiver queue size.
-	ReceiveQueue int
-	// Failpoints crash the process at the inbox's named points, for fault
-	// tests; nil in production.
-	Failpoints *failpoint.Set
-	// Sweep configures the inbox sweep: its retention bounds how long
-	// duplicates are recognised.
-	Sweep inbox.Sweep
+	// Consumer tunes the inbox consumer: its BatchSize, BatchWait,
+	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// Failpoints are used (zero takes inbox's defaults). Its other fields
+	// are set by the Service: subscription "orders", Topics' order commands
+	// and payment events, the service's handlers, DB, Pulsar and Logger.
+	Consumer inbox.Config
 }
 
 // Service is one instance of the orders service. Create it with New and
@@ -83,23 +61,11 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{db: cfg.DB, log: cfg.Logger.With("service", "orders"), topics: topics}
 	reg := inbox.NewRegistry()
 	inbox.Handle(reg, s.placeOrder)
-	inbox.Handle(reg, s.settle)
-	consumer, err := inbox.New(inbox.Config{
-		Client:       cfg.Client,
-		DB:           cfg.DB,
-		Subscription: Subscription,
-		Topics:       []string{topics.OrderCommands, topics.PaymentEvents},
-		Registry:     reg,
-		Logger:       s.log,
-		BatchSize:    cfg.Tuning.BatchSize,
-		BatchWait:    cfg.Tuning.BatchWait,
-		MaxAttempts:  cfg.Tuning.MaxAttempts,
-		RetryBackoff: cfg.Tuning.RetryBackoff,
-		MaxBackoff:   cfg.Tuning.MaxBackoff,
-		ReceiveQueue: cfg.Tuning.ReceiveQueue,
-		Failpoints:   cfg.Tuning.Failpoints,
-		Sweep:        cfg.Tuning.Sweep,
-	})
+	inbox.Handle(reg, s.applyPayment)
+	ic := cfg.Consumer
+	ic.Client, ic.DB, ic.Logger = cfg.Pulsar, cfg.DB, s.log
+	ic.Subscription, ic.Topics, ic.Registry = Subscription, []string{topics.OrderCommands, topics.PaymentEvents}, reg
+	consumer, err := inbox.New(ic)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the orders consumer: %w", err)
 	}

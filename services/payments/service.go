@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -19,14 +17,14 @@ import (
 // Subscription is the Key_Shared subscription every payments instance shares.
 const Subscription = "payments"
 
-// Config configures a Service. DB and Client are required.
+// Config configures a Service. DB and Pulsar are required.
 type Config struct {
 	// DB is payments' database, connected as the service's role
 	// alpes_payments.
 	DB *pgxpool.Pool
-	// Client is the Pulsar client the consumer subscribes with. The caller
-	// owns it and closes it after Run returns.
-	Client pulsar.Client
+	// Pulsar is the client the consumer subscribes with. The caller owns it
+	// and closes it after Run returns.
+	Pulsar pulsar.Client
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
 	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
@@ -35,32 +33,12 @@ type Config struct {
 	Topics eventcatalog.Topics
 	// Gateway decides every charge. Nil means DefaultGateway().
 	Gateway *Gateway
-	// Tuning tunes the consumer; zero fields take outbox/inbox's defaults.
-	Tuning Tuning
-}
-
-// Tuning is passed through to the inbox consumer (see inbox.Config for
-// each field's meaning and default).
-type Tuning struct {
-	// BatchSize is the most messages applied in one transaction.
-	BatchSize int
-	// BatchWait is how long a batch waits for more messages after its first.
-	BatchWait time.Duration
-	// MaxAttempts bounds the tries of a failing message before it is
-	// dead-lettered.
-	MaxAttempts int
-	// RetryBackoff is the first wait between retries; it doubles per retry.
-	RetryBackoff time.Duration
-	// MaxBackoff caps every wait between retries.
-	MaxBackoff time.Duration
-	// ReceiveQueue is the Pulsar consumer's receiver queue size.
-	ReceiveQueue int
-	// Failpoints crash the process at the inbox's named points, for fault
-	// tests; nil in production.
-	Failpoints *failpoint.Set
-	// Sweep configures the inbox sweep: its retention bounds how long
-	// duplicates are recognised.
-	Sweep inbox.Sweep
+	// Consumer tunes the inbox consumer: its BatchSize, BatchWait,
+	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// Failpoints are used (zero takes inbox's defaults). Its other fields
+	// are set by the Service: subscription "payments", Topics' order
+	// events, the service's handlers, DB, Pulsar and Logger.
+	Consumer inbox.Config
 }
 
 // Service is one instance of the payments service. Create it with New and
@@ -92,22 +70,10 @@ func New(cfg Config) (*Service, error) {
 	inbox.Handle(reg, s.charge)
 	inbox.Skip[*ordersv1.OrderConfirmed](reg)
 	inbox.Skip[*ordersv1.OrderRejected](reg)
-	consumer, err := inbox.New(inbox.Config{
-		Client:       cfg.Client,
-		DB:           cfg.DB,
-		Subscription: Subscription,
-		Topics:       []string{topics.OrderEvents},
-		Registry:     reg,
-		Logger:       s.log,
-		BatchSize:    cfg.Tuning.BatchSize,
-		BatchWait:    cfg.Tuning.BatchWait,
-		MaxAttempts:  cfg.Tuning.MaxAttempts,
-		RetryBackoff: cfg.Tuning.RetryBackoff,
-		MaxBackoff:   cfg.Tuning.MaxBackoff,
-		ReceiveQueue: cfg.Tuning.ReceiveQueue,
-		Failpoints:   cfg.Tuning.Failpoints,
-		Sweep:        cfg.Tuning.Sweep,
-	})
+	ic := cfg.Consumer
+	ic.Client, ic.DB, ic.Logger = cfg.Pulsar, cfg.DB, s.log
+	ic.Subscription, ic.Topics, ic.Registry = Subscription, []string{topics.OrderEvents}, reg
+	consumer, err := inbox.New(ic)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the payments consumer: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
+	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/relay"
 	"github.com/alpes/alpes/services/eventcatalog"
 	"github.com/alpes/alpes/services/orders"
@@ -82,9 +83,8 @@ func (e *Env) StartRelay(source string, db *pgtest.DB) {
 			Name: source, DSN: db.DSNAs(migrations.RelayRole), Slot: db.Name,
 			QuarantineTopic: e.Topics.RelayQuarantine,
 		}},
-		PulsarURL:      e.Broker.ServiceURL,
-		PulsarAdminURL: e.Broker.AdminURL,
-		Logger:         Logger(e.T),
+		Pulsar: relay.PulsarConfig{URL: e.Broker.ServiceURL, AdminURL: e.Broker.AdminURL},
+		Logger: Logger(e.T),
 	})
 	if err != nil {
 		e.T.Fatal(err)
@@ -274,11 +274,11 @@ func (e *Env) StartService(service string, pool *pgxpool.Pool) *Running {
 	var err error
 	switch service {
 	case "orders":
-		svc, err = orders.New(orders.Config{DB: pool, Client: e.Client, Topics: e.Topics, Logger: Logger(e.T),
-			Tuning: orders.Tuning{RetryBackoff: RetryBackoff}})
+		svc, err = orders.New(orders.Config{DB: pool, Pulsar: e.Client, Topics: e.Topics, Logger: Logger(e.T),
+			Consumer: inbox.Config{RetryBackoff: RetryBackoff}})
 	case "payments":
-		svc, err = payments.New(payments.Config{DB: pool, Client: e.Client, Topics: e.Topics, Logger: Logger(e.T),
-			Tuning: payments.Tuning{RetryBackoff: RetryBackoff}})
+		svc, err = payments.New(payments.Config{DB: pool, Pulsar: e.Client, Topics: e.Topics, Logger: Logger(e.T),
+			Consumer: inbox.Config{RetryBackoff: RetryBackoff}})
 	default:
 		err = fmt.Errorf("servicetest: no service %q to start", service)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/alpes/alpes/outbox/inbox"
 	moneyv1 "github.com/alpes/alpes/proto/alpes/money/v1"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
@@ -159,8 +160,8 @@ func TestPaymentForAnOrderNotYetVisibleWaitsForIt(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	logs := &servicetest.LogBuffer{}
-	svc, err := orders.New(orders.Config{DB: e.App, Client: e.Client, Topics: e.Topics,
-		Logger: servicetest.TeeLogger(e.T, logs), Tuning: orders.Tuning{RetryBackoff: 100 * time.Millisecond}})
+	svc, err := orders.New(orders.Config{DB: e.App, Pulsar: e.Client, Topics: e.Topics,
+		Logger: servicetest.TeeLogger(e.T, logs), Consumer: inbox.Config{RetryBackoff: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestQuietnessSaysWhatStillMoves checks each reason settling keeps
-// waiting for, alone: a quiet system has none, and each change to it is
+// TestQuietnessSaysWhatStillMoves checks each reason the wait for quiet
+// keeps waiting for, alone: a quiet system has none, and each change to it is
 // named.
 func TestQuietnessSaysWhatStillMoves(t *testing.T) {
 	consumed := map[string][]string{"payments": {"events"}}

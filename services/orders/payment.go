@@ -14,7 +14,7 @@ import (
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
 )
 
-// storedOrder is what settling needs of an order row.
+// storedOrder is what applying a payment needs of an order row.
 type storedOrder struct {
 	status      string
 	totalMinor  int64
@@ -24,10 +24,11 @@ type storedOrder struct {
 	samePayment bool // payment_id is the payment being applied
 }
 
-// settle applies a PaymentProcessed within tx: an approved payment confirms
-// the order, a declined one rejects it. See the package documentation for
+// applyPayment applies a payment's outcome, a PaymentProcessed, to its
+// order within tx: an approved payment confirms the order, a declined one
+// rejects it, and either settles it. See the package documentation for
 // what is ignored and what is parked.
-func (s *Service) settle(ctx context.Context, tx pgx.Tx, _ inbox.Message, pay *paymentsv1.PaymentProcessed) error {
+func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, _ inbox.Message, pay *paymentsv1.PaymentProcessed) error {
 	switch pay.GetStatus() {
 	case paymentsv1.PaymentStatus_PAYMENT_STATUS_APPROVED, paymentsv1.PaymentStatus_PAYMENT_STATUS_DECLINED:
 	default:

@@ -14,10 +14,10 @@ import (
 	"github.com/alpes/alpes/migrations"
 )
 
-// errUnsettled: the system was still moving at the deadline.
-var errUnsettled = errors.New("not settled")
+// errNotQuiet: the system was still moving at the deadline.
+var errNotQuiet = errors.New("not quiet")
 
-// slotState is one relay slot at the end of settling.
+// slotState is one relay slot at the end of the wait for quiet.
 type slotState struct {
 	name, database string
 	confirmed      string // confirmed_flush_lsn
@@ -25,14 +25,14 @@ type slotState struct {
 	caughtUp       bool
 }
 
-// settle polls the databases until the system is quiet: every relay slot
+// awaitQuiet polls the databases until the system is quiet: every relay slot
 // has confirmed the WAL position that was current one poll earlier, every
 // consumer's inbox holds as many events of its topics as the outboxes, no
 // order is in flight, and none of those counts moved since the last poll.
-// It returns the slots as last seen; errUnsettled (wrapped, with what was
-// still moving) when the deadline passed first.
-func settle(ctx context.Context, cfg Config) ([]slotState, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.SettleTimeout)
+// It returns the slots as last seen; errNotQuiet (wrapped, with what was
+// still moving) when the deadline, cfg.QuietTimeout, passed first.
+func awaitQuiet(ctx context.Context, cfg Config) ([]slotState, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.QuietTimeout)
 	defer cancel()
 	conns := map[string]*pgx.Conn{}
 	defer func() {
@@ -68,7 +68,7 @@ func settle(ctx context.Context, cfg Config) ([]slotState, error) {
 			if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
 				return slots, cause
 			}
-			return slots, fmt.Errorf("%w after %s: %s", errUnsettled, cfg.SettleTimeout, why)
+			return slots, fmt.Errorf("%w after %s: %s", errNotQuiet, cfg.QuietTimeout, why)
 		case <-tick.C:
 		}
 	}
@@ -109,7 +109,7 @@ func quietness(consumed map[string][]string, counts, prev map[string]int64, slot
 	return strings.Join(why, "; ")
 }
 
-// poll reads the counts settle watches and the WAL's end, and the slots
+// poll reads the counts awaitQuiet watches and the WAL's end, and the slots
 // measured against target (the WAL's end of the previous poll).
 func poll(ctx context.Context, cfg Config, conns map[string]*pgx.Conn, target string) (map[string]int64, string, []slotState, error) {
 	counts := map[string]int64{}

@@ -9,12 +9,14 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 )
 
-// settle applies a batch in order and acknowledges every message once it is
-// committed: in one transaction when all handlers succeed, else in runs
-// around each failing message, which is retried alone and finally parked or
-// dead-lettered. It returns nil when every message is settled, ctx's error
-// when ctx ended first, or an error from a test hook.
-func (c *Consumer) settle(ctx context.Context, batch []*delivery) error {
+// dispose carries out the disposition of every message of a batch, in
+// order, and acknowledges each once it is committed: the batch is applied
+// in one transaction when all handlers succeed, else in runs around each
+// failing message, which is retried alone and finally parked or
+// dead-lettered. It returns nil when every message is disposed of and
+// acknowledged, ctx's error when ctx ended first, or an error from a test
+// hook.
+func (c *Consumer) dispose(ctx context.Context, batch []*delivery) error {
 	pending := batch
 	for len(pending) > 0 {
 		if pending[0].disp == dispNoEventID {
