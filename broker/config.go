@@ -11,15 +11,27 @@ import (
 	"github.com/alpes/alpes/internal/pulsarwire"
 )
 
+// Real Pulsar's ports, which the broker listens on by default, on loopback.
+const (
+	// DefaultServicePort is the port of Pulsar's binary protocol.
+	DefaultServicePort = "6650"
+	// DefaultAdminPort is the port of Pulsar's admin HTTP API.
+	DefaultAdminPort = "8080"
+	// DefaultServiceAddr is where the binary protocol listens by default.
+	DefaultServiceAddr = "127.0.0.1:" + DefaultServicePort
+	// DefaultAdminAddr is where the admin API listens by default.
+	DefaultAdminAddr = "127.0.0.1:" + DefaultAdminPort
+)
+
 // Config configures a broker. Start this from DefaultConfig: an empty
 // string or zero number takes the default documented on its field, but a
 // bool is taken as given, and Deduplication defaults to true.
 type Config struct {
 	// ServiceAddr is the host:port of the binary protocol listener.
-	// Default "127.0.0.1:6650"; port 0 picks a free port (see Broker.Addr).
+	// Default DefaultServiceAddr; port 0 picks a free port (see Broker.Addr).
 	ServiceAddr string
 	// AdminAddr is the host:port of the admin HTTP API.
-	// Default "127.0.0.1:8080"; port 0 picks a free port.
+	// Default DefaultAdminAddr; port 0 picks a free port.
 	AdminAddr string
 	// AdvertisedAddr is the host:port the broker tells clients to connect
 	// to: the address in the broker URL that LOOKUP returns and in
@@ -88,10 +100,10 @@ func DefaultConfig() Config {
 // withDefaults returns c with every empty field set to its default.
 func (c Config) withDefaults() (Config, error) {
 	if c.ServiceAddr == "" {
-		c.ServiceAddr = "127.0.0.1:6650"
+		c.ServiceAddr = DefaultServiceAddr
 	}
 	if c.AdminAddr == "" {
-		c.AdminAddr = "127.0.0.1:8080"
+		c.AdminAddr = DefaultAdminAddr
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = pulsarwire.DefaultMaxMessageSize

@@ -185,6 +185,9 @@ const (
 	DefaultQuarantineTopic = "persistent://alpes/relay/quarantine.v1"
 	DefaultMaxMessageBytes = 5 << 20 // Pulsar's default maxMessageSize
 	DefaultSweepBatch      = 1000
+	// DefaultHTTPAddr is where `alpes relay` serves /v1/lag, /healthz,
+	// /readyz and /metrics unless told otherwise (Config.HTTPAddr has no default).
+	DefaultHTTPAddr = "127.0.0.1:8081"
 	// minMessageBytes is the smallest MaxMessageBytes: room for a quarantined
 	// row's message once its payload and headers are dropped and its other
 	// values cut to maxQuarantineValue (see quarantine.go).

@@ -8,8 +8,8 @@ import (
 )
 
 type brokerCmd struct {
-	Addr            string        `help:"Listen address of the Pulsar binary protocol." default:"127.0.0.1:6650"`
-	AdminAddr       string        `help:"Listen address of the admin HTTP API." default:"127.0.0.1:8080"`
+	Addr            string        `help:"Listen address of the Pulsar binary protocol." default:"${broker_addr}"`
+	AdminAddr       string        `help:"Listen address of the admin HTTP API." default:"${broker_admin_addr}"`
 	AdvertisedAddr  string        `help:"host:port the broker tells clients to connect to (behind a proxy or port mapping); default: the listen address." placeholder:"HOST:PORT"`
 	Data            string        `help:"Directory that makes the broker durable; in memory when empty." placeholder:"DIR"`
 	Dedup           bool          `help:"Broker-side deduplication for namespaces without a policy of their own." default:"true" negatable:""`

@@ -42,7 +42,7 @@ var defaults = kong.Vars{
 	"pulsar_memory":  pulsarstandalone.DefaultMemory,
 	"pulsar_tenant":  eventcatalog.DefaultTenant,
 	"chaos_faults":   chaosFaultNames(),
-}
+}.CloneWith(stackDefaults())
 
 // env is what every command gets: where to write and how to log.
 type env struct {

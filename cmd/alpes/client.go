@@ -11,7 +11,7 @@ import (
 )
 
 type clientCmd struct {
-	BFFURL      string        `name:"bff-url" help:"Base URL of the bff." default:"http://127.0.0.1:8000"`
+	BFFURL      string        `name:"bff-url" help:"Base URL of the bff." default:"${bff_url}"`
 	Rate        float64       `help:"Orders per second, open loop." default:"20"`
 	Duration    time.Duration `help:"How long to place orders (0: until --count)." default:"30s"`
 	Count       int           `help:"How many orders to place (0: until --duration)."`

@@ -13,14 +13,14 @@ type devCmd struct {
 	Pulsar         string  `help:"The broker to run: embedded (alpes's own, in this process) or real (Apache Pulsar standalone from its distribution, fetched once with Maven; needs Java 17+)." enum:"embedded,real" default:"embedded"`
 	PulsarURL      string  `help:"Use the Pulsar already running here instead of starting one (with --pulsar-admin-url)." placeholder:"pulsar://HOST:PORT"`
 	PulsarAdminURL string  `help:"Admin API of the Pulsar named by --pulsar-url." placeholder:"http://HOST:PORT"`
-	BrokerAddr     string  `help:"Listen address of the broker's binary protocol." default:"127.0.0.1:6650"`
-	BrokerAdmin    string  `help:"Listen address of the broker's admin API." default:"127.0.0.1:8080"`
-	RelayHTTPAddr  string  `help:"Listen address of the relay's /v1/lag." default:"127.0.0.1:8081"`
+	BrokerAddr     string  `help:"Listen address of the broker's binary protocol." default:"${broker_addr}"`
+	BrokerAdmin    string  `help:"Listen address of the broker's admin API." default:"${broker_admin_addr}"`
+	RelayHTTPAddr  string  `help:"Listen address of the relay's /v1/lag." default:"${relay_addr}"`
 	Relay          bool    `help:"Run the relay and the services (--no-relay: Postgres and the broker only, to run a relay by hand)." default:"true" negatable:""`
-	OrdersAddr     string  `help:"Listen address of orders' /v1/progress and /metrics." default:"127.0.0.1:8082"`
-	PaymentsAddr   string  `help:"Listen address of payments' /v1/progress and /metrics." default:"127.0.0.1:8083"`
-	ReportingAddr  string  `help:"Listen address of the reporting service." default:"127.0.0.1:8084"`
-	BFFAddr        string  `name:"bff-addr" help:"Listen address of the bff, the public API." default:"127.0.0.1:8000"`
+	OrdersAddr     string  `help:"Listen address of orders' /v1/progress and /metrics." default:"${orders_addr}"`
+	PaymentsAddr   string  `help:"Listen address of payments' /v1/progress and /metrics." default:"${payments_addr}"`
+	ReportingAddr  string  `help:"Listen address of the reporting service." default:"${reporting_addr}"`
+	BFFAddr        string  `name:"bff-addr" help:"Listen address of the bff, the public API." default:"${bff_addr}"`
 	WithClient     bool    `help:"Also run the fake-data client against the bff."`
 	ClientRate     float64 `help:"Orders per second of the fake-data client." default:"5"`
 }

@@ -14,7 +14,7 @@ import (
 )
 
 type lagCmd struct {
-	URL     string        `help:"Base URL of the relay's HTTP endpoints." default:"http://127.0.0.1:8081"`
+	URL     string        `help:"Base URL of the relay's HTTP endpoints." default:"${relay_url}"`
 	Token   string        `help:"Bearer token, when the relay requires one." placeholder:"TOKEN"`
 	JSON    bool          `help:"Print the relay's JSON report as it is."`
 	Watch   bool          `help:"Refresh until interrupted."`

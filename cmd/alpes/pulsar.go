@@ -44,8 +44,8 @@ func (f pulsarFlags) config(ctx context.Context, e env) (pulsarstandalone.Config
 
 type pulsarUpCmd struct {
 	pulsarFlags
-	Port      int `help:"Port of the Pulsar binary protocol on 127.0.0.1." default:"6650"`
-	AdminPort int `help:"Port of the admin HTTP API on 127.0.0.1." default:"8080"`
+	Port      int `help:"Port of the Pulsar binary protocol on 127.0.0.1." default:"${broker_port}"`
+	AdminPort int `help:"Port of the admin HTTP API on 127.0.0.1." default:"${broker_admin_port}"`
 }
 
 func (c *pulsarUpCmd) Run(ctx context.Context, e env) error {
@@ -68,7 +68,7 @@ func (c *pulsarUpCmd) Run(ctx context.Context, e env) error {
 }
 
 type pulsarDownCmd struct {
-	Port int `help:"Port of the instance to stop, as given to 'alpes pulsar up'." default:"6650"`
+	Port int `help:"Port of the instance to stop, as given to 'alpes pulsar up'." default:"${broker_port}"`
 }
 
 func (c *pulsarDownCmd) Run(e env) error {

@@ -3,20 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 	"github.com/alpes/alpes/lab/devstack"
+	"github.com/alpes/alpes/lab/stack/stacktest"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
 
@@ -45,7 +43,7 @@ func TestPulsarUpThenDownLeavesNothing(t *testing.T) {
 	adminURL := "http://127.0.0.1:" + strconv.Itoa(adminPort)
 	for _, ns := range devstack.Namespaces(eventcatalog.DefaultTenant) {
 		var on bool
-		getJSON(t, adminURL+"/admin/v2/namespaces/"+ns+"/deduplication", &on)
+		stacktest.GetJSON(t, adminURL+"/admin/v2/namespaces/"+ns+"/deduplication", &on)
 		if !on {
 			t.Errorf("%s: deduplication off after pulsar up", ns)
 		}
@@ -91,64 +89,15 @@ func freeTestPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-}
-
 // runDevUntilReady runs `alpes dev` with args until it says it is running,
 // then stops it as Ctrl-C would, and returns what it printed.
 func runDevUntilReady(t *testing.T, args []string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, &out, io.Discard) }()
-	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(out.String(), "alpes dev is running") {
-		select {
-		case err := <-done:
-			cancel()
-			t.Fatalf("alpes dev stopped before it was ready: %v\n%s", err, out.String())
-		case <-deadline:
-			cancel()
-			<-done
-			t.Fatalf("alpes dev not ready after 3 minutes:\n%s", out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
+	out := &stacktest.SyncBuffer{}
+	dev := stacktest.Go(t, func(ctx context.Context) error { return run(ctx, args, out, io.Discard) })
+	dev.WaitForOutput(t, out, "alpes dev is running", 3*time.Minute)
+	if err := dev.Stop(); err != nil {
 		t.Errorf("alpes dev: %v", err)
 	}
 	return out.String()
-}
-
-// syncBuffer is a bytes.Buffer safe to write from one goroutine and read
-// from another.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

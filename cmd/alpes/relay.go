@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alpes/alpes/broker"
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/relay"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -24,7 +25,7 @@ type relayReplayCmd struct {
 	Since           string `help:"Start of the window: an RFC 3339 time, or a duration before now such as 2h." required:""`
 	Until           string `help:"End of the window (exclusive), like --since; now when empty."`
 	Topic           string `help:"Replay only this topic's rows."`
-	PulsarURL       string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarURL       string `help:"Pulsar service URL." default:"${pulsar_url}"`
 	PulsarToken     string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
 	MaxMessageBytes int    `help:"The broker's largest message (its maxMessageSize); larger rows are reported and left in the outbox. Zero means Pulsar's default, 5 MiB."`
 }
@@ -79,13 +80,13 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 
 type relayRunCmd struct {
 	Source              []string      `help:"A source database, NAME=DSN; repeat for several. NAME must never change for a database (it names the slot and the producers)." sep:";" required:"" placeholder:"NAME=DSN"`
-	PulsarURL           string        `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarURL           string        `help:"Pulsar service URL." default:"${pulsar_url}"`
 	PulsarToken         string        `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
 	PulsarTLSTrustCerts string        `help:"CA bundle for pulsar+ssl:// URLs." placeholder:"FILE"`
-	PulsarAdminURL      string        `help:"Pulsar admin API, where the relay verifies that deduplication is on before publishing to a namespace; default: the host of --pulsar-url, port 8080 (https and 8443 for pulsar+ssl://)." placeholder:"URL"`
+	PulsarAdminURL      string        `help:"Pulsar admin API, where the relay verifies that deduplication is on before publishing to a namespace; default: the host of --pulsar-url, port ${broker_admin_port} (https and ${pulsar_tls_admin_port} for pulsar+ssl://)." placeholder:"URL"`
 	AllowNoDedup        bool          `help:"Publish to namespaces without deduplication, with a warning, instead of stopping the source (a restarted relay may then publish duplicates)."`
 	PulsarTenant        string        `help:"Pulsar tenant of the deployment: rows that cannot be published go to persistent://TENANT/relay/quarantine.v1." default:"${pulsar_tenant}"`
-	HTTPAddr            string        `help:"Listen address of /v1/lag, /healthz, /readyz and /metrics; empty disables." default:"127.0.0.1:8081"`
+	HTTPAddr            string        `help:"Listen address of /v1/lag, /healthz, /readyz and /metrics; empty disables." default:"${relay_addr}"`
 	HTTPToken           string        `help:"Require this bearer token on /v1/lag and /metrics." placeholder:"TOKEN"`
 	StartFresh          bool          `help:"Create a missing slot even though the outbox holds rows it will not stream (replay them)."`
 	MaxInFlight         int           `help:"Messages awaiting broker receipts, per source, before reading pauses." default:"2000"`
@@ -159,8 +160,9 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 }
 
 // defaultAdminURL is the admin API of the broker at serviceURL on Pulsar's
-// default ports: http://host:8080 for pulsar://host:port, https://host:8443
-// for pulsar+ssl://. A URL listing several brokers gives the first one's.
+// default admin ports: http on broker.DefaultAdminPort for
+// pulsar://host:port, https on pulsarTLSAdminPort for pulsar+ssl://. A URL
+// listing several brokers gives the first one's.
 func defaultAdminURL(serviceURL string) (string, error) {
 	u, err := url.Parse(serviceURL)
 	if err != nil || u.Hostname() == "" {
@@ -171,9 +173,9 @@ func defaultAdminURL(serviceURL string) (string, error) {
 		host = h
 	}
 	if u.Scheme == "pulsar+ssl" {
-		return "https://" + net.JoinHostPort(host, "8443"), nil
+		return "https://" + net.JoinHostPort(host, pulsarTLSAdminPort), nil
 	}
-	return "http://" + net.JoinHostPort(host, "8080"), nil
+	return "http://" + net.JoinHostPort(host, broker.DefaultAdminPort), nil
 }
 
 // parseSource splits a --source value, NAME=DSN. A value without its NAME=

@@ -24,7 +24,7 @@ import (
 // the deployment's tenant on it.
 type serviceFlags struct {
 	DSN          string `name:"dsn" required:"" help:"The service's database, as its own login (alpes_<service>)."`
-	PulsarURL    string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarURL    string `help:"Pulsar service URL." default:"${pulsar_url}"`
 	PulsarToken  string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
 	PulsarTenant string `help:"Pulsar tenant of this deployment's topics (persistent://TENANT/orders/events.v1, …); every service of a deployment names the same." default:"${pulsar_tenant}"`
 	DBMaxConns   int32  `name:"db-max-conns" help:"Most connections to the database; 0 is pgx's default, the larger of 4 and the number of CPUs."`
@@ -89,7 +89,7 @@ func (f serviceFlags) open(ctx context.Context, e env) (db *pgxpool.Pool, client
 
 type reportingCmd struct {
 	serviceFlags
-	HTTPAddr string `help:"Listen address of the reports and timeline API." default:"127.0.0.1:8084"`
+	HTTPAddr string `help:"Listen address of the reports and timeline API." default:"${reporting_addr}"`
 }
 
 func (c *reportingCmd) Run(ctx context.Context, e env) error {
@@ -116,7 +116,7 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 
 type ordersCmd struct {
 	serviceFlags
-	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"127.0.0.1:8082"`
+	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"${orders_addr}"`
 }
 
 func (c *ordersCmd) Run(ctx context.Context, e env) error {
@@ -142,7 +142,7 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 
 type paymentsCmd struct {
 	serviceFlags
-	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"127.0.0.1:8083"`
+	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"${payments_addr}"`
 }
 
 func (c *paymentsCmd) Run(ctx context.Context, e env) error {
@@ -187,11 +187,11 @@ func withProgress(ctx context.Context, addr, service string, db *pgxpool.Pool, s
 
 type bffCmd struct {
 	serviceFlags
-	HTTPAddr     string   `help:"Listen address of the public HTTP API." default:"127.0.0.1:8000"`
-	ReportingURL string   `help:"Base URL of the reporting service, for timelines and reports." default:"http://127.0.0.1:8084"`
-	RelayLagURL  []string `help:"A relay's lag endpoint, for GET /v1/replication; repeat for several." default:"http://127.0.0.1:8081/v1/lag"`
+	HTTPAddr     string   `help:"Listen address of the public HTTP API." default:"${bff_addr}"`
+	ReportingURL string   `help:"Base URL of the reporting service, for timelines and reports." default:"${bff_reporting_url}"`
+	RelayLagURL  []string `help:"A relay's lag endpoint, for GET /v1/replication; repeat for several." default:"${bff_relay_lag_urls}"`
 	RelayToken   string   `help:"Bearer token of the relays' /v1/lag." placeholder:"TOKEN"`
-	ProgressURL  []string `help:"Another service's /v1/progress, for GET /v1/replication; repeat for several." default:"http://127.0.0.1:8082/v1/progress,http://127.0.0.1:8083/v1/progress,http://127.0.0.1:8084/v1/progress"`
+	ProgressURL  []string `help:"Another service's /v1/progress, for GET /v1/replication; repeat for several." default:"${bff_progress_urls}"`
 	RateLimit    float64  `help:"Requests per second allowed to one client." default:"50"`
 	RateBurst    int      `help:"Burst of requests allowed to one client." default:"100"`
 }

@@ -19,7 +19,7 @@ import (
 
 type tailCmd struct {
 	Topic       string `arg:"" help:"Topic to read, e.g. persistent://alpes/orders/events.v1."`
-	PulsarURL   string `help:"Pulsar service URL." default:"pulsar://127.0.0.1:6650"`
+	PulsarURL   string `help:"Pulsar service URL." default:"${pulsar_url}"`
 	PulsarToken string `help:"Token to authenticate to Pulsar." placeholder:"TOKEN"`
 	FromStart   bool   `help:"Read from the oldest message instead of new ones only."`
 	Count       int    `help:"Stop after this many messages (0: until interrupted)."`

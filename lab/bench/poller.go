@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 )
 
@@ -18,8 +19,8 @@ import (
 // table: the outbox's columns plus a sequence to poll in order. The real
 // schema is left alone.
 func createPollTable(ctx context.Context, sys *system) error {
-	if _, err := sys.admin["orders"].Exec(ctx, `CREATE DATABASE `+pollDatabase); err != nil {
-		return fmt.Errorf("creating %s: %w", pollDatabase, err)
+	if err := migrations.CreateDatabase(ctx, sys.Cluster.AdminDSN, pollDatabase); err != nil {
+		return err
 	}
 	conn, err := pgx.Connect(ctx, sys.Cluster.AdminDSN(pollDatabase))
 	if err != nil {

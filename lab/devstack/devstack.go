@@ -1,8 +1,10 @@
 // Package devstack runs alpes on one machine for development: a throwaway
 // Postgres cluster with a migrated database per service, a broker (the
 // embedded one, or the real Apache Pulsar), the relay streaming every
-// producing service's outbox, and the services.
-// `alpes dev` is a thin command over Run.
+// producing service's outbox, and the services: what lab/stack describes,
+// each component on the address Config gives it, wired to its peers as the
+// description says. `alpes dev` is a thin command over Run, its flags'
+// defaults the description's.
 package devstack
 
 import (
@@ -16,12 +18,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/lab/stack"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -114,10 +114,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	for _, service := range migrations.Services {
-		if err := CreateAndMigrate(ctx, cluster, service, log); err != nil {
-			return err
-		}
+	if err := stack.CreateDatabases(ctx, cluster.AdminDSN, log); err != nil {
+		return err
 	}
 
 	broker, err := startBroker(ctx, cfg, log)
@@ -130,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	st := stack{cluster: cluster, broker: broker}
+	st := summary{cluster: cluster, broker: broker, urls: map[string]string{}}
 	if cfg.WithoutRelay {
 		// Infrastructure only: the services would write outboxes that a relay
 		// started by hand could no longer create its slots over.
@@ -140,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	life := context.WithoutCancel(ctx)
 	relayPart := startPart(life, "the relay")
-	if st.relayURL, err = startRelay(relayPart.ctx, ctx, cluster, broker, cfg, log, relayPart.done); err != nil {
+	if st.urls[stack.Relay.Name], err = startRelay(relayPart.ctx, ctx, cluster, broker, cfg, log, relayPart.done); err != nil {
 		relayPart.stop()
 		return err
 	}
@@ -163,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	load := startPart(life, "the client")
 	if cfg.WithClient {
-		go func() { load.done <- runClient(load.ctx, st.bffURL, cfg, log) }()
+		go func() { load.done <- runClient(load.ctx, st.urls[stack.BFF.Name], cfg, log) }()
 	} else {
 		load.done <- nil
 	}
@@ -223,16 +221,16 @@ func (p *part) failure(err error) error {
 	return named(p.name, err)
 }
 
-// startRelay runs the relay for every producing service's database until ctx
+// startRelay runs the relay for each of its sources' databases until ctx
 // ends (its result goes to done) and returns the base URL of its /v1/lag once
 // every source streams, so nothing a service writes can predate the slots;
 // it gives up waiting for that when wait ends.
 func startRelay(ctx, wait context.Context, c *pgcluster.Cluster, b *runningBroker, cfg Config, log *slog.Logger, done chan<- error) (string, error) {
 	var sources []relay.SourceConfig
-	for _, service := range migrations.Producers {
+	for _, source := range stack.Relay.Sources {
 		sources = append(sources, relay.SourceConfig{
-			Name:            service,
-			DSN:             c.DSN(migrations.RelayRole, service),
+			Name:            source,
+			DSN:             c.DSN(migrations.RelayRole, source),
 			ValidatePayload: eventcatalog.ValidatePayload,
 			QuarantineTopic: cfg.topics.RelayQuarantine,
 		})
@@ -283,55 +281,21 @@ func waitStreaming(ctx context.Context, r *relay.Relay, done <-chan error) error
 	}
 }
 
-// stack is what printSummary describes.
-type stack struct {
-	cluster      *pgcluster.Cluster
-	broker       *runningBroker
-	relayURL     string
-	ordersURL    string
-	paymentsURL  string
-	reportingURL string
-	bffURL       string
+// summary is what printSummary describes.
+type summary struct {
+	cluster *pgcluster.Cluster
+	broker  *runningBroker
+	// urls are the base URLs of the components' HTTP endpoints, by
+	// component name, as they started.
+	urls map[string]string
 }
 
-// CreateAndMigrate creates the service's database (named after the service)
-// and migrates it to the latest version.
-func CreateAndMigrate(ctx context.Context, c *pgcluster.Cluster, service string, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, c.AdminDSN("postgres"))
-	if err != nil {
-		return fmt.Errorf("connecting to postgres: %w", err)
-	}
-	defer admin.Close(context.Background())
-	var exists bool
-	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, service).Scan(&exists); err != nil {
-		return fmt.Errorf("looking up database %s: %w", service, err)
-	}
-	if !exists {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{service}.Sanitize()); err != nil {
-			return fmt.Errorf("creating database %s: %w", service, err)
-		}
-	}
-	cfg, err := pgx.ParseConfig(c.AdminDSN(service))
-	if err != nil {
-		return err
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	p, err := migrations.NewProvider(db, service, goose.WithSlog(log))
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrating %s: %w", service, err)
-	}
-	return nil
-}
+// url is the base URL of the component called name; "" before it started.
+func (s summary) url(name string) string { return s.urls[name] }
 
 // printSummary writes the banner in one piece, so that no log line lands
 // inside it.
-func printSummary(w io.Writer, s stack) {
+func printSummary(w io.Writer, s summary) {
 	if w == nil {
 		return
 	}
@@ -340,36 +304,38 @@ func printSummary(w io.Writer, s stack) {
 	w.Write(b.Bytes())
 }
 
-func writeSummary(w io.Writer, s stack) {
+func writeSummary(w io.Writer, s summary) {
 	c := s.cluster
+	relayURL, ordersURL, paymentsURL := s.url(stack.Relay.Name), s.url(stack.Orders.Name), s.url(stack.Payments.Name)
+	reportingURL, bffURL := s.url(stack.Reporting.Name), s.url(stack.BFF.Name)
 	fmt.Fprintln(w, "alpes dev is running. Press Ctrl-C to stop and clean up.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DATABASE\tSERVICE LOGIN\tADMIN (superuser)")
-	for _, service := range migrations.Services {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", service, c.DSN(migrations.ServiceRole(service), service), c.AdminDSN(service))
+	for _, db := range stack.Databases() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", db, c.DSN(migrations.ServiceRole(db), db), c.AdminDSN(db))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-26s%s   admin: %s\n", s.broker.kind+":", s.broker.serviceURL, s.broker.adminURL)
-	if s.relayURL != "" {
-		fmt.Fprintf(w, "Relay lag:                %s/v1/lag   (alpes lag --url %s)\n", s.relayURL, s.relayURL)
+	if relayURL != "" {
+		fmt.Fprintf(w, "Relay lag:                %s/v1/lag   (alpes lag --url %s)\n", relayURL, relayURL)
 	}
-	if s.ordersURL != "" {
-		fmt.Fprintf(w, "Orders:                   %s/v1/progress   /metrics\n", s.ordersURL)
-		fmt.Fprintf(w, "Payments:                 %s/v1/progress   /metrics\n", s.paymentsURL)
+	if ordersURL != "" {
+		fmt.Fprintf(w, "Orders:                   %s/v1/progress   /metrics\n", ordersURL)
+		fmt.Fprintf(w, "Payments:                 %s/v1/progress   /metrics\n", paymentsURL)
 	}
-	if s.reportingURL != "" {
-		fmt.Fprintf(w, "Reports:                  %s/v1/reports/orders?format=html\n", s.reportingURL)
+	if reportingURL != "" {
+		fmt.Fprintf(w, "Reports:                  %s/v1/reports/orders?format=html\n", reportingURL)
 	}
-	if s.bffURL != "" {
-		fmt.Fprintf(w, "Public API (bff):         %s   (OpenAPI: %s/openapi.json)\n", s.bffURL, s.bffURL)
+	if bffURL != "" {
+		fmt.Fprintf(w, "Public API (bff):         %s   (OpenAPI: %s/openapi.json)\n", bffURL, bffURL)
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "Try: curl -s -X POST %s/v1/orders -H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' \\\n", s.bffURL)
+		fmt.Fprintf(w, "Try: curl -s -X POST %s/v1/orders -H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' \\\n", bffURL)
 		fmt.Fprintln(w, `       -d '{"customer_id":"c-1","address":"Alpenweg 1, Zermatt","items":[{"sku":"AXE-ICE-50","quantity":1}]}'`)
-		fmt.Fprintf(w, "     curl -s '%s/v1/orders/<order_id>?wait=10s'\n", s.bffURL)
+		fmt.Fprintf(w, "     curl -s '%s/v1/orders/<order_id>?wait=10s'\n", bffURL)
 		return
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Try: psql '%s' -c 'SELECT sku, name, price_minor FROM products'\n", c.AdminDSN("orders"))
+	fmt.Fprintf(w, "Try: psql '%s' -c 'SELECT sku, name, price_minor FROM products'\n", c.AdminDSN(stack.Orders.Database))
 }

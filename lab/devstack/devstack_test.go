@@ -1,13 +1,11 @@
 package devstack_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,32 +17,15 @@ import (
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/lab/devstack"
 	"github.com/alpes/alpes/lab/loadgen"
+	"github.com/alpes/alpes/lab/stack/stacktest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from Run and read from the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // stackConfig is the stack of a test on free ports, on the embedded broker,
 // or, on a real-Pulsar run (broker/brokertest), on the shared Pulsar
 // under a tenant of the test's own.
-func stackConfig(t *testing.T, out *syncBuffer) devstack.Config {
+func stackConfig(t *testing.T, out *stacktest.SyncBuffer) devstack.Config {
 	cfg := devstack.Config{
 		Out: out, BrokerAddr: "127.0.0.1:0", BrokerAdminAddr: "127.0.0.1:0",
 		RelayHTTPAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0", PaymentsAddr: "127.0.0.1:0",
@@ -64,23 +45,11 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 	if _, err := pgcluster.FindBinDir(); err != nil && testing.Short() {
 		t.Skipf("skipping under -short: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &syncBuffer{}
-	done := make(chan error, 1)
+	ctx := context.Background()
+	out := &stacktest.SyncBuffer{}
 	cfg := stackConfig(t, out)
-	go func() { done <- devstack.Run(ctx, cfg) }()
-
-	deadline := time.After(2 * time.Minute)
-	for !strings.Contains(out.String(), "Ctrl-C") {
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned before it was ready: %v", err)
-		case <-deadline:
-			t.Fatalf("stack not ready after 2 minutes; output so far:\n%s", out)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	dev := stacktest.Go(t, func(ctx context.Context) error { return devstack.Run(ctx, cfg) })
+	dev.WaitForOutput(t, out, "Ctrl-C", 2*time.Minute)
 
 	for _, service := range migrations.Services {
 		dsn := findDSN(t, out.String(), "postgres://"+migrations.ServiceRole(service)+"@")
@@ -220,30 +189,25 @@ func TestRunServesMigratedDatabasesAndCleansUp(t *testing.T) {
 		Status  string `json:"status"`
 		Entries []any  `json:"entries"`
 	}
-	deadline = time.After(time.Minute)
-	for timeline.Status != "confirmed" || len(timeline.Entries) < 3 {
-		select {
-		case <-deadline:
-			t.Fatalf("order %s not confirmed in reporting after a minute: %+v", orderID, timeline)
-		case <-time.After(50 * time.Millisecond):
-		}
+	dev.WaitUntil(t, "order "+orderID+"'s timeline in reporting to end confirmed", time.Minute, func() bool {
 		resp, err := http.Get(base + "/v1/orders/" + orderID + "/timeline")
 		if err != nil {
 			t.Fatal(err)
 		}
 		json.NewDecoder(resp.Body).Decode(&timeline)
 		resp.Body.Close()
-	}
+		return timeline.Status == "confirmed" && len(timeline.Entries) >= 3
+	})
 
 	// Close the client while the broker is up: closing it later would wait
 	// out its operation timeout.
 	reader.Close()
 	pc.Close()
 
-	cancel()
+	dev.Cancel()
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-dev.Done():
+		if err := dev.Err(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 	case <-time.After(time.Minute):
@@ -284,18 +248,15 @@ func urlAfter(t *testing.T, out, label string) string {
 // relay, broker, Postgres), so nothing is left calling a broker that has
 // gone.
 func TestCtrlCStopsTheStackQuicklyAndQuietly(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out, logs := &syncBuffer{}, &syncBuffer{}
+	out, logs := &stacktest.SyncBuffer{}, &stacktest.SyncBuffer{}
 	cfg := stackConfig(t, out)
 	cfg.WithClient, cfg.ClientRate = true, 20
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	done := make(chan error, 1)
-	go func() { done <- devstack.Run(ctx, cfg) }()
+	dev := stacktest.Go(t, func(ctx context.Context) error { return devstack.Run(ctx, cfg) })
 
-	waitUntil(t, "the stack to serve", 2*time.Minute, done, func() bool { return strings.Contains(out.String(), "Ctrl-C") })
+	dev.WaitForOutput(t, out, "Ctrl-C", 2*time.Minute)
 	lag := urlAfter(t, out.String(), "Relay lag:")
-	waitUntil(t, "the client's orders to flow through the relay", time.Minute, done, func() bool {
+	dev.WaitUntil(t, "the client's orders to flow through the relay", time.Minute, func() bool {
 		var report struct {
 			Sources []struct {
 				Published int64 `json:"messages_published"`
@@ -325,10 +286,10 @@ func TestCtrlCStopsTheStackQuicklyAndQuietly(t *testing.T) {
 	}
 	before := len(logs.String())
 	stopped := time.Now()
-	cancel()
+	dev.Cancel()
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-dev.Done():
+		if err := dev.Err(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	case <-time.After(time.Minute):
@@ -357,20 +318,4 @@ func repeatedAttr(line string) string {
 		seen[key] = true
 	}
 	return ""
-}
-
-// waitUntil polls cond until it holds, failing the test after timeout or if
-// Run returns first.
-func waitUntil(t *testing.T, what string, timeout time.Duration, done <-chan error, cond func() bool) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned while waiting for %s: %v", what, err)
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

@@ -2,9 +2,7 @@ package devstack_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/lab/devstack"
 	"github.com/alpes/alpes/lab/loadgen"
+	"github.com/alpes/alpes/lab/stack/stacktest"
 )
 
 // startStack runs the whole system in-process on free ports and returns
@@ -23,28 +22,15 @@ func startStack(t *testing.T) string {
 	if _, err := pgcluster.FindBinDir(); err != nil && testing.Short() {
 		t.Skipf("skipping under -short: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	done := make(chan error, 1)
+	out := &stacktest.SyncBuffer{}
 	cfg := stackConfig(t, out)
-	go func() { done <- devstack.Run(ctx, cfg) }()
+	dev := stacktest.Go(t, func(ctx context.Context) error { return devstack.Run(ctx, cfg) })
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := dev.Stop(); err != nil {
 			t.Errorf("the stack stopped with %v", err)
 		}
 	})
-	deadline := time.After(2 * time.Minute)
-	for !strings.Contains(out.String(), "Ctrl-C") {
-		select {
-		case err := <-done:
-			t.Fatalf("the stack stopped before it was ready: %v", err)
-		case <-deadline:
-			t.Fatalf("the stack is not ready after 2 minutes:\n%s", out)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return out.String()
+	return dev.WaitForOutput(t, out, "Ctrl-C", 2*time.Minute)
 }
 
 // TestHundredsOfOrdersEndToEnd places 300 orders concurrently through the
@@ -116,7 +102,7 @@ func TestHundredsOfOrdersEndToEnd(t *testing.T) {
 		OrderID string `json:"order_id"`
 		Status  string `json:"status"`
 	}
-	getJSON(t, base+"/v1/reports/orders?format=json", &rows)
+	stacktest.GetJSON(t, base+"/v1/reports/orders?format=json", &rows)
 	if len(rows) != n {
 		t.Fatalf("the report lists %d orders, want %d", len(rows), n)
 	}
@@ -131,7 +117,7 @@ func TestHundredsOfOrdersEndToEnd(t *testing.T) {
 				OccurredAt time.Time `json:"occurred_at"`
 			} `json:"entries"`
 		}
-		getJSON(t, base+"/v1/orders/"+row.OrderID+"/timeline", &tl)
+		stacktest.GetJSON(t, base+"/v1/orders/"+row.OrderID+"/timeline", &tl)
 		var types []string
 		for j, e := range tl.Entries {
 			types = append(types, e.Type[strings.LastIndex(e.Type, ".")+1:])
@@ -143,20 +129,5 @@ func TestHundredsOfOrdersEndToEnd(t *testing.T) {
 		if strings.Join(types, " ") != want {
 			t.Errorf("order %s (%s): timeline %v, want %s", row.OrderID, row.Status, types, want)
 		}
-	}
-}
-
-func getJSON(t *testing.T, url string, into any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/lab/stack"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/bff"
@@ -35,26 +36,28 @@ func (r *resources) close() {
 	}
 }
 
-// connect opens a service's pool, as its own login, and a Pulsar client.
-func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *runningBroker, service string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
-	pool, err := pgxpool.New(ctx, c.DSN(migrations.ServiceRole(service), service))
+// connect opens a pool on the database a service owns, as the service's
+// own login, and a Pulsar client.
+func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *runningBroker, database string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
+	pool, err := pgxpool.New(ctx, c.DSN(migrations.ServiceRole(database), database))
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting %s to its database: %w", service, err)
+		return nil, nil, fmt.Errorf("connecting %s to its database: %w", database, err)
 	}
 	r.pools = append(r.pools, pool)
 	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.serviceURL, Logger: pulsarslog.New(log)})
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating %s's Pulsar client: %w", service, err)
+		return nil, nil, fmt.Errorf("creating %s's Pulsar client: %w", database, err)
 	}
 	r.clients = append(r.clients, client)
 	return pool, client, nil
 }
 
 // startServices runs orders, payments, reporting and the bff in g until its
-// context ends, and records their base URLs in st (whose relayURL they
-// need).
-func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *runningBroker, cfg Config, log *slog.Logger, res *resources, st *stack) error {
-	db, client, err := res.connect(ctx, c, b, "orders", log)
+// context ends, and records their base URLs in st (whose relay's URL they
+// need). Each connects to its own database as its own login; the bff's
+// links to its peers are the description's (stack.BFF.Links).
+func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *runningBroker, cfg Config, log *slog.Logger, res *resources, st *summary) error {
+	db, client, err := res.connect(ctx, c, b, stack.Orders.Database, log)
 	if err != nil {
 		return err
 	}
@@ -62,26 +65,26 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return named("orders", ord.Run(ctx)) })
-	st.ordersURL, err = serveProgress(ctx, g, cfg.OrdersAddr, "orders", db, ord.Stats)
+	g.Go(func() error { return named(stack.Orders.Name, ord.Run(ctx)) })
+	st.urls[stack.Orders.Name], err = serveProgress(ctx, g, cfg.OrdersAddr, stack.Orders.Name, db, ord.Stats)
 	if err != nil {
 		return err
 	}
 
-	if db, client, err = res.connect(ctx, c, b, "payments", log); err != nil {
+	if db, client, err = res.connect(ctx, c, b, stack.Payments.Database, log); err != nil {
 		return err
 	}
 	pay, err := payments.New(payments.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log})
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return named("payments", pay.Run(ctx)) })
-	st.paymentsURL, err = serveProgress(ctx, g, cfg.PaymentsAddr, "payments", db, pay.Stats)
+	g.Go(func() error { return named(stack.Payments.Name, pay.Run(ctx)) })
+	st.urls[stack.Payments.Name], err = serveProgress(ctx, g, cfg.PaymentsAddr, stack.Payments.Name, db, pay.Stats)
 	if err != nil {
 		return err
 	}
 
-	if db, client, err = res.connect(ctx, c, b, "reporting", log); err != nil {
+	if db, client, err = res.connect(ctx, c, b, stack.Reporting.Database, log); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.ReportingAddr)
@@ -93,10 +96,10 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		ln.Close()
 		return err
 	}
-	g.Go(func() error { return named("reporting", rep.Run(ctx)) })
-	st.reportingURL = "http://" + ln.Addr().String()
+	g.Go(func() error { return named(stack.Reporting.Name, rep.Run(ctx)) })
+	st.urls[stack.Reporting.Name] = "http://" + ln.Addr().String()
 
-	if db, client, err = res.connect(ctx, c, b, "bff", log); err != nil {
+	if db, client, err = res.connect(ctx, c, b, stack.BFF.Database, log); err != nil {
 		return err
 	}
 	bffLn, err := net.Listen("tcp", cfg.BFFAddr)
@@ -106,8 +109,9 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	front, err := bff.New(bff.Config{
 		Topics: cfg.topics,
 		DB:     db, Pulsar: client, Logger: log,
-		ReportingURL: st.reportingURL, RelayLagURLs: []string{st.relayURL + "/v1/lag"},
-		ProgressURLs: []string{st.ordersURL + "/v1/progress", st.paymentsURL + "/v1/progress", st.reportingURL + "/v1/progress"},
+		ReportingURL: stack.BFF.LinkURLs(stack.FlagReportingURL, st.url)[0],
+		RelayLagURLs: stack.BFF.LinkURLs(stack.FlagRelayLagURL, st.url),
+		ProgressURLs: stack.BFF.LinkURLs(stack.FlagProgressURL, st.url),
 		// Locally every client is 127.0.0.1, the load generator included: a
 		// per-client limit meant for the internet would throttle it.
 		RateLimit: 5000, RateBurst: 5000,
@@ -116,8 +120,8 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		bffLn.Close()
 		return err
 	}
-	g.Go(func() error { return named("bff", front.Serve(ctx, bffLn)) })
-	st.bffURL = "http://" + bffLn.Addr().String()
+	g.Go(func() error { return named(stack.BFF.Name, front.Serve(ctx, bffLn)) })
+	st.urls[stack.BFF.Name] = "http://" + bffLn.Addr().String()
 	return nil
 }
 

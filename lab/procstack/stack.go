@@ -7,7 +7,9 @@
 // chaos`) stand on: a component in its own process can be killed with
 // SIGKILL, frozen with SIGSTOP, restarted on the same addresses, and its
 // memory and CPU measured on their own. `alpes dev` runs the same components
-// in one process instead (lab/devstack).
+// in one process instead (lab/devstack). Both run what lab/stack describes:
+// here each process's command line is the description's at the stack's
+// addresses, followed by the stack's own flags.
 package procstack
 
 import (
@@ -19,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,7 +30,7 @@ import (
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 	"github.com/alpes/alpes/lab/devstack"
 	"github.com/alpes/alpes/lab/oracle"
-	"github.com/alpes/alpes/migrations"
+	"github.com/alpes/alpes/lab/stack"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
 
@@ -164,32 +167,27 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
-	for _, service := range migrations.Services {
-		if err := devstack.CreateAndMigrate(ctx, s.Cluster, service, s.log); err != nil {
-			return nil, err
-		}
+	if err := stack.CreateDatabases(ctx, s.Cluster.AdminDSN, s.log); err != nil {
+		return nil, err
 	}
 
-	// Every port at once, so that none is handed out twice: the broker's
-	// two, the relay's, orders', payments', reporting's and the bff's, then
-	// the standby relay's and each further instance's of orders and payments.
-	instances := max(opts.Instances, 1)
-	addr, err := freeAddrs(7 + 1 + 2*(instances-1))
+	// Further instances: the standby relay and orders' and payments' extra ones.
+	places, err := place(1 + 2*(max(opts.Instances, 1)-1))
 	if err != nil {
 		return nil, err
 	}
-	brokerAddr, brokerAdmin, relayHTTP, ordersHTTP, paymentsHTTP, reportingHTTP, bffHTTP, standbyHTTP :=
-		addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7]
-	moreHTTP := addr[8:]
-	s.BrokerURL, s.BrokerAdminURL = "pulsar://"+brokerAddr, "http://"+brokerAdmin
+	placed, url, take := places.components, places.url, places.spare
+	brokerAt := placed[stack.Broker.Name]
+	s.BrokerURL, s.BrokerAdminURL = "pulsar://"+brokerAt.Addr, "http://"+brokerAt.AdminAddr
 	if opts.PulsarURL != "" {
 		s.BrokerURL, s.BrokerAdminURL = opts.PulsarURL, opts.PulsarAdminURL
 	}
-	s.RelayURL, s.ReportingURL, s.BFFURL = "http://"+relayHTTP, "http://"+reportingHTTP, "http://"+bffHTTP
-	s.ProgressURLs = map[string]string{
-		"orders":    "http://" + ordersHTTP + "/v1/progress",
-		"payments":  "http://" + paymentsHTTP + "/v1/progress",
-		"reporting": s.ReportingURL + "/v1/progress",
+	s.RelayURL, s.ReportingURL, s.BFFURL = url(stack.Relay.Name), url(stack.Reporting.Name), url(stack.BFF.Name)
+	s.ProgressURLs = map[string]string{}
+	for _, l := range stack.BFF.Links {
+		if l.Flag == stack.FlagProgressURL {
+			s.ProgressURLs[l.Peer] = url(l.Peer) + l.Path
+		}
 	}
 	// What the components dial: the servers, or the fault proxies before them.
 	pgAddr, brokerURL := s.Cluster.Addr(), s.BrokerURL
@@ -197,6 +195,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if pgAddr, brokerURL, err = s.startLinks(); err != nil {
 			return nil, err
 		}
+	}
+	site := stack.Site{
+		PulsarURL: brokerURL,
+		DSN:       func(role, database string) string { return s.Cluster.DSNVia(pgAddr, role, database) },
+		URL:       url,
 	}
 
 	level := opts.LogLevel
@@ -206,16 +209,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	proc := func(name, url string, ready func(context.Context) error, args ...string) *Proc {
 		return &Proc{
 			Name: name, URL: url, binary: binary, env: opts.Env[name], ready: ready,
-			args:    append(append([]string{"--log-level", level}, args...), opts.Args[name]...),
+			args:    slices.Concat([]string{"--log-level", level}, args, opts.Args[name]),
 			logPath: filepath.Join(s.dir, name+".log"),
 		}
 	}
-	// The tenant is given, not left to the default: a child inherits this
-	// process's environment, ALPES_PULSAR_TENANT included.
-	service := func(name string) []string {
-		args := []string{name, "--dsn", s.Cluster.DSNVia(pgAddr, migrations.ServiceRole(name), name),
-			"--pulsar-url", brokerURL, "--pulsar-tenant", s.Topics.Tenant}
-		return append(args, opts.Sweeps.serviceArgs()...)
+	// An instance of a component, as the process name: the description's
+	// command line at this site, then this stack's own flags; ready when
+	// its readiness path answers.
+	launch := func(name string, c stack.Component, extra ...string) *Proc {
+		base := "http://" + c.Addr
+		args := slices.Concat([]string{c.Name}, stack.Args(c.Flags(site)), extra)
+		return proc(name, base, httpOK(base+c.Ready), args...)
 	}
 
 	switch {
@@ -225,62 +229,47 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	case opts.Pulsar == devstack.PulsarReal:
-		if s.Broker, err = realPulsar(s, opts.PulsarDistribution, brokerAddr, brokerAdmin); err != nil {
+		if s.Broker, err = realPulsar(s, opts.PulsarDistribution, brokerAt.Addr, brokerAt.AdminAddr); err != nil {
 			return nil, err
 		}
 	case opts.Pulsar == "" || opts.Pulsar == devstack.PulsarEmbedded:
-		brokerArgs := []string{"broker", "--addr", brokerAddr, "--admin-addr", brokerAdmin}
+		brokerArgs := slices.Concat([]string{brokerAt.Name}, stack.Args(brokerAt.Flags(site)))
 		if opts.Durable {
 			brokerArgs = append(brokerArgs, "--data", filepath.Join(s.dir, "broker"))
 		}
-		s.Broker = proc("broker", s.BrokerAdminURL, provisioned(s.BrokerURL, s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAddr, brokerAdmin)), brokerArgs...)
+		s.Broker = proc(brokerAt.Name, s.BrokerAdminURL, provisioned(s.BrokerURL, s.BrokerAdminURL, s.Topics.Tenant, dialable(brokerAt.Addr, brokerAt.AdminAddr)), brokerArgs...)
 	default:
 		return nil, fmt.Errorf("unknown broker %q", opts.Pulsar)
 	}
 
-	relay := func(name, httpAddr string) *Proc {
-		args := []string{"relay", "--pulsar-url", brokerURL, "--pulsar-admin-url", s.BrokerAdminURL,
-			"--pulsar-tenant", s.Topics.Tenant, "--http-addr", httpAddr}
-		for _, source := range migrations.Producers {
-			args = append(args, "--source", source+"="+s.Cluster.DSNVia(pgAddr, migrations.RelayRole, source))
-		}
-		args = append(args, opts.Sweeps.relayArgs()...)
-		// Ready when every source streams or waits on its lock as a standby.
-		return proc(name, "http://"+httpAddr, httpOK("http://"+httpAddr+"/readyz"), args...)
-	}
-	s.Relay = relay("relay", relayHTTP)
-	lagURLs := []string{s.RelayURL + "/v1/lag"}
+	// The tenant is given, not left to the default: a child inherits this
+	// process's environment, ALPES_PULSAR_TENANT included. The relay is
+	// ready when every source streams or waits on its lock as a standby.
+	relayArgs := slices.Concat([]string{"--pulsar-admin-url", s.BrokerAdminURL, "--pulsar-tenant", s.Topics.Tenant}, opts.Sweeps.relayArgs())
+	s.Relay = launch(stack.Relay.Name, placed[stack.Relay.Name], relayArgs...)
+	var standbyLag []string
 	if opts.RelayStandby {
-		s.Standby = relay("relay-2", standbyHTTP)
-		lagURLs = append(lagURLs, s.Standby.URL+"/v1/lag")
-	}
-
-	// An instance of a service: the process name, the service it runs.
-	consumer := func(name, svc, httpAddr, health string) *Proc {
-		base := "http://" + httpAddr
-		return proc(name, base, httpOK(base+health), append(service(svc), "--http-addr", httpAddr)...)
-	}
-	s.Orders = consumer("orders", "orders", ordersHTTP, "/healthz")
-	s.Payments = consumer("payments", "payments", paymentsHTTP, "/healthz")
-	for i := 2; i <= instances; i++ {
-		for j, svc := range []string{"orders", "payments"} {
-			name := fmt.Sprintf("%s-%d", svc, i)
-			s.Replicas = append(s.Replicas, consumer(name, svc, moreHTTP[2*(i-2)+j], "/healthz"))
+		s.Standby = launch(stack.Relay.Name+"-2", stack.Relay.At(take(), ""), relayArgs...)
+		standby := func(string) string { return s.Standby.URL }
+		for _, u := range stack.BFF.LinkURLs(stack.FlagRelayLagURL, standby) {
+			standbyLag = append(standbyLag, "--"+stack.FlagRelayLagURL, u)
 		}
 	}
-	s.Reporting = consumer("reporting", "reporting", reportingHTTP, "/readyz")
 
-	bffArgs := append(service("bff"), "--http-addr", bffHTTP, "--reporting-url", s.ReportingURL,
+	serviceArgs := slices.Concat([]string{"--pulsar-tenant", s.Topics.Tenant}, opts.Sweeps.serviceArgs())
+	s.Orders = launch(stack.Orders.Name, placed[stack.Orders.Name], serviceArgs...)
+	s.Payments = launch(stack.Payments.Name, placed[stack.Payments.Name], serviceArgs...)
+	for i := 2; i <= opts.Instances; i++ {
+		for _, c := range []stack.Component{stack.Orders, stack.Payments} {
+			name := fmt.Sprintf("%s-%d", c.Name, i)
+			s.Replicas = append(s.Replicas, launch(name, c.At(take(), ""), serviceArgs...))
+		}
+	}
+	s.Reporting = launch(stack.Reporting.Name, placed[stack.Reporting.Name], serviceArgs...)
+	s.BFF = launch(stack.BFF.Name, placed[stack.BFF.Name], slices.Concat(serviceArgs,
 		// Every client here is 127.0.0.1, the load generator included: a
 		// per-client limit meant for the internet would throttle it.
-		"--rate-limit", "100000", "--rate-burst", "100000")
-	for _, u := range lagURLs {
-		bffArgs = append(bffArgs, "--relay-lag-url", u)
-	}
-	for _, name := range []string{"orders", "payments", "reporting"} {
-		bffArgs = append(bffArgs, "--progress-url", s.ProgressURLs[name])
-	}
-	s.BFF = proc("bff", s.BFFURL, httpOK(s.BFFURL+"/openapi.json"), bffArgs...)
+		[]string{"--rate-limit", "100000", "--rate-burst", "100000"}, standbyLag)...)
 
 	for _, p := range s.Procs() {
 		s.log.Info("starting", "component", p.Name, "log", p.logPath)
