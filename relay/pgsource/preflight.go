@@ -50,7 +50,7 @@ func Preflight(ctx context.Context, db Querier, publication string) (warnings []
 	}
 	switch {
 	case !hasPublication:
-		problems = append(problems, fmt.Errorf("publication %q does not exist; run `alpes migrate <service>` on this database", publication))
+		problems = append(problems, fmt.Errorf("publication %q does not exist; apply the service's migrations to this database", publication))
 	case !publishesOutbox:
 		problems = append(problems, fmt.Errorf("publication %q does not include the %s table", publication, schema.OutboxTable))
 	case !publishesInserts:

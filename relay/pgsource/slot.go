@@ -128,7 +128,7 @@ func EnsureSlot(ctx context.Context, db *pgx.Conn, repl *pgconn.PgConn, name str
 		pending, err := outboxHasRows(ctx, db, res.SnapshotName)
 		if err == nil && pending {
 			err = fmt.Errorf("%w: slot %s did not exist but the outbox holds rows that a new slot would not stream; "+
-				"if the slot was dropped, events may be missing: replay them with `alpes relay replay`, then start with --start-fresh", ErrSlotLost, name)
+				"if the slot was dropped, events may be missing: replay them from the outbox, then start the slot fresh (SlotOptions.StartFresh)", ErrSlotLost, name)
 		}
 		if err != nil {
 			if dropErr := pglogrepl.DropReplicationSlot(ctx, repl, name, pglogrepl.DropReplicationSlotOptions{}); dropErr != nil {
