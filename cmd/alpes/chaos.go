@@ -22,7 +22,7 @@ type chaosCmd struct {
 	Seed           uint64        `help:"Seed of the faults, their order and pauses, and the orders (0: from the clock, printed)."`
 	FreezeMin      time.Duration `help:"Shortest SIGSTOP of a frozen component." default:"1s"`
 	FreezeMax      time.Duration `help:"Longest SIGSTOP of a frozen component." default:"5s"`
-	SettleTimeout  time.Duration `help:"How long the oracle waits for the system to settle after the load." default:"3m"`
+	QuietTimeout   time.Duration `help:"How long the oracle waits for the system to go quiet after the load." default:"3m" aliases:"settle-timeout"`
 	MinOrders      int           `help:"Accepted orders the run must see to count (0: half of rate × duration)."`
 	MinInjections  int           `help:"Faults to inject at least, running the load past --duration if need be."`
 	Dir            string        `help:"Keep the stack's data and logs here (default: a temporary directory, removed)." type:"path"`
@@ -91,7 +91,7 @@ func (c *chaosCmd) Run(ctx context.Context, e env) error {
 	}
 	cfg := chaos.Config{
 		Duration: c.Duration, Rate: c.Rate, Interval: c.Interval, Seed: seed,
-		FreezeMin: c.FreezeMin, FreezeMax: c.FreezeMax, SettleTimeout: c.SettleTimeout,
+		FreezeMin: c.FreezeMin, FreezeMax: c.FreezeMax, QuietTimeout: c.QuietTimeout,
 		MinOrders: c.MinOrders, MinInjections: c.MinInjections,
 		Dir: c.Dir, Out: e.stdout, Logger: e.log, Pulsar: c.Pulsar,
 		Faults: faults, Pairs: c.Pairs, Instances: c.Instances, WalSenderTimeout: c.WalSenderTimeout,

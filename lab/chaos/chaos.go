@@ -88,8 +88,8 @@ type Config struct {
 	// FreezeMin and FreezeMax bound how long a frozen process stays
 	// stopped. Default 1s and 5s.
 	FreezeMin, FreezeMax time.Duration
-	// SettleTimeout bounds the oracle's wait for the system to settle.
-	SettleTimeout time.Duration
+	// QuietTimeout bounds the oracle's wait for the system to go quiet.
+	QuietTimeout time.Duration
 	// Pulsar, PulsarDistribution, PulsarURL, PulsarAdminURL and Tenant
 	// choose the broker as procstack.Options does: the embedded broker
 	// process (the default), the real Apache Pulsar as the broker process,
@@ -182,7 +182,7 @@ type Report struct {
 	Reasons []string `json:"not_clean_because,omitempty"`
 }
 
-// ErrViolated means the oracle found a violation or the system did not settle.
+// ErrViolated means the oracle found a violation or the system did not go quiet.
 var ErrViolated = errors.New("the oracle found violations")
 
 // Run starts a durable stack, runs the soak, and returns its report. The
@@ -258,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if loadErr != nil && !errors.Is(loadErr, loadgen.ErrUnresolved) {
 		return rep, fmt.Errorf("running the load: %w", loadErr)
 	}
-	fmt.Fprintf(cfg.Out, "chaos: ops %d ok, %d failed, %d unknown; waiting for the system to settle\n", rep.Ops.OK, rep.Ops.Failed, rep.Ops.Unknown)
+	fmt.Fprintf(cfg.Out, "chaos: ops %d ok, %d failed, %d unknown; waiting for the system to go quiet\n", rep.Ops.OK, rep.Ops.Failed, rep.Ops.Unknown)
 
 	if cfg.Sweeps != nil {
 		sw, err := restoreSwept(ctx, s)
@@ -267,7 +267,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return rep, err
 		}
 	}
-	rep.Verdict, err = oracle.Check(ctx, OracleConfig(s, ledger.Ops(), cfg.SettleTimeout, cfg.Logger))
+	rep.Verdict, err = oracle.Check(ctx, OracleConfig(s, ledger.Ops(), cfg.QuietTimeout, cfg.Logger))
 	if err != nil {
 		return rep, fmt.Errorf("running the oracle: %w", err)
 	}
@@ -279,12 +279,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 }
 
 // OracleConfig is the oracle's configuration for a stack and a ledger.
-func OracleConfig(s *procstack.Stack, ops []loadgen.Op, settle time.Duration, log *slog.Logger) oracle.Config {
+func OracleConfig(s *procstack.Stack, ops []loadgen.Op, quiet time.Duration, log *slog.Logger) oracle.Config {
 	dsns := map[string]string{}
 	for _, service := range migrations.Services {
 		dsns[service] = s.Cluster.AdminDSN(service)
 	}
-	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, Topics: s.Topics, QuietTimeout: settle, Logger: log}
+	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, Topics: s.Topics, QuietTimeout: quiet, Logger: log}
 }
 
 // restartExited starts again any component that exited without an

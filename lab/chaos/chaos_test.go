@@ -57,7 +57,7 @@ func shortSoak(t *testing.T, faults []chaos.Fault, tune func(*chaos.Config)) cha
 	cfg := chaos.Config{
 		Binary: binary, Duration: 20 * time.Second, Rate: 50, Interval: 1500 * time.Millisecond, Seed: 42,
 		FreezeMin: time.Second, FreezeMax: 2 * time.Second,
-		SettleTimeout: 2 * time.Minute, Out: &testWriter{t: t},
+		QuietTimeout: 2 * time.Minute, Out: &testWriter{t: t},
 	}
 	if brokertest.Real() {
 		b := brokertest.Start(t)

@@ -20,11 +20,11 @@ type strike struct {
 	// and a relay failover, which waits for the standby, last (2).
 	heal  func(context.Context) error
 	phase int
-	// settle, when set, runs once every fault of the injection has healed:
+	// afterHeal, when set, runs once every fault of the injection has healed:
 	// it waits for the system to show what the fault did (walsenders back
 	// under new process ids) and records it.
-	settle   func(context.Context) error
-	observed map[string]int64
+	afterHeal func(context.Context) error
+	observed  map[string]int64
 }
 
 // injector applies faults to a stack.
@@ -84,7 +84,7 @@ func (j *injector) draw(d *deck) []Fault {
 }
 
 // healAll heals the strikes in the order of their phases, then runs their
-// settle steps, and records each one's error in the injection at its
+// afterHeal checks, and records each one's error in the injection at its
 // index. Nil strikes (faults that could not begin) are skipped.
 func healAll(ctx context.Context, strikes []*strike, ins []Injection) {
 	order := slices.Clone(strikes)
@@ -98,8 +98,8 @@ func healAll(ctx context.Context, strikes []*strike, ins []Injection) {
 		}
 	}
 	for i, st := range strikes {
-		if st != nil && st.settle != nil && ins[i].Err == "" {
-			if err := st.settle(ctx); err != nil {
+		if st != nil && st.afterHeal != nil && ins[i].Err == "" {
+			if err := st.afterHeal(ctx); err != nil {
 				ins[i].Err = err.Error()
 			}
 		}
@@ -164,7 +164,7 @@ func (j *injector) begin(ctx context.Context, f Fault, drawn time.Duration) (*st
 
 // beginFreeze stops p: for drawn, or for Config.LongFreeze. A streaming
 // relay frozen that long loses its walsenders to wal_sender_timeout;
-// settle waits for new ones and counts the old ones gone.
+// afterHeal waits for new ones and counts the old ones gone.
 func (j *injector) beginFreeze(ctx context.Context, f Fault, p *procstack.Proc, drawn time.Duration) (*strike, error) {
 	st := &strike{phase: 1, hold: drawn, heal: func(context.Context) error { return p.Thaw() }}
 	if f.Action == LongFreeze {
@@ -174,7 +174,7 @@ func (j *injector) beginFreeze(ctx context.Context, f Fault, p *procstack.Proc, 
 			if err != nil {
 				return nil, err
 			}
-			st.settle = j.walsendersReplaced(st, before)
+			st.afterHeal = j.walsendersReplaced(st, before)
 		}
 	}
 	return st, p.Freeze()

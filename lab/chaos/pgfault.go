@@ -15,7 +15,7 @@ import (
 
 // beginRestart stops Postgres, as a crash would (Crash) or with a fast
 // shutdown (FastRestart); healing starts it again and waits until it
-// accepts connections, and settle until the relay streams every slot again
+// accepts connections, and, once healed, wait until the relay streams every slot again
 // (walsenders_ended: the walsenders the stop ended).
 func (j *injector) beginRestart(ctx context.Context, f Fault) (*strike, error) {
 	before, err := walsenders(ctx, j.s)
@@ -26,13 +26,13 @@ func (j *injector) beginRestart(ctx context.Context, f Fault) (*strike, error) {
 		return nil, err
 	}
 	st := &strike{heal: j.s.Cluster.Up}
-	st.settle = j.walsendersReplaced(st, before)
+	st.afterHeal = j.walsendersReplaced(st, before)
 	return st, nil
 }
 
 // beginTerminate ends Postgres sessions with pg_terminate_backend: the
 // walsenders of the relay's slots, or every session the services' roles
-// hold. For walsenders, settle waits until every slot streams again under
+// hold. For walsenders, afterHeal waits until every slot streams again under
 // a new process id.
 func (j *injector) beginTerminate(ctx context.Context, f Fault) (*strike, error) {
 	st := &strike{heal: func(context.Context) error { return nil }, observed: map[string]int64{}}
@@ -47,7 +47,7 @@ func (j *injector) beginTerminate(ctx context.Context, f Fault) (*strike, error)
 			return nil, err
 		}
 		st.observed["walsenders_terminated"] = n
-		st.settle = j.walsendersReplaced(st, before)
+		st.afterHeal = j.walsendersReplaced(st, before)
 	case Sessions:
 		var roles []string
 		for _, service := range migrations.Services {
@@ -113,7 +113,7 @@ func walsenders(ctx context.Context, s *procstack.Stack) (map[string]int32, erro
 	return pids, nil
 }
 
-// walsendersReplaced is a settle step: it waits until every relay slot is
+// walsendersReplaced is an afterHeal check: it waits until every relay slot is
 // streamed again and records, as walsenders_ended, how many of the
 // walsenders of before are gone.
 func (j *injector) walsendersReplaced(st *strike, before map[string]int32) func(context.Context) error {
