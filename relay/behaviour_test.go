@@ -177,12 +177,12 @@ func TestDroppedSlotStopsTheRelayLoudly(t *testing.T) {
 		return err == nil
 	})
 	select {
-	case <-r.done:
+	case <-r.Done():
 	case <-time.After(waitTimeout):
 		t.Fatal("the relay kept running without its slot")
 	}
-	if !errors.Is(r.err, relay.ErrSourcesLost) || !errors.Is(r.err, relay.ErrSlotLost) {
-		t.Errorf("Run returned %v, want ErrSourcesLost wrapping ErrSlotLost", r.err)
+	if !errors.Is(r.Err(), relay.ErrSourcesLost) || !errors.Is(r.Err(), relay.ErrSlotLost) {
+		t.Errorf("Run returned %v, want ErrSourcesLost wrapping ErrSlotLost", r.Err())
 	}
 	if l := lagOf(t, r, "orders"); l.State != relay.StateLost {
 		t.Errorf("state %q, want lost", l.State)

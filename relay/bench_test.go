@@ -301,7 +301,7 @@ func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, broker *testBroker, s
 	start := time.Now()
 	var run benchRelayRun
 	r := startRelay(tb, broker, src)
-	defer r.cancel()
+	defer r.Cancel()
 	deadline := start.Add(10 * time.Minute)
 	var inFlight, samples int64
 	for {
@@ -318,8 +318,8 @@ func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, broker *testBroker, s
 			break
 		}
 		select {
-		case <-r.done:
-			tb.Fatalf("relay stopped while draining: %v; lag: %+v", r.err, r.Lag())
+		case <-r.Done():
+			tb.Fatalf("relay stopped while draining: %v; lag: %+v", r.Err(), r.Lag())
 		case <-time.After(2 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -331,8 +331,8 @@ func benchDrainRelayInProcess(tb testing.TB, _ *pgtest.DB, broker *testBroker, s
 	if samples > 0 {
 		run.inFlight = float64(inFlight) / float64(samples)
 	}
-	r.cancel()
-	<-r.done
+	r.Cancel()
+	<-r.Done()
 	return run
 }
 
@@ -451,8 +451,8 @@ func BenchmarkCommitToBroker(b *testing.B) {
 		b.StopTimer()
 		written += int64(w)
 		all = append(all, lat.of("measured")...)
-		r.cancel()
-		<-r.done
+		r.Cancel()
+		<-r.Done()
 	}
 	slices.Sort(all)
 	b.ReportMetric(benchMillis(benchQuantile(all, 0.50)), "p50_ms")

@@ -157,8 +157,8 @@ func TestAllowNoDedupPublishesWithAWarning(t *testing.T) {
 func waitStopped(t *testing.T, r *runningRelay) error {
 	t.Helper()
 	select {
-	case <-r.done:
-		return r.err
+	case <-r.Done():
+		return r.Err()
 	case <-time.After(waitTimeout):
 		t.Fatalf("the relay kept running: %+v", r.Lag())
 		return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/testlog"
+	"github.com/alpes/alpes/internal/testrun"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay"
@@ -86,24 +87,15 @@ func (b *testBroker) config(sources ...relay.SourceConfig) relay.Config {
 // runningRelay is a relay running in the test's process.
 type runningRelay struct {
 	*relay.Relay
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run has returned
-	err    error         // what Run returned, once done is closed
-	http   *httptest.Server
+	*testrun.Background // Run's
+	http                *httptest.Server
 }
 
 // stop ends the relay as a crash would, from the broker's and Postgres's
 // point of view: nothing is flushed or confirmed on the way out.
 func (r *runningRelay) stop(t *testing.T) error {
 	t.Helper()
-	r.cancel()
-	select {
-	case <-r.done:
-		return r.err
-	case <-time.After(waitTimeout):
-		t.Fatal("relay did not stop")
-		return nil
-	}
+	return r.StopWithin(t, "relay", waitTimeout)
 }
 
 func startRelay(t testing.TB, b *testBroker, sources ...relay.SourceConfig) *runningRelay {
@@ -122,15 +114,9 @@ func startRelayWith(t testing.TB, cfg relay.Config) *runningRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rr := &runningRelay{Relay: r, cancel: cancel, done: make(chan struct{}), http: httptest.NewServer(r.Handler())}
-	go func() {
-		rr.err = r.Run(ctx)
-		close(rr.done)
-	}()
+	rr := &runningRelay{Relay: r, Background: testrun.Go(t, r.Run), http: httptest.NewServer(r.Handler())}
 	t.Cleanup(func() {
-		cancel()
-		<-rr.done
+		rr.Stop()
 		rr.http.Close()
 	})
 	return rr
@@ -157,8 +143,8 @@ func (r *runningRelay) waitState(t testing.TB, state string) {
 			return
 		}
 		select {
-		case <-r.done:
-			t.Fatalf("relay stopped while waiting for %s: %v; lag: %+v", state, r.err, r.Lag())
+		case <-r.Done():
+			t.Fatalf("relay stopped while waiting for %s: %v; lag: %+v", state, r.Err(), r.Lag())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -167,12 +167,12 @@ func TestRestoredSnapshotStopsTheSource(t *testing.T) {
 	third := startRelay(t, b, source)
 	insertEvents(ctx, t, newPool(t, dsn), b.topic, "restored", 0, 10)
 	select {
-	case <-third.done:
+	case <-third.Done():
 	case <-time.After(waitTimeout):
 		t.Fatalf("the relay streams the rewound source: %+v", third.Lag())
 	}
-	if !errors.Is(third.err, relay.ErrStreamBehindBroker) {
-		t.Errorf("the relay ended with %v, want ErrStreamBehindBroker", third.err)
+	if !errors.Is(third.Err(), relay.ErrStreamBehindBroker) {
+		t.Errorf("the relay ended with %v, want ErrStreamBehindBroker", third.Err())
 	}
 	l := lagOf(t, third, "orders")
 	if l.State != relay.StateStopped {

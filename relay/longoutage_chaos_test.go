@@ -55,17 +55,12 @@ func TestBrokerUnreachableForMinutes(t *testing.T) {
 		outage = d
 	}
 	ctx := context.Background()
-	cluster, adminDSN := ownCluster(t, "orders")
+	cluster, adminDSN := ownCluster(t, "orders", fmt.Sprintf("max_slot_wal_keep_size = '%dMB'", walCap>>20))
 	admin, err := pgx.Connect(ctx, adminDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	for _, sql := range []string{fmt.Sprintf(`ALTER SYSTEM SET max_slot_wal_keep_size = '%dMB'`, walCap>>20), `SELECT pg_reload_conf()`} {
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	cfg := brokertest.EmbeddedConfig()
 	cfg.DataDir = t.TempDir()

@@ -35,12 +35,12 @@ func TestErrorsThatCannotHealStopTheSource(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := startRelay(t, b, relay.SourceConfig{Name: "orders", DSN: c.dsn})
 			select {
-			case <-r.done:
+			case <-r.Done():
 			case <-time.After(waitTimeout):
 				t.Fatalf("the relay still retries: %+v", r.Lag())
 			}
-			if !errors.Is(r.err, relay.ErrSourcesLost) {
-				t.Errorf("Run returned %v, want ErrSourcesLost", r.err)
+			if !errors.Is(r.Err(), relay.ErrSourcesLost) {
+				t.Errorf("Run returned %v, want ErrSourcesLost", r.Err())
 			}
 			l := lagOf(t, r, "orders")
 			if l.State != relay.StateStopped || !strings.Contains(l.Error, c.want) {

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/migrations"
@@ -90,8 +89,9 @@ func TestPostgresCrashMidStream(t *testing.T) {
 
 // ownCluster starts a durable cluster of the test's own (crash tests must
 // not take the shared one down) with one migrated database for service, and
-// returns it with the database's superuser DSN.
-func ownCluster(t *testing.T, service string) (*pgcluster.Cluster, string) {
+// returns it with the database's superuser DSN. settings are ALTER SYSTEM SET
+// clauses ("wal_sender_timeout = '2s'"), applied and reloaded first.
+func ownCluster(t *testing.T, service string, settings ...string) (*pgcluster.Cluster, string) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Durable: true})
@@ -102,26 +102,23 @@ func ownCluster(t *testing.T, service string) (*pgcluster.Cluster, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Stop() })
-	admin, err := pgx.Connect(ctx, c.AdminDSN("postgres"))
-	if err != nil {
+	if err := migrations.CreateAndMigrate(ctx, c.AdminDSN, service, service); err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+service); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgx.ParseConfig(c.AdminDSN(service))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	p, err := migrations.NewProvider(db, service)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatal(err)
+	if len(settings) > 0 {
+		admin, err := pgx.Connect(ctx, c.AdminDSN(service))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(ctx)
+		for _, setting := range settings {
+			if _, err := admin.Exec(ctx, "ALTER SYSTEM SET "+setting); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := admin.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return c, c.AdminDSN(service)
 }

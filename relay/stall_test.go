@@ -20,17 +20,12 @@ import (
 // again from the slot's confirmed position: nothing is lost or doubled.
 func TestRelayStalledPastTheSenderTimeout(t *testing.T) {
 	ctx := context.Background()
-	cluster, adminDSN := ownCluster(t, "orders")
+	cluster, adminDSN := ownCluster(t, "orders", "wal_sender_timeout = '2s'")
 	admin, err := pgx.Connect(ctx, adminDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	for _, sql := range []string{`ALTER SYSTEM SET wal_sender_timeout = '2s'`, `SELECT pg_reload_conf()`} {
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	broker := startBroker(t)
 	rec := consume(t, broker.ServiceURL, broker.topic)

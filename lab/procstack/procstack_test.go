@@ -2,8 +2,6 @@ package procstack_test
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -90,31 +88,13 @@ func TestFreezeAndThaw(t *testing.T) {
 	if err := s.Reporting.Freeze(); err != nil {
 		t.Fatal(err)
 	}
-	if err := get(ctx, s.ReportingURL+"/healthz", 300*time.Millisecond); err == nil {
+	if err := procstack.GetOK(ctx, s.ReportingURL+"/healthz", 300*time.Millisecond); err == nil {
 		t.Fatal("a frozen reporting answered /healthz")
 	}
 	if err := s.Reporting.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	if err := get(ctx, s.ReportingURL+"/healthz", 10*time.Second); err != nil {
+	if err := procstack.GetOK(ctx, s.ReportingURL+"/healthz", 10*time.Second); err != nil {
 		t.Fatalf("a thawed reporting does not answer: %v", err)
 	}
-}
-
-func get(ctx context.Context, url string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", resp.Status)
-	}
-	return nil
 }

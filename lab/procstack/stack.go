@@ -393,25 +393,28 @@ func provisioned(brokerURL, adminURL, tenant string, up func(context.Context) er
 	}
 }
 
-// httpOK is ready when GET url answers 200.
+// httpOK is ready when GET url answers 200 within 2 s.
 func httpOK(url string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
+	return func(ctx context.Context) error { return GetOK(ctx, url, 2*time.Second) }
+}
+
+// GetOK asks GET url and returns nil when it answers 200 within timeout.
+func GetOK(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 // realPulsar is Apache Pulsar standalone as the stack's broker process, on

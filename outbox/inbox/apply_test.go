@@ -59,9 +59,9 @@ func TestRedeliveryAfterCommitBeforeAckIsAbsorbed(t *testing.T) {
 	first := e.start(e.config(effectRegistry()), func(c *inbox.Consumer) {
 		inbox.SetAfterCommit(c, func() error { return errCrash })
 	})
-	<-first.done
-	if !errors.Is(first.err, errCrash) {
-		t.Fatalf("first instance ended with %v, want the crash", first.err)
+	<-first.Done()
+	if !errors.Is(first.Err(), errCrash) {
+		t.Fatalf("first instance ended with %v, want the crash", first.Err())
 	}
 	committed := e.count(`SELECT count(*) FROM effects`)
 	if committed == 0 {
@@ -89,9 +89,9 @@ func TestCancelBeforeCommitLeavesMessagesForTheNextInstance(t *testing.T) {
 			return ctx.Err()
 		})
 	})
-	<-first.done
-	if first.err != nil {
-		t.Fatalf("cancelled instance returned %v, want nil", first.err)
+	<-first.Done()
+	if first.Err() != nil {
+		t.Fatalf("cancelled instance returned %v, want nil", first.Err())
 	}
 	if n := e.count(`SELECT count(*) FROM effects`); n != 0 {
 		t.Fatalf("%d effects committed by the cancelled instance", n)

@@ -17,6 +17,7 @@ import (
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/testlog"
+	"github.com/alpes/alpes/internal/testrun"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -85,9 +86,7 @@ func (e *env) client() pulsar.Client {
 // running is a Consumer running in the background.
 type running struct {
 	*inbox.Consumer
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // Run's result, once done is closed
+	*testrun.Background // Run's
 }
 
 // recordEffect is the handler of OrderPlaced in most tests.
@@ -136,27 +135,13 @@ func (e *env) startCtx(parent context.Context, cfg inbox.Config, setup ...func(*
 	for _, f := range setup {
 		f(c)
 	}
-	ctx, cancel := context.WithCancel(parent)
-	r := &running{Consumer: c, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		r.err = c.Run(ctx)
-		close(r.done)
-	}()
-	e.t.Cleanup(func() { r.stop(e.t) })
-	return r
+	return &running{Consumer: c, Background: testrun.GoUnder(e.t, parent, c.Run)}
 }
 
 // stop cancels the consumer and waits for Run to return its result.
 func (r *running) stop(t testing.TB) error {
 	t.Helper()
-	r.cancel()
-	select {
-	case <-r.done:
-		return r.err
-	case <-time.After(waitTimeout):
-		t.Fatal("consumer did not stop")
-		return nil
-	}
+	return r.StopWithin(t, "consumer", waitTimeout)
 }
 
 // waitFor polls cond until it holds or waitTimeout passes.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alpes/alpes/internal/testrun"
 )
 
 // SyncBuffer is a bytes.Buffer safe to write from one goroutine (a stack
@@ -53,50 +55,14 @@ func GetJSON(t testing.TB, url string, v any) {
 	}
 }
 
-// Background is a function, such as a stack's Run, running in a goroutine
-// on a context of its own until it returns or is cancelled.
-type Background struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // valid once done is closed
-}
+// Background is a stack's Run in the background of a test
+// (internal/testrun), with waits on what it prints and serves.
+type Background struct{ *testrun.Background }
 
 // Go runs run in a goroutine. When the test ends, its context is cancelled
 // and the test waits until it has returned.
 func Go(t testing.TB, run func(ctx context.Context) error) *Background {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &Background{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		b.err = run(ctx)
-		close(b.done)
-	}()
-	t.Cleanup(func() { b.Stop() })
-	return b
-}
-
-// Cancel cancels run's context, as Ctrl-C does `alpes dev`'s, and returns
-// at once.
-func (b *Background) Cancel() { b.cancel() }
-
-// Done is closed once run has returned.
-func (b *Background) Done() <-chan struct{} { return b.done }
-
-// Err is what run returned; nil while it runs.
-func (b *Background) Err() error {
-	select {
-	case <-b.done:
-		return b.err
-	default:
-		return nil
-	}
-}
-
-// Stop cancels run's context, waits until it has returned and returns its
-// error.
-func (b *Background) Stop() error {
-	b.cancel()
-	<-b.done
-	return b.err
+	return &Background{testrun.Go(t, run)}
 }
 
 // WaitUntil polls cond until it holds, failing the test when run returns
@@ -123,8 +89,8 @@ func (b *Background) poll(t testing.TB, timeout time.Duration, cond func() bool,
 	deadline := time.After(timeout)
 	for !cond() {
 		select {
-		case <-b.done:
-			t.Fatalf("returned (%v) while waiting for %s", b.err, waitingFor())
+		case <-b.Done():
+			t.Fatalf("returned (%v) while waiting for %s", b.Err(), waitingFor())
 		case <-deadline:
 			t.Fatalf("timed out after %s waiting for %s", timeout, waitingFor())
 		case <-time.After(20 * time.Millisecond):
