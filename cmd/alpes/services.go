@@ -87,27 +87,42 @@ func (f serviceFlags) open(ctx context.Context, e env) (db *pgxpool.Pool, client
 	return db, client, func() { client.Close(); db.Close() }, nil
 }
 
+// deps are what the flags give every service: its topics, its database,
+// the broker, and its consumer's settings.
+type deps struct {
+	topics   eventcatalog.Topics
+	db       *pgxpool.Pool
+	pulsar   pulsar.Client
+	consumer inbox.Config
+}
+
+// connect reads the flags and opens the database and the broker; close
+// releases both.
+func (f serviceFlags) connect(ctx context.Context, e env) (d deps, close func(), err error) {
+	if d.topics, err = f.topics(); err != nil {
+		return d, nil, err
+	}
+	fp, err := f.failpoints()
+	if err != nil {
+		return d, nil, err
+	}
+	d.consumer = inbox.Config{Failpoints: fp, Sweep: f.sweep()}
+	d.db, d.pulsar, close, err = f.open(ctx, e)
+	return d, close, err
+}
+
 type reportingCmd struct {
 	serviceFlags
 	HTTPAddr string `help:"Listen address of the reports and timeline API." default:"${reporting_addr}"`
 }
 
 func (c *reportingCmd) Run(ctx context.Context, e env) error {
-	topics, err := c.topics()
-	if err != nil {
-		return err
-	}
-	db, client, closeAll, err := c.open(ctx, e)
+	d, closeAll, err := c.connect(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	fp, err := c.failpoints()
-	if err != nil {
-		return err
-	}
-	svc, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Topics: topics, HTTPAddr: c.HTTPAddr, Logger: e.log,
-		Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()}})
+	svc, err := reporting.New(reporting.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, HTTPAddr: c.HTTPAddr, Logger: e.log, Consumer: d.consumer})
 	if err != nil {
 		return err
 	}
@@ -120,24 +135,16 @@ type ordersCmd struct {
 }
 
 func (c *ordersCmd) Run(ctx context.Context, e env) error {
-	topics, err := c.topics()
-	if err != nil {
-		return err
-	}
-	db, client, closeAll, err := c.open(ctx, e)
+	d, closeAll, err := c.connect(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	fp, err := c.failpoints()
+	svc, err := orders.New(orders.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer})
 	if err != nil {
 		return err
 	}
-	svc, err := orders.New(orders.Config{DB: db, Pulsar: client, Topics: topics, Logger: e.log, Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()}})
-	if err != nil {
-		return err
-	}
-	return withProgress(ctx, c.HTTPAddr, "orders", db, svc.Stats, svc.Run)
+	return withProgress(ctx, c.HTTPAddr, "orders", d.db, svc.Stats, svc.Run)
 }
 
 type paymentsCmd struct {
@@ -146,24 +153,16 @@ type paymentsCmd struct {
 }
 
 func (c *paymentsCmd) Run(ctx context.Context, e env) error {
-	topics, err := c.topics()
-	if err != nil {
-		return err
-	}
-	db, client, closeAll, err := c.open(ctx, e)
+	d, closeAll, err := c.connect(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	fp, err := c.failpoints()
+	svc, err := payments.New(payments.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer})
 	if err != nil {
 		return err
 	}
-	svc, err := payments.New(payments.Config{DB: db, Pulsar: client, Topics: topics, Logger: e.log, Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()}})
-	if err != nil {
-		return err
-	}
-	return withProgress(ctx, c.HTTPAddr, "payments", db, svc.Stats, svc.Run)
+	return withProgress(ctx, c.HTTPAddr, "payments", d.db, svc.Stats, svc.Run)
 }
 
 // withProgress runs a service that has no HTTP server of its own beside one
@@ -197,21 +196,13 @@ type bffCmd struct {
 }
 
 func (c *bffCmd) Run(ctx context.Context, e env) error {
-	topics, err := c.topics()
-	if err != nil {
-		return err
-	}
-	db, client, closeAll, err := c.open(ctx, e)
+	d, closeAll, err := c.connect(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	fp, err := c.failpoints()
-	if err != nil {
-		return err
-	}
 	svc, err := bff.New(bff.Config{
-		HTTPAddr: c.HTTPAddr, DB: db, Pulsar: client, Topics: topics, Logger: e.log, Consumer: inbox.Config{Failpoints: fp, Sweep: c.sweep()},
+		HTTPAddr: c.HTTPAddr, DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer,
 		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
 		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 	})
