@@ -59,40 +59,51 @@ func decodeOrderRequest(body []byte) (orderRequest, error) {
 	if err != nil {
 		return req, err
 	}
-	if err := checkFields(obj, "", []string{"customer_id", "address", "items"}); err != nil {
-		return req, err
-	}
-	if req.CustomerID, err = stringField(obj, "customer_id", "/customer_id", maxCustomerIDLen, false); err != nil {
-		return req, err
-	}
-	if req.Address, err = stringField(obj, "address", "/address", maxAddressLen, true); err != nil {
-		return req, err
-	}
-	raw, ok := obj["items"]
-	if !ok || isNull(raw) {
-		return req, invalid("/items", "is required")
+	// From here on every field is checked, and the answer lists each
+	// invalid one, not only the first.
+	var errs invalidFields
+	errs.add(checkFields(obj, "", []string{"customer_id", "address", "items"}))
+	req.CustomerID, err = stringField(obj, "customer_id", "/customer_id", maxCustomerIDLen, false)
+	errs.add(err)
+	req.Address, err = stringField(obj, "address", "/address", maxAddressLen, true)
+	errs.add(err)
+	req.Items = decodeItems(obj["items"], &errs)
+	return req, errs.err()
+}
+
+// decodeItems decodes the items member, adding what is wrong with it or
+// with any of its items to errs.
+func decodeItems(raw json.RawMessage, errs *invalidFields) []itemLine {
+	if raw == nil || isNull(raw) {
+		errs.add(invalid("/items", "is required"))
+		return nil
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return req, invalid("/items", "must be an array")
+		errs.add(invalid("/items", "must be an array"))
+		return nil
 	}
 	if len(items) == 0 || len(items) > maxItems {
-		return req, invalid("/items", "must hold 1 to %d items", maxItems)
+		errs.add(invalid("/items", "must hold 1 to %d items", maxItems))
+		return nil
 	}
+	var lines []itemLine
 	seen := map[string]bool{}
 	for i, rawItem := range items {
 		path := fmt.Sprintf("/items/%d", i)
 		item, err := decodeItem(rawItem, path)
 		if err != nil {
-			return req, err
+			errs.add(err)
+			continue
 		}
 		if seen[item.SKU] {
-			return req, invalid(path+"/sku", "%q appears twice; put the whole quantity on one item", item.SKU)
+			errs.add(invalid(path+"/sku", "%q appears twice; put the whole quantity on one item", item.SKU))
+			continue
 		}
 		seen[item.SKU] = true
-		req.Items = append(req.Items, item)
+		lines = append(lines, item)
 	}
-	return req, nil
+	return lines
 }
 
 func decodeItem(raw json.RawMessage, path string) (itemLine, error) {
@@ -101,32 +112,37 @@ func decodeItem(raw json.RawMessage, path string) (itemLine, error) {
 	if err != nil {
 		return item, err
 	}
-	if err := checkFields(obj, path, []string{"sku", "quantity"}); err != nil {
-		return item, err
-	}
-	if item.SKU, err = stringField(obj, "sku", path+"/sku", maxSKULen, false); err != nil {
-		return item, err
-	}
+	var errs invalidFields
+	errs.add(checkFields(obj, path, []string{"sku", "quantity"}))
+	item.SKU, err = stringField(obj, "sku", path+"/sku", maxSKULen, false)
+	errs.add(err)
+	item.Quantity, err = quantityField(obj, path)
+	errs.add(err)
+	return item, errs.err()
+}
+
+// quantityField returns the item's quantity, an integer from 1 to
+// maxQuantity.
+func quantityField(obj map[string]json.RawMessage, path string) (int, error) {
 	rawQty, ok := obj["quantity"]
 	if !ok || isNull(rawQty) {
-		return item, invalid(path+"/quantity", "is required")
+		return 0, invalid(path+"/quantity", "is required")
 	}
 	var qty json.Number
 	if c := bytes.TrimSpace(rawQty); len(c) == 0 || c[0] == '"' || json.Unmarshal(c, &qty) != nil {
-		return item, invalid(path+"/quantity", "must be an integer")
+		return 0, invalid(path+"/quantity", "must be an integer")
 	}
 	n, err := qty.Int64()
 	if err != nil && strings.ContainsAny(string(qty), ".eE") {
-		return item, invalid(path+"/quantity", "must be an integer")
+		return 0, invalid(path+"/quantity", "must be an integer")
 	}
 	if err != nil { // out of int64's range
 		n = maxQuantity + 1
 	}
 	if n < 1 || n > maxQuantity {
-		return item, invalid(path+"/quantity", "must be between 1 and %d", maxQuantity)
+		return 0, invalid(path+"/quantity", "must be between 1 and %d", maxQuantity)
 	}
-	item.Quantity = int(n)
-	return item, nil
+	return int(n), nil
 }
 
 // decodeObject decodes exactly one JSON object from data, refusing trailing
@@ -192,17 +208,18 @@ func checkFields(obj map[string]json.RawMessage, path string, allowed []string) 
 	for name := range obj {
 		names = append(names, name)
 	}
-	slices.Sort(names) // deterministic: the first offending name, alphabetically
+	slices.Sort(names) // deterministic: offending names in alphabetical order
+	var errs invalidFields
 	for _, name := range names {
-		if slices.Contains(allowed, name) {
-			continue
+		switch {
+		case slices.Contains(allowed, name):
+		case serverOwned(name):
+			errs.add(invalid(path+"/"+name, "is assigned by the server and may not be sent"))
+		default:
+			errs.add(invalid(path+"/"+name, "is not a known field"))
 		}
-		if serverOwned(name) {
-			return invalid(path+"/"+name, "is assigned by the server and may not be sent")
-		}
-		return invalid(path+"/"+name, "is not a known field")
 	}
-	return nil
+	return errs.err()
 }
 
 // stringField returns the required string member name of obj, checked

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
+
+	"github.com/alpes/alpes/internal/httpapi"
 )
 
 // Errors the handlers return; writeError maps them to HTTP statuses.
@@ -40,6 +42,7 @@ var (
 type invalidError struct {
 	detail string
 	fields []fieldError
+	parts  []string // the detail of each problem, when there are several
 }
 
 // fieldError names one invalid field by its JSON pointer-like path.
@@ -63,6 +66,49 @@ func invalid(field, format string, args ...any) *invalidError {
 	return e
 }
 
+// invalidFields gathers what is wrong with the fields of one request, so
+// that a 400 lists every invalid field, not only the first.
+type invalidFields struct {
+	fields  []fieldError
+	details []string
+	other   error // an error that is not an *invalidError, returned as is
+}
+
+// add records err: nil is ignored, an *invalidError adds its fields, and
+// any other error is kept to be returned unchanged.
+func (f *invalidFields) add(err error) {
+	if err == nil {
+		return
+	}
+	var inv *invalidError
+	if !errors.As(err, &inv) {
+		if f.other == nil {
+			f.other = err
+		}
+		return
+	}
+	f.fields = append(f.fields, inv.fields...)
+	if len(inv.parts) > 0 {
+		f.details = append(f.details, inv.parts...)
+	} else {
+		f.details = append(f.details, inv.detail)
+	}
+}
+
+// err is nil when nothing was added, and otherwise one *invalidError that
+// lists every field added, its detail joining theirs.
+func (f *invalidFields) err() error {
+	switch {
+	case f.other != nil:
+		return f.other
+	case len(f.details) == 0:
+		return nil
+	case len(f.details) == 1:
+		return &invalidError{detail: f.details[0], fields: f.fields}
+	}
+	return &invalidError{detail: fmt.Sprintf("%d problems: %s", len(f.details), strings.Join(f.details, "; ")), fields: f.fields, parts: f.details}
+}
+
 // rateLimitedError: the client exceeded its rate (429).
 type rateLimitedError struct{ retryAfterSeconds int }
 
@@ -82,7 +128,7 @@ type problem struct {
 // writeError is the one place where errors become HTTP responses. Errors it
 // does not know are logged with the request id and answered with a bare 500.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	p := problem{Instance: r.URL.Path, RequestID: requestID(r.Context())}
+	p := problem{Instance: r.URL.Path, RequestID: httpapi.RequestID(r.Context())}
 	var inv *invalidError
 	var rl *rateLimitedError
 	switch {

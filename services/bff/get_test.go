@@ -60,7 +60,11 @@ func TestGetOrderPendingAndErrors(t *testing.T) {
 		_, resp := e.getOrder(tc.path)
 		checkProblem(t, resp, tc.want, "")
 	}
-	checkProblem(t, e.do(http.MethodDelete, "/v1/orders/"+id, nil), http.StatusMethodNotAllowed, "")
+	resp = e.do(http.MethodDelete, "/v1/orders/"+id, nil)
+	checkProblem(t, resp, http.StatusMethodNotAllowed, "")
+	if allow := resp.Header.Get("Allow"); allow != "GET" {
+		t.Errorf("405 with Allow %q, want GET (RFC 9110: a 405 lists the methods the resource has)", allow)
+	}
 }
 
 func TestGetOrderWaitTimesOutWithCurrentView(t *testing.T) {

@@ -1,7 +1,6 @@
 package bff
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,49 +8,9 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
+
+	"github.com/alpes/alpes/internal/httpapi"
 )
-
-// ctxKey keys the request-scoped values this package stores in contexts.
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
-// maxRequestIDLen bounds an X-Request-Id taken from a client.
-const maxRequestIDLen = 128
-
-// requestID returns the request id stored by withRequestID, or "".
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
-
-// withRequestID takes the client's X-Request-Id when it is a short token of
-// safe characters, or mints a UUIDv7, stores it in the context and echoes it
-// in the response.
-func withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = uuid.Must(uuid.NewV7()).String()
-		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
-	})
-}
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > maxRequestIDLen {
-		return false
-	}
-	for _, c := range []byte(id) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
 
 // statusRecorder remembers the status and size of a response for the log.
 type statusRecorder struct {
@@ -98,7 +57,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 				pattern = route.RoutePattern()
 			}
 			s.log.LogAttrs(r.Context(), levelFor(rec.status), "http request",
-				slog.String("request_id", requestID(r.Context())),
+				slog.String("request_id", httpapi.RequestID(r.Context())),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.String("route", pattern),

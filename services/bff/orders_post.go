@@ -7,6 +7,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/alpes/alpes/internal/httpapi"
 )
 
 // maxIdempotencyKeyLen is the longest Idempotency-Key accepted (the
@@ -100,7 +102,7 @@ func traceHeaders(r *http.Request) map[string]string {
 			h["tracestate"] = ts
 		}
 	}
-	if id := requestID(r.Context()); id != "" {
+	if id := httpapi.RequestID(r.Context()); id != "" {
 		h["request-id"] = id
 	}
 	return h

@@ -2,9 +2,12 @@ package bff
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -219,5 +222,37 @@ func TestDecodeRefusesDuplicateKeys(t *testing.T) {
 		if _, err := decodeOrderRequest([]byte(body)); err == nil {
 			t.Errorf("accepted %s", body)
 		}
+	}
+}
+
+// TestEveryInvalidFieldIsReported: a body with several mistakes is answered
+// with one 400 whose errors list each of them, so a client fixes them in one
+// round, not one per request.
+func TestEveryInvalidFieldIsReported(t *testing.T) {
+	_, err := decodeOrderRequest([]byte(`{"customer_id":"","address":"x","status":"paid","colour":"red",` +
+		`"items":[{"sku":"S","quantity":0},{"sku":"","quantity":1.5},{"sku":"S","quantity":1},{"sku":"T","quantity":2,"price":1}]}`))
+	var inv *invalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("error %v, want an *invalidError", err)
+	}
+	var got []string
+	for _, f := range inv.fields {
+		got = append(got, f.Field)
+	}
+	want := []string{"/colour", "/status", "/customer_id", "/items/0/quantity", "/items/1/sku", "/items/1/quantity", "/items/3/price"}
+	if !slices.Equal(got, want) {
+		t.Errorf("fields %v, want %v", got, want)
+	}
+	if !strings.HasPrefix(inv.detail, "7 problems: /colour: is not a known field; /status: is assigned by the server") {
+		t.Errorf("detail %q", inv.detail)
+	}
+
+	// A valid request still decodes, and one mistake reads as before.
+	if _, err := decodeOrderRequest([]byte(`{"customer_id":"c","address":"a","items":[{"sku":"S","quantity":1}]}`)); err != nil {
+		t.Errorf("valid request refused: %v", err)
+	}
+	_, err = decodeOrderRequest([]byte(`{"customer_id":"c","address":"a","items":[{"sku":"S","quantity":0}]}`))
+	if !errors.As(err, &inv) || len(inv.fields) != 1 || inv.detail != "/items/0/quantity: must be between 1 and "+strconv.Itoa(maxQuantity) {
+		t.Errorf("one mistake: %v", err)
 	}
 }

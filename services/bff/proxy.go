@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+
+	"github.com/alpes/alpes/internal/httpapi"
 )
 
 // errUpstream: a service the bff forwards to failed or is unreachable (502).
@@ -32,13 +34,13 @@ func (s *Server) newReportingProxy(base string) (*httputil.ReverseProxy, error) 
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			pr.Out.Header.Set("X-Request-Id", requestID(pr.In.Context()))
+			pr.Out.Header.Set("X-Request-Id", httpapi.RequestID(pr.In.Context()))
 			pr.Out.Header.Del("Cookie")
 			pr.Out.Header.Del("Authorization")
 		},
 		Transport: s.upstream.Transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("forwarding to reporting", "request_id", requestID(r.Context()), "err", err)
+			s.log.Warn("forwarding to reporting", "request_id", httpapi.RequestID(r.Context()), "err", err)
 			s.writeError(w, r, errUpstream)
 		},
 	}, nil

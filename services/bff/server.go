@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/alpes/alpes/internal/httpapi"
 	"github.com/alpes/alpes/outbox/inbox"
 )
 
@@ -77,7 +78,7 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 // checks both ways.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(withRequestID, s.accessLog, s.rateLimit)
+	r.Use(httpapi.WithRequestID, s.accessLog, s.rateLimit)
 	r.Post("/v1/orders", s.handle(s.postOrder))
 	r.Get("/v1/orders/{id}", s.handle(s.getOrder))
 	r.Get("/v1/orders/{id}/timeline", s.handle(s.forwardToReporting))
@@ -86,7 +87,10 @@ func (s *Server) routes() http.Handler {
 	r.Get("/v1/replication", s.handle(s.getReplication))
 	r.Get("/openapi.json", s.serveOpenAPI)
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
-	r.MethodNotAllowed(s.handle(func(http.ResponseWriter, *http.Request) error { return errMethodNotAllowed }))
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		httpapi.SetAllow(w, r)
+		return errMethodNotAllowed
+	}))
 	return r
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
+	"github.com/alpes/alpes/internal/httpapi"
 	"github.com/alpes/alpes/outbox/inbox"
 )
 
@@ -33,7 +34,7 @@ const reportBuffer = 32 << 10
 // use and may be served by any number of servers.
 func (s *Service) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.Recoverer)
+	r.Use(httpapi.WithRequestID, middleware.Recoverer)
 	r.Get("/v1/reports/orders", s.serveReport)
 	r.Get("/v1/reports/formats", s.serveFormats)
 	r.Get("/v1/orders/{id}/timeline", s.serveTimeline)
@@ -45,6 +46,7 @@ func (s *Service) Handler() http.Handler {
 		writeError(w, r, s.log, &problem{Status: http.StatusNotFound, Title: "Not found", Detail: "no such resource: " + r.URL.Path})
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		httpapi.SetAllow(w, r)
 		writeError(w, r, s.log, &problem{Status: http.StatusMethodNotAllowed, Title: "Method not allowed", Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 	return r

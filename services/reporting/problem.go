@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/alpes/alpes/internal/httpapi"
 )
 
 // problem is an RFC 9457 problem details object. Extensions are extra
@@ -35,7 +37,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.Is(err, ErrOrderNotFound):
 		p = &problem{Status: http.StatusNotFound, Title: "Order not found", Detail: err.Error()}
 	default:
-		log.ErrorContext(r.Context(), "serving request", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "serving request", "method", r.Method, "path", r.URL.Path, "request_id", httpapi.RequestID(r.Context()), "err", err)
 		p = &problem{Status: http.StatusInternalServerError, Title: "Internal error",
 			Detail: "the request could not be served; the error is logged"}
 	}
@@ -48,6 +50,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	body["status"] = p.Status
 	body["detail"] = p.Detail
 	body["instance"] = r.URL.Path
+	if id := httpapi.RequestID(r.Context()); id != "" {
+		body["request_id"] = id
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
