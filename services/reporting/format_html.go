@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"time"
 )
 
 // HTML returns the HTML format: a self-contained page (inline CSS and SVG, no
@@ -39,7 +40,7 @@ func (h *htmlWriter) start() error {
 		return nil
 	}
 	h.started = true
-	return h.tmpl.ExecuteTemplate(h.w, "head", Columns())
+	return h.tmpl.ExecuteTemplate(h.w, "head", htmlColumns)
 }
 
 func (h *htmlWriter) WriteRow(r Row) error {
@@ -51,7 +52,7 @@ func (h *htmlWriter) WriteRow(r Row) error {
 	if r.Status == "confirmed" && r.TotalMinor != nil && r.Currency != nil {
 		h.revenue[*r.Currency] += *r.TotalMinor
 	}
-	return h.tmpl.ExecuteTemplate(h.w, "row", r.Values())
+	return h.tmpl.ExecuteTemplate(h.w, "row", htmlCells(r))
 }
 
 func (h *htmlWriter) Finish() error {
@@ -69,6 +70,47 @@ func (h *htmlWriter) Finish() error {
 	})
 }
 
+// htmlColumns head the page's table: the report for a person, where CSV
+// and JSON carry every column for programs.
+var htmlColumns = []string{"order", "customer", "status", "total", "lines", "items", "payment", "paid", "rejection", "requested (UTC)", "settled (UTC)"}
+
+// htmlCell is a table cell: its text, the full value on hover when the
+// text shortens it, and whether it is a number (aligned right).
+type htmlCell struct {
+	Text, Title string
+	Number      bool
+}
+
+// htmlCells returns r's cells under htmlColumns: amounts in their currency's
+// units (19.99 EUR, not 1999), ids shortened to their first 8 characters,
+// times to the second.
+func htmlCells(r Row) []htmlCell {
+	money := func(minor *int64) htmlCell {
+		if minor == nil || r.Currency == nil {
+			return htmlCell{Number: true}
+		}
+		return htmlCell{Text: formatMoney(*minor, *r.Currency), Number: true}
+	}
+	id := func(s string) htmlCell {
+		if len(s) <= 8 {
+			return htmlCell{Text: s}
+		}
+		return htmlCell{Text: s[:8] + "…", Title: s}
+	}
+	when := func(t *time.Time) htmlCell {
+		if t == nil {
+			return htmlCell{}
+		}
+		return htmlCell{Text: t.UTC().Format(time.DateTime), Title: t.UTC().Format(time.RFC3339Nano)}
+	}
+	return []htmlCell{
+		id(r.OrderID), {Text: str(r.CustomerID)}, {Text: r.Status}, money(r.TotalMinor),
+		{Text: integer(r.LineCount), Number: true}, {Text: integer(r.ItemCount), Number: true},
+		{Text: str(r.PaymentStatus)}, money(r.PaidMinor), {Text: str(r.RejectionReason)},
+		when(r.RequestedAt), when(r.SettledAt),
+	}
+}
+
 // htmlTemplates parses the page's three parts. html/template escapes every
 // value, so customer-supplied text cannot inject markup.
 func htmlTemplates() *template.Template {
@@ -80,11 +122,14 @@ func htmlTemplates() *template.Template {
 <meta charset="utf-8">
 <title>alpes · orders report</title>
 <style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #222; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
 main { display: flex; flex-direction: column; gap: 1.5rem; }
 #summary { order: -1; }
+#orders { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12px; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: left; white-space: nowrap; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td[title] { cursor: help; }
 th { background: #f0f0f0; }
 svg text { font: 12px system-ui, sans-serif; }
 </style>
@@ -99,7 +144,7 @@ svg text { font: 12px system-ui, sans-serif; }
 {{end -}}
 
 {{- define "row" -}}
-<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+<tr>{{range .}}<td{{if .Number}} class="n"{{end}}{{if .Title}} title="{{.Title}}"{{end}}>{{.Text}}</td>{{end}}</tr>
 {{end -}}
 
 {{- define "foot" -}}

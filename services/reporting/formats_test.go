@@ -153,10 +153,16 @@ func TestHTMLReportChartsOrdersPerStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`<title>confirmed: 3</title>`, `<title>rejected: 2</title>`, `<title>placed: 1</title>`,
-		"Confirmed revenue: 139.93 EUR."} {
+		"Confirmed revenue: 139.93 EUR.",
+		// The table is for a person: amounts in euros, not cents, and it
+		// scrolls inside the page instead of widening it.
+		`<td class="n">19.99 EUR</td>`, `<td class="n">39.98 EUR</td>`, `#orders { max-width: 100%; overflow-x: auto; }`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("html report lacks %s", want)
 		}
+	}
+	if strings.Contains(string(body), ">1999<") || strings.Contains(string(body), ">3998<") {
+		t.Errorf("html report shows amounts in minor units")
 	}
 }
 
