@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/alecthomas/kong"
 
@@ -65,13 +66,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(helpOfDefault(args))
 	if err != nil {
 		return err
 	}
 	e := env{stdout: stdout, log: newLogger(stderr, c.LogLevel, c.LogFormat)}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	return kctx.Run(e)
+}
+
+// helpOfDefault turns `alpes relay --help` into `alpes relay run --help`:
+// run is relay's default command, the one an operator starts, so its flags
+// are what that help should show (kong's help of a command group lists
+// only its subcommands). Run's help names replay.
+func helpOfDefault(args []string) []string {
+	i := slices.Index(args, "relay")
+	if i < 0 {
+		return args
+	}
+	rest := args[i+1:]
+	if slices.Contains(rest, "run") || slices.Contains(rest, "replay") {
+		return args
+	}
+	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
+		return slices.Concat(args[:i+1], []string{"run"}, rest)
+	}
+	return args
 }
 
 func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {

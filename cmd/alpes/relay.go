@@ -16,7 +16,7 @@ import (
 )
 
 type relayCmd struct {
-	Run    relayRunCmd    `cmd:"" default:"withargs" help:"Stream every source's outbox to Pulsar (the default)."`
+	Run    relayRunCmd    `cmd:"" default:"withargs" help:"Stream every source's outbox to Pulsar (the default: alpes relay [flags]). alpes relay replay --help: publish a window of the outbox again."`
 	Replay relayReplayCmd `cmd:"" help:"Publish the retained outbox rows of a time window again, with their original event ids."`
 }
 

@@ -1,6 +1,13 @@
 package main
 
-import "testing"
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kong"
+)
 
 func TestDefaultAdminURL(t *testing.T) {
 	for _, c := range []struct{ service, want string }{
@@ -18,5 +25,31 @@ func TestDefaultAdminURL(t *testing.T) {
 	}
 	if _, err := defaultAdminURL("not a url"); err == nil {
 		t.Error("defaultAdminURL accepted a URL without a host")
+	}
+}
+
+// TestRelayHelpShowsTheRunFlags: `alpes relay --help` shows the flags of
+// the command an operator starts (run, relay's default), not only the list
+// of relay's subcommands; explicit subcommands keep their own help.
+func TestRelayHelpShowsTheRunFlags(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"relay", "--help"}, []string{"relay", "run", "--help"}},
+		{[]string{"--log-level", "debug", "relay", "-h"}, []string{"--log-level", "debug", "relay", "run", "-h"}},
+		{[]string{"relay", "replay", "--help"}, []string{"relay", "replay", "--help"}},
+		{[]string{"relay", "--source", "a=b"}, []string{"relay", "--source", "a=b"}},
+		{[]string{"lag", "--help"}, []string{"lag", "--help"}},
+	} {
+		if got := helpOfDefault(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("helpOfDefault(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	parser, err := kong.New(&cli{}, defaults, kong.Name("alpes"), kong.Writers(&out, &out), kong.Exit(func(int) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser.Parse(helpOfDefault([]string{"relay", "--help"}))
+	if !strings.Contains(out.String(), "--source=NAME=DSN") || !strings.Contains(out.String(), "replay") {
+		t.Errorf("alpes relay --help:\n%s\nwant run's flags and a word about replay", out.String())
 	}
 }
