@@ -6,6 +6,8 @@
 // binary (lab/procstack), with a durable Postgres and a durable broker:
 //
 //	A  the highest order rate the whole pipeline sustains (open-loop client, rising rates)
+//	floor  A's reference: Postgres alone doing the minimal writes of one order
+//	       on the services' schemas (floor.go), run beside A
 //	B  the relay's drain of a backlog ÷ pg_recvlogical's, side by side, plus a polling outbox
 //	C  commit → applied latency per consumer at a fixed rate
 //	D  a constant-rate run: per-window throughput and p99, outbox size and slot lag
@@ -40,6 +42,7 @@ import (
 // Scenario names, as --only takes them.
 const (
 	ScenarioThroughput = "A"
+	ScenarioFloor      = "floor" // runs with A too
 	ScenarioDrain      = "B"
 	ScenarioLatency    = "C"
 	ScenarioConstancy  = "D"
@@ -48,7 +51,7 @@ const (
 )
 
 // Scenarios lists every scenario name in the order they run.
-var Scenarios = []string{ScenarioThroughput, ScenarioDrain, ScenarioLatency, ScenarioConstancy, ScenarioMemory, ScenarioBroker}
+var Scenarios = []string{ScenarioThroughput, ScenarioFloor, ScenarioDrain, ScenarioLatency, ScenarioConstancy, ScenarioMemory, ScenarioBroker}
 
 // Options configures a benchmark run. The zero value is not valid: set at
 // least Sizes (FullSizes or QuickSizes) and Runs.
@@ -63,7 +66,7 @@ type Options struct {
 	// median, with the min–max.
 	Runs int
 	// Only restricts the run to these scenarios (see Scenarios); empty runs
-	// all. E needs B and D and runs them.
+	// all. E needs B and D and runs them; A runs the floor beside it.
 	Only []string
 	// Sizes sets every scenario's rates, durations and counts.
 	Sizes Sizes
@@ -103,6 +106,10 @@ type Sizes struct {
 	ConstRetention time.Duration `json:"const_outbox_retention_ns"`
 	// Broker: messages produced and consumed per measurement.
 	BrokerMessages int `json:"broker_messages"`
+	// Floor: the orders measured per run and the concurrent clients that
+	// replay them.
+	FloorOrders  int `json:"floor_orders"`
+	FloorClients int `json:"floor_clients"`
 	// OutcomeWait bounds how long the client waits for one order's outcome.
 	OutcomeWait time.Duration `json:"outcome_wait_ns"`
 }
@@ -114,6 +121,7 @@ func FullSizes() Sizes {
 		Backlog: 200_000, PollBatch: 1000,
 		LatencyRates: []float64{1000, 300}, LatencyWarmUp: 5 * time.Second, LatencyDuration: 20 * time.Second,
 		ConstRate: 300, ConstDuration: 10 * time.Minute, ConstWindow: time.Minute, ConstRetention: time.Minute,
+		FloorOrders: 20_000, FloorClients: 8,
 		BrokerMessages: 100_000,
 		OutcomeWait:    60 * time.Second,
 	}
@@ -126,6 +134,7 @@ func QuickSizes() Sizes {
 		Backlog: 20_000, PollBatch: 1000,
 		LatencyRates: []float64{200}, LatencyWarmUp: 2 * time.Second, LatencyDuration: 10 * time.Second,
 		ConstRate: 150, ConstDuration: time.Minute, ConstWindow: 10 * time.Second, ConstRetention: 10 * time.Second,
+		FloorOrders: 3000, FloorClients: 8,
 		BrokerMessages: 20_000,
 		OutcomeWait:    30 * time.Second,
 	}
@@ -148,6 +157,9 @@ func (o Options) validate() error {
 	if s.OutcomeWait <= 0 {
 		return errors.New("sizes: the outcome wait must be positive")
 	}
+	if o.wants(ScenarioFloor) && (s.FloorOrders <= 0 || s.FloorClients <= 0) {
+		return errors.New("sizes: the floor needs positive orders and clients")
+	}
 	for _, name := range o.Only {
 		if !slices.Contains(Scenarios, name) {
 			return fmt.Errorf("unknown scenario %q (want one of %s)", name, strings.Join(Scenarios, ", "))
@@ -161,8 +173,9 @@ func (o Options) wants(name string) bool {
 	if len(o.Only) == 0 || slices.Contains(o.Only, name) {
 		return true
 	}
-	// E is measured during B and D.
-	return (name == ScenarioDrain || name == ScenarioConstancy) && slices.Contains(o.Only, ScenarioMemory)
+	// E is measured during B and D; the floor is A's reference.
+	return (name == ScenarioDrain || name == ScenarioConstancy) && slices.Contains(o.Only, ScenarioMemory) ||
+		name == ScenarioFloor && slices.Contains(o.Only, ScenarioThroughput)
 }
 
 // Run runs the chosen scenarios and, with Options.Out set, writes the
@@ -207,6 +220,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		r.printf("   %s took %s", name, time.Since(start).Round(time.Second))
 	}
 	step(ScenarioThroughput, func(ctx context.Context) (err error) { rep.Throughput, err = r.throughput(ctx); return })
+	step(ScenarioFloor, func(ctx context.Context) (err error) { rep.Floor, err = r.floor(ctx); return })
 	step(ScenarioDrain, func(ctx context.Context) (err error) { rep.Drain, err = r.drain(ctx); return })
 	step(ScenarioLatency, func(ctx context.Context) (err error) { rep.Latency, err = r.latency(ctx); return })
 	step(ScenarioConstancy, func(ctx context.Context) (err error) { rep.Constancy, err = r.constancy(ctx); return })

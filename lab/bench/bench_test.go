@@ -28,6 +28,7 @@ func tinySizes() bench.Sizes {
 		Backlog: 300, PollBatch: 100,
 		LatencyRates: []float64{50}, LatencyWarmUp: time.Second, LatencyDuration: 2 * time.Second,
 		ConstRate: 20, ConstDuration: 4 * time.Second, ConstWindow: 2 * time.Second, ConstRetention: 10 * time.Second,
+		FloorOrders: 200, FloorClients: 4,
 		BrokerMessages: 500,
 		OutcomeWait:    30 * time.Second,
 	}
@@ -68,14 +69,15 @@ func TestQuickBenchSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Benchmarks", "## Machine", "## Figures against the targets", "## A.", "## B.", "## C.", "## D.", "## E.", "## The brokers on their own", "Apache Pulsar " + got.Machine.Pulsar + " standalone"} {
+	for _, want := range []string{"# Benchmarks", "## Machine", "## Figures against the targets", "## A.", "**A.** CPU per order ÷ the Postgres floor", "## The Postgres floor", "## B.", "## C.", "## D.", "## E.", "## The brokers on their own", "Apache Pulsar " + got.Machine.Pulsar + " standalone"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report has no %q", want)
 		}
 	}
-	if got.Throughput == nil || got.Drain == nil || got.Latency == nil || got.Constancy == nil || got.Broker == nil {
+	if got.Throughput == nil || got.Floor == nil || got.Drain == nil || got.Latency == nil || got.Constancy == nil || got.Broker == nil {
 		t.Fatalf("a scenario is missing from the JSON: %+v", got)
 	}
+	checkFloor(t, got.Floor, tinySizes(), 1)
 
 	for i, run := range rep.Throughput.Runs {
 		if len(run.Steps) == 0 {
@@ -145,6 +147,70 @@ func TestQuickBenchSmoke(t *testing.T) {
 	for name, bc := range p.Cases {
 		if bc.Produce.Median <= 0 || bc.Consume.Median <= 0 || bc.BrokerCPU == nil || len(bc.BrokerCPU.Values) != 1 {
 			t.Errorf("Apache Pulsar %s: %+v", name, bc)
+		}
+	}
+}
+
+// TestFloorSmoke runs the Postgres floor alone at tiny sizes, twice, and
+// checks its counts: every order asked was written, and each table holds
+// the rows the orders written must have left. It never looks at a speed.
+func TestFloorSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sizes := tinySizes()
+	rep, err := bench.Run(ctx, bench.Options{
+		Binary: binary, Runs: 2, Only: []string{bench.ScenarioFloor}, Sizes: sizes, Mode: "smoke", Command: "go test",
+		Progress: testWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Throughput != nil || rep.Drain != nil || rep.Constancy != nil {
+		t.Errorf("--only floor ran other scenarios")
+	}
+	checkFloor(t, rep.Floor, sizes, 2)
+	md := string(rep.Markdown())
+	for _, want := range []string{"## The Postgres floor", "not judged: A and D did not run"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report has no %q", want)
+		}
+	}
+}
+
+// checkFloor checks the floor's counts: runs, orders written as asked,
+// rows in every table it writes as the orders written require, and a cost
+// measured for each.
+func checkFloor(t *testing.T, f *bench.Floor, sizes bench.Sizes, runs int) {
+	t.Helper()
+	if f == nil {
+		t.Fatal("the floor did not run")
+	}
+	if len(f.Runs) != runs || f.Clients != sizes.FloorClients || f.Orders != sizes.FloorOrders {
+		t.Fatalf("floor: %d runs (want %d), %d clients, %d orders", len(f.Runs), runs, f.Clients, f.Orders)
+	}
+	for _, db := range []string{"bff", "orders", "payments", "reporting"} {
+		if f.Statements[db] == 0 {
+			t.Errorf("floor: no statements per order in %s: %v", db, f.Statements)
+		}
+	}
+	for i, run := range f.Runs {
+		if run.Asked != int64(sizes.FloorOrders) || run.Written != run.Asked {
+			t.Errorf("floor run %d: %d orders written of %d asked (want %d)", i, run.Written, run.Asked, sizes.FloorOrders)
+		}
+		if len(run.WantRows) != 16 {
+			t.Errorf("floor run %d: expectations for %d tables, want 16: %v", i, len(run.WantRows), run.WantRows)
+		}
+		orders := int64(sizes.FloorOrders + f.WarmUp)
+		for table, want := range run.WantRows {
+			if got := run.Rows[table]; got != want || got < orders {
+				t.Errorf("floor run %d: %s holds %d rows, want %d (at least one per order, %d)", i, table, got, want, orders)
+			}
+		}
+		if run.Cost.Units != run.Written || run.Cost.TotalMicros <= 0 || run.Cost.CPUMicros["postgres"] <= 0 {
+			t.Errorf("floor run %d: no cost measured: %+v", i, run.Cost)
+		}
+		if run.Cost.Xacts["orders"] < 1 {
+			t.Errorf("floor run %d: %.2f transactions per order in orders, want at least one", i, run.Cost.Xacts["orders"])
 		}
 	}
 }

@@ -42,6 +42,7 @@ func (rep *Report) Markdown() []byte {
 	rep.mdMachine(w)
 	rep.mdSummary(w)
 	rep.mdThroughput(w)
+	rep.mdFloor(w)
 	rep.mdDrain(w)
 	rep.mdLatency(w)
 	rep.mdConstancy(w)
@@ -149,6 +150,7 @@ func (rep *Report) mdSummary(w *mdWriter) {
 	w.line("## Figures against the targets")
 	w.line("")
 	w.table("figure", "measured", "target", "")
+	rep.mdFloorSummary(w)
 	if t := rep.Throughput; t != nil {
 		ok := t.Rate.Median >= targetHoldRate && t.AcceptP99.Median <= targetAcceptP99Ms
 		w.row("**A′.** orders/s the whole pipeline sustains", spread(t.Rate, 0, "/s")+", HTTP accept p99 "+spread(t.AcceptP99, 1, " ms"),

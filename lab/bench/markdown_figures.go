@@ -283,3 +283,86 @@ func (rep *Report) mdMemory(w *mdWriter) {
 		w.row("**all**", "", "", "**"+num(c.Cost.TotalMicros, 0)+" µs**")
 	}
 }
+
+// pipelineCost is the pipeline's CPU per order that figure A divides by
+// the floor's: A′'s at the highest rate that held, in the run with the
+// median rate, else D's over its whole run, else A′'s at the first rate,
+// which did not hold; with where it was measured. False when none was.
+func (rep *Report) pipelineCost() (Cost, string, bool) {
+	t := rep.Throughput
+	if t != nil && t.Bound != nil && t.Bound.Held != nil && t.Bound.Held.Cost.TotalMicros > 0 {
+		return t.Bound.Held.Cost, fmt.Sprintf("A′ at %s/s", num(t.Bound.Held.Rate, 0)), true
+	}
+	if c := rep.Constancy; c != nil && c.Cost.TotalMicros > 0 {
+		return c.Cost, fmt.Sprintf("D at %s/s", num(c.Rate, 0)), true
+	}
+	if t != nil && t.Bound != nil && t.Bound.Failed != nil && t.Bound.Failed.Cost.TotalMicros > 0 {
+		return t.Bound.Failed.Cost, fmt.Sprintf("A′ at %s/s, which did not hold", num(t.Bound.Failed.Rate, 0)), true
+	}
+	return Cost{}, "", false
+}
+
+// mdFloorSummary writes figure A's row of the summary: the pipeline's CPU
+// per order ÷ the floor's.
+func (rep *Report) mdFloorSummary(w *mdWriter) {
+	f := rep.Floor
+	if f == nil || f.TotalCPU.Median <= 0 {
+		return
+	}
+	name, target := "**A.** CPU per order ÷ the Postgres floor", fmt.Sprintf("≤ %.1f", targetCPUOverFloor)
+	cost, where, ok := rep.pipelineCost()
+	if !ok {
+		w.row(name, "the floor alone: "+spread(f.TotalCPU, 0, " µs")+" per order, "+spread(f.Rate, 0, " orders/s"), target, "not judged: A and D did not run")
+		return
+	}
+	ratio := cost.TotalMicros / f.TotalCPU.Median
+	w.row(name, fmt.Sprintf("%s (%s µs, %s, ÷ %s µs)", num(ratio, 2), num(cost.TotalMicros, 0), where, num(f.TotalCPU.Median, 0)),
+		target, verdict(ratio <= targetCPUOverFloor))
+}
+
+func (rep *Report) mdFloor(w *mdWriter) {
+	f := rep.Floor
+	if f == nil {
+		return
+	}
+	w.line("")
+	w.line("## The Postgres floor (A's reference)")
+	w.line("")
+	w.linef("**Method.** What Postgres alone spends on one successful order: the writes the services make for it in the pipeline, replayed without the services, the relay or the broker, and without the reads the services do to validate, price or deduplicate. Per run a fresh durable cluster, started as the stacks' is (`fsync` and `full_page_writes` on, commits synchronous), with the four service databases created and migrated by the services' own migrations; a logical slot on each producing database (bff, orders, payments), streamed by `pg_recvlogical` to `/dev/null` with the relay's pgoutput options (`proto_version=1`, its publication, `binary=true`, `messages=true`, a status every second), so that the walsenders decode the WAL as the relay's slots make them. %d closed-loop clients in the bench process (pgx, each with a connection to every database as the service's own login, statements prepared once per connection) replay orders as fast as Postgres commits them: an order's part in each database is one pipelined batch, one round trip, run as one implicit transaction. **The four databases are separate, so one order commits four times, once in each**, bff first, as the pipeline commits them. After %s warm-up orders, %s orders are measured, from before the first until every slot has confirmed a logical message written after the last commit. CPU per order is Postgres's (the postmaster and every child, walsenders included, from `/proc`), the bench process's (the replay client: ids, protobuf and JSON encoding, pgx) and the three `pg_recvlogical`s', divided by the orders written. Left out: the services' reads, `apply_progress` (a consumer updates it once per transaction of a whole batch of messages; here it would be one row every client updates), rejected orders, and everything outside Postgres.",
+		f.Clients, num(float64(f.WarmUp), 0), num(float64(f.Orders), 0))
+	w.line("")
+	w.line("One order writes, per database (one batch, one commit each):")
+	w.line("")
+	w.table("database", "statements", "what")
+	what := map[string]string{
+		"bff":       "order request, idempotency record, pending view, PlaceOrder into the outbox; inbox row and view update for OrderPlaced, inbox row and view update for OrderConfirmed; one `pg_notify` for the view's long polls",
+		"orders":    "inbox row for PlaceOrder, the order, its lines (one statement), OrderPlaced into the outbox; inbox row for PaymentProcessed, the status update, OrderConfirmed into the outbox",
+		"payments":  "inbox row for OrderPlaced, the order's snapshot, the payment, PaymentProcessed into the outbox; inbox row for OrderConfirmed (recorded and skipped)",
+		"reporting": "for OrderPlaced, PaymentProcessed and OrderConfirmed each: its inbox row, its change of `order_facts` (an insert, then two updates), its timeline entry",
+	}
+	for _, db := range migrations.Services {
+		w.row(db, fmt.Sprint(f.Statements[db]), what[db])
+	}
+	if len(f.Runs) == 0 {
+		return
+	}
+	last := f.Runs[len(f.Runs)-1]
+	w.line("")
+	w.table("", "median [min–max]")
+	w.row("orders/s", spread(f.Rate, 0, ""))
+	w.row("CPU per order, Postgres", spread(f.PostgresCPU, 0, " µs"))
+	w.row("CPU per order, replay client", spread(f.ClientCPU, 0, " µs"))
+	w.row("CPU per order, pg_recvlogical (three)", spread(f.DecoderCPU, 0, " µs"))
+	w.row("**CPU per order, every process**", "**"+spread(f.TotalCPU, 0, " µs")+"**")
+	w.row("Postgres transactions per order (last run)", num(last.Cost.TotalXacts, 2))
+	w.row("WAL flushes per order (last run)", num(last.Cost.WALSyncs, 2))
+	w.row("WAL written per order (last run)", num(last.Cost.WALBytes/1024, 1)+" KiB")
+	w.row("decoding caught up after the last commit (last run)", num(last.DecodeCatchUpMillis, 0)+" ms")
+	if cost, where, ok := rep.pipelineCost(); ok && f.TotalCPU.Median > 0 && f.PostgresCPU.Median > 0 {
+		w.line("")
+		w.linef("The pipeline (%s) used %s µs of CPU per order, every process together: %s times the floor's %s µs (figure A). Its Postgres alone used %s µs, %s times the floor's Postgres; it committed %s transactions per order where the floor commits %s, and wrote %s KiB of WAL per order where the floor writes %s KiB.",
+			where, num(cost.TotalMicros, 0), num(cost.TotalMicros/f.TotalCPU.Median, 2), num(f.TotalCPU.Median, 0),
+			num(cost.CPUMicros[componentPostgres], 0), num(cost.CPUMicros[componentPostgres]/f.PostgresCPU.Median, 2),
+			num(cost.TotalXacts, 2), num(last.Cost.TotalXacts, 2), num(cost.WALBytes/1024, 1), num(last.Cost.WALBytes/1024, 1))
+	}
+}

@@ -25,6 +25,7 @@ type Report struct {
 	Machine  Machine   `json:"machine"`
 
 	Throughput *Throughput       `json:"a_throughput,omitempty"`
+	Floor      *Floor            `json:"a_floor,omitempty"`
 	Drain      *Drain            `json:"b_drain,omitempty"`
 	Latency    []*Latency        `json:"c_latency,omitempty"`
 	Constancy  *Constancy        `json:"d_constancy,omitempty"`

@@ -4,6 +4,10 @@ package bench
 // docs/performance.md, which says what each figure measures and why the
 // target is where it is. Change both together.
 const (
+	// A: the CPU of every process per order in the pipeline ÷ the same of
+	// the Postgres floor (floor.go), measured in the same run.
+	targetCPUOverFloor = 2.0
+
 	// A′: the highest offered rate a 30 s step holds, with the HTTP accept
 	// p99 and the outcome p99 at most these.
 	targetHoldRate     = 600 // orders/s, 2 cores, every process on the box
