@@ -330,6 +330,7 @@ func writeSummary(w io.Writer, s summary) {
 	}
 	if bffURL != "" {
 		fmt.Fprintf(w, "Public API (bff):         %s   (OpenAPI: %s/openapi.json)\n", bffURL, bffURL)
+		fmt.Fprintf(w, "Lag page (live):          %s/lag\n", bffURL)
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Try: curl -s -X POST %s/v1/orders -H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' \\\n", bffURL)
 		fmt.Fprintln(w, `       -d '{"customer_id":"c-1","address":"Alpenweg 1, Zermatt","items":[{"sku":"AXE-ICE-50","quantity":1}]}'`)

@@ -85,6 +85,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/v1/reports/orders", s.handle(s.forwardToReporting))
 	r.Get("/v1/products", s.handle(s.listProducts))
 	r.Get("/v1/replication", s.handle(s.getReplication))
+	r.Get("/lag", s.serveLagPage)
 	r.Get("/openapi.json", s.serveOpenAPI)
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
 	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
