@@ -139,13 +139,13 @@ func applyProductUpdated(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ca
 }
 
 // applyAndNotify runs sql, the change of order id's view, and notifies
-// waiting long polls, which receive the notification once the transaction
-// commits: both statements in one round trip. what names the change in
-// errors.
+// waiting long polls with the view as it now is (notifySQL), which they
+// receive once the transaction commits: both statements in one round trip.
+// what names the change in errors.
 func applyAndNotify(ctx context.Context, tx pgx.Tx, id, what, sql string, args ...any) error {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
-	b.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, id)
+	b.Queue(notifySQL, id)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("%s to view %s: %w", what, id, err)
 	}

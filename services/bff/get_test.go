@@ -1,9 +1,12 @@
 package bff
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,5 +152,77 @@ func TestViewIsMonotone(t *testing.T) {
 	v, _ = e.getOrder("/v1/orders/" + unknownID)
 	if v.Status != statusRejected || v.Rejection.Reason != "invalid_order" {
 		t.Errorf("order known only from its rejection: %+v", v)
+	}
+}
+
+// TestNotificationsCarryTheViewAsGETReadsIt: the view consumer sends each
+// changed view with its notification, so a long poll answers from it
+// without reading the view again; what it sends must be exactly what GET
+// reads. A view too large for a notification is sent as the order id alone,
+// and the long poll reads it.
+func TestNotificationsCarryTheViewAsGETReadsIt(t *testing.T) {
+	e := newEnvWithBroker(t, func(c *Config) { c.PollInterval = 10 * time.Second })
+	ctx := context.Background()
+	listener, err := e.admin.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Release()
+	if _, err := listener.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	next := func(id string) (view string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, waitTimeout)
+		defer cancel()
+		for {
+			note, err := listener.Conn().WaitForNotification(wctx)
+			if err != nil {
+				t.Fatalf("no notification for %s: %v", id, err)
+			}
+			if got, view := parseNotification(note.Payload); got == id {
+				return view
+			}
+		}
+	}
+
+	id := e.placeOrder("notified-view")
+	e.publish(e.topics().OrderEvents, id, orderPlaced(id))
+	placed := next(id)
+	e.publish(e.topics().OrderEvents, id, orderConfirmed(id))
+	confirmed := next(id)
+	for _, sent := range []string{placed, confirmed} {
+		if sent == "" {
+			t.Fatal("a small view was notified without itself")
+		}
+	}
+	fromNote, err := decodeView(confirmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := e.srv.store.orderView(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(fromNote)
+	b, _ := json.Marshal(read)
+	if string(a) != string(b) || fromNote.Status != statusConfirmed {
+		t.Errorf("notified view\n %s\nread view\n %s", a, b)
+	}
+
+	// A view of many long lines does not fit: the id alone, and a read.
+	big := orderPlaced(uuid.NewString())
+	big.Lines = nil
+	for i := range 90 {
+		big.Lines = append(big.Lines, &ordersv1.PricedLine{Sku: fmt.Sprintf("SKU-%058d", i), Name: strings.Repeat("n", 40),
+			Quantity: 1, UnitPrice: eur(100), LineTotal: eur(100)})
+	}
+	e.publish(e.topics().OrderEvents, big.OrderId, big)
+	if view := next(big.OrderId); view != "" {
+		t.Errorf("a view of %d bytes was sent with its notification", len(view))
+	}
+	v, resp := e.getOrder("/v1/orders/" + big.OrderId + "?wait=1s")
+	if resp.StatusCode != http.StatusOK || len(v.Items) != 90 {
+		t.Errorf("the large view: %d, %d items", resp.StatusCode, len(v.Items))
 	}
 }

@@ -21,7 +21,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var wake <-chan struct{}
+	var wake <-chan string
 	if wait > 0 {
 		// Subscribe before the first read, so no change slips in between.
 		ch, done := s.notify.subscribe(id.String())
@@ -42,9 +42,10 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// awaitTerminal re-reads the view when woken and every PollInterval, until
-// it is terminal or the wait ends; it returns the last view read.
-func (s *Server) awaitTerminal(r *http.Request, id string, view orderView, wait time.Duration, wake <-chan struct{}) (orderView, error) {
+// awaitTerminal takes the view sent with each change of the order (reading
+// it again when none came, and every PollInterval), until it is terminal or
+// the wait ends; it returns the last view it had.
+func (s *Server) awaitTerminal(r *http.Request, id string, view orderView, wait time.Duration, wake <-chan string) (orderView, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	poll := time.NewTicker(s.cfg.PollInterval)
@@ -57,7 +58,15 @@ func (s *Server) awaitTerminal(r *http.Request, id string, view orderView, wait 
 			return view, nil
 		case <-deadline.C:
 			return view, nil
-		case <-wake:
+		case sent := <-wake:
+			if sent != "" {
+				next, err := decodeView(sent)
+				if err != nil {
+					return view, err
+				}
+				view = next
+				continue
+			}
 		case <-poll.C:
 		}
 		next, err := s.readView(r.Context(), id)

@@ -2,7 +2,7 @@ package bff
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -56,39 +56,68 @@ type orderView struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
-// orderView reads one order's view, or errNotFound.
-func (st *store) orderView(ctx context.Context, id string) (orderView, error) {
-	var (
-		v                        orderView
-		address, currency, payID *string
-		reason, detail           *string
-		total                    *int64
-	)
-	err := st.db.QueryRow(ctx, `
-		SELECT v.order_id::text, v.status, v.customer_id, r.address, v.lines, v.total_minor, v.currency,
-		       v.payment_id::text, v.rejection_reason, v.rejection_detail, v.requested_at, v.updated_at
-		FROM order_views v LEFT JOIN order_requests r ON r.order_id = v.order_id
-		WHERE v.order_id = $1`, id).
-		Scan(&v.OrderID, &v.Status, &v.CustomerID, &address, &v.Items, &total, &currency,
-			&payID, &reason, &detail, &v.RequestedAt, &v.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return v, errNotFound
+// viewJSON is the SQL of order $1's view as the JSON of a viewRow, NULL
+// when there is none: the one definition of a view's read, used by GET and
+// by the view consumer, which sends it with its notification so that a long
+// poll answers without reading again.
+const viewJSON = `(SELECT json_build_object(
+	'order_id', v.order_id, 'status', v.status, 'customer_id', v.customer_id, 'address', r.address,
+	'lines', v.lines, 'total_minor', v.total_minor, 'currency', v.currency, 'payment_id', v.payment_id,
+	'rejection_reason', v.rejection_reason, 'rejection_detail', v.rejection_detail,
+	'requested_at', v.requested_at, 'updated_at', v.updated_at)::text
+	FROM order_views v LEFT JOIN order_requests r ON r.order_id = v.order_id
+	WHERE v.order_id = $1::uuid)`
+
+// viewRow is a view's columns as viewJSON renders them.
+type viewRow struct {
+	OrderID         string     `json:"order_id"`
+	Status          string     `json:"status"`
+	CustomerID      string     `json:"customer_id"`
+	Address         *string    `json:"address"`
+	Lines           []viewLine `json:"lines"`
+	TotalMinor      *int64     `json:"total_minor"`
+	Currency        *string    `json:"currency"`
+	PaymentID       *string    `json:"payment_id"`
+	RejectionReason *string    `json:"rejection_reason"`
+	RejectionDetail *string    `json:"rejection_detail"`
+	RequestedAt     time.Time  `json:"requested_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+// decodeView turns viewJSON's text into the body of GET /v1/orders/{id}.
+func decodeView(text string) (orderView, error) {
+	var row viewRow
+	if err := json.Unmarshal([]byte(text), &row); err != nil {
+		return orderView{}, fmt.Errorf("decoding an order view: %w", err)
 	}
-	if err != nil {
-		return v, fmt.Errorf("reading order view %s: %w", id, err)
+	v := orderView{
+		OrderID: row.OrderID, Status: row.Status, CustomerID: row.CustomerID, Items: row.Lines,
+		Address: deref(row.Address), PaymentID: deref(row.PaymentID),
+		RequestedAt: row.RequestedAt.UTC(), UpdatedAt: row.UpdatedAt.UTC(),
 	}
-	v.Address, v.PaymentID = deref(address), deref(payID)
-	if total != nil {
-		v.Total = &money{AmountMinor: *total, Currency: deref(currency)}
+	if row.TotalMinor != nil {
+		v.Total = &money{AmountMinor: *row.TotalMinor, Currency: deref(row.Currency)}
 	}
-	if reason != nil {
-		v.Rejection = &rejection{Reason: *reason, Detail: deref(detail)}
+	if row.RejectionReason != nil {
+		v.Rejection = &rejection{Reason: *row.RejectionReason, Detail: deref(row.RejectionDetail)}
 	}
 	if v.Items == nil {
 		v.Items = []viewLine{}
 	}
-	v.RequestedAt, v.UpdatedAt = v.RequestedAt.UTC(), v.UpdatedAt.UTC()
 	return v, nil
+}
+
+// orderView reads one order's view, or errNotFound.
+func (st *store) orderView(ctx context.Context, id string) (orderView, error) {
+	var text *string
+	err := st.db.QueryRow(ctx, `SELECT `+viewJSON, id).Scan(&text)
+	if err != nil {
+		return orderView{}, fmt.Errorf("reading order view %s: %w", id, err)
+	}
+	if text == nil {
+		return orderView{}, errNotFound
+	}
+	return decodeView(*text)
 }
 
 func deref(s *string) string {
