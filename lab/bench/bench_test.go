@@ -78,6 +78,15 @@ func TestQuickBenchSmoke(t *testing.T) {
 		t.Fatalf("a scenario is missing from the JSON: %+v", got)
 	}
 	checkFloor(t, got.Floor, tinySizes(), 1)
+	for _, f := range []string{"a-ramp.svg", "b-drain.svg", "c-latency.svg", "d-windows.svg", "d-backlog.svg"} {
+		svg, err := os.ReadFile(filepath.Join(out, bench.ChartsDir, f))
+		if err != nil || !bytes.HasPrefix(svg, []byte("<svg ")) {
+			t.Errorf("chart %s: %v", f, err)
+		}
+		if !strings.Contains(string(md), "]("+bench.ChartsDir+"/"+f+")") {
+			t.Errorf("the report does not show %s", f)
+		}
+	}
 
 	for i, run := range rep.Throughput.Runs {
 		if len(run.Steps) == 0 {

@@ -41,6 +41,7 @@ func (rep *Report) Markdown() []byte {
 	}
 	rep.mdMachine(w)
 	rep.mdSummary(w)
+	rep.mdCharts(w)
 	rep.mdThroughput(w)
 	rep.mdFloor(w)
 	rep.mdDrain(w)

@@ -39,7 +39,8 @@ const (
 	JSONFile     = "benchmarks.json"
 )
 
-// Write writes the report into dir as MarkdownFile and JSONFile. Its links
+// Write writes the report into dir as MarkdownFile and JSONFile, and its
+// pictures as SVG files under ChartsDir. Its links
 // to the analysis point at docs/performance.md of the working directory
 // (the repository's root, where `alpes bench` runs) from wherever dir is.
 func (rep *Report) Write(dir string) error {
@@ -57,7 +58,7 @@ func (rep *Report) Write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, MarkdownFile), rep.Markdown(), 0o644); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
-	return nil
+	return writeCharts(dir, rep.charts())
 }
 
 // JSON is the report as indented JSON.
