@@ -70,7 +70,7 @@ fuzz-smoke:
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZ_TIME) "$$pkg" || exit 1; \
 	done
 
-## bench: the benchmark scenarios (docs/performance.md) on a quiet machine (about 25 minutes); rewrites
+## bench: the benchmark scenarios (docs/performance.md) on a quiet machine (about 40 minutes); rewrites
 ## docs/benchmarks.md and docs/benchmarks.json. bench-quick: the same at small sizes, minutes.
 bench:
 	$(GO) run ./cmd/alpes bench

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,10 +115,11 @@ type Sizes struct {
 	OutcomeWait time.Duration `json:"outcome_wait_ns"`
 }
 
-// FullSizes are the sizes of a recorded run (about 25 minutes with 3 runs).
+// FullSizes are the sizes of a recorded run (about 40 minutes with 3 runs:
+// A′ steps of 30 s, as its target is stated; C and D at half of A′).
 func FullSizes() Sizes {
 	return Sizes{
-		RampStart: 200, RampFactor: 1.4, RampMax: 6000, RampStep: 15 * time.Second,
+		RampStart: 200, RampFactor: 1.4, RampMax: 6000, RampStep: 30 * time.Second,
 		Backlog: 200_000, PollBatch: 1000,
 		LatencyRates: []float64{1000, 300}, LatencyWarmUp: 5 * time.Second, LatencyDuration: 20 * time.Second,
 		ConstRate: 300, ConstDuration: 10 * time.Minute, ConstWindow: time.Minute, ConstRetention: time.Minute,
@@ -205,11 +207,18 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		Started: time.Now().UTC(), Machine: readMachine(ctx),
 	}
 	var errs []error
+	planned, done := 0, 0
+	for _, name := range Scenarios {
+		if opts.wants(name) {
+			planned++
+		}
+	}
 	step := func(name string, f func(context.Context) error) {
 		if !opts.wants(name) || ctx.Err() != nil {
 			return
 		}
-		r.printf("== %s", name)
+		done++
+		r.printf("== %s (scenario %d of %d, %s into the run)", name, done, planned, time.Since(rep.Started).Round(time.Second))
 		start := time.Now()
 		if err := f(ctx); err != nil {
 			err = fmt.Errorf("scenario %s: %w", name, err)
@@ -219,7 +228,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		r.printf("   %s took %s", name, time.Since(start).Round(time.Second))
 	}
-	step(ScenarioThroughput, func(ctx context.Context) (err error) { rep.Throughput, err = r.throughput(ctx); return })
+	step(ScenarioThroughput, func(ctx context.Context) (err error) {
+		rep.Throughput, err = r.throughput(ctx)
+		if rep.Throughput != nil && rep.Throughput.Rate.Median > 0 {
+			r.halfOfA = math.Round(rep.Throughput.Rate.Median / 2)
+		}
+		return err
+	})
 	step(ScenarioFloor, func(ctx context.Context) (err error) { rep.Floor, err = r.floor(ctx); return })
 	step(ScenarioDrain, func(ctx context.Context) (err error) { rep.Drain, err = r.drain(ctx); return })
 	step(ScenarioLatency, func(ctx context.Context) (err error) { rep.Latency, err = r.latency(ctx); return })
@@ -246,6 +261,19 @@ type runner struct {
 	opts       Options
 	out        io.Writer
 	pulsarDist *pulsarstandalone.Distribution // fetched on first use
+	// halfOfA is half of the rate A′ held in this run (median of runs), the
+	// rate C and D are measured at; 0 when A did not run or nothing held,
+	// and they use their Sizes instead.
+	halfOfA float64
+}
+
+// fixedRate is the rate C or D runs at: half of A′ when this run measured
+// it, else the rate from Sizes; basis says which, for the report.
+func (r *runner) fixedRate(fromSizes float64) (rate float64, basis string) {
+	if r.halfOfA > 0 {
+		return r.halfOfA, "half of A′ in this run"
+	}
+	return fromSizes, "the run's sizes (A′ not measured in this run)"
 }
 
 func (r *runner) printf(format string, args ...any) {

@@ -17,7 +17,10 @@ import (
 // clients, with the outbox size, the slots' lag and the relay's lag
 // sampled every second.
 type Constancy struct {
-	Rate            float64       `json:"rate_per_s"`
+	Rate float64 `json:"rate_per_s"`
+	// RateBasis says where Rate comes from: half of A′ in the same run, or
+	// the run's sizes.
+	RateBasis       string        `json:"rate_basis"`
 	DurationSeconds float64       `json:"duration_s"`
 	WindowSeconds   float64       `json:"window_s"`
 	RetentionSecs   float64       `json:"outbox_retention_s"`
@@ -76,9 +79,10 @@ func (r *runner) constancy(ctx context.Context) (*Constancy, error) {
 		return nil, err
 	}
 	defer sys.close()
-	c := &Constancy{Rate: sz.ConstRate, DurationSeconds: sz.ConstDuration.Seconds(), WindowSeconds: sz.ConstWindow.Seconds(),
+	rate, basis := r.fixedRate(sz.ConstRate)
+	c := &Constancy{Rate: rate, RateBasis: basis, DurationSeconds: sz.ConstDuration.Seconds(), WindowSeconds: sz.ConstWindow.Seconds(),
 		RetentionSecs: sz.ConstRetention.Seconds()}
-	if _, err := loadgen.Run(ctx, loadgen.Config{BFFURL: sys.BFFURL, Rate: sz.ConstRate, Duration: 2 * time.Second,
+	if _, err := loadgen.Run(ctx, loadgen.Config{BFFURL: sys.BFFURL, Rate: rate, Duration: 2 * time.Second,
 		OutcomeWait: sz.OutcomeWait, Seed: 2999}); err != nil {
 		return c, fmt.Errorf("warming up: %w", err)
 	}
@@ -104,7 +108,7 @@ func (r *runner) constancy(ctx context.Context) (*Constancy, error) {
 		case <-time.After(time.Until(due)):
 		}
 		wg.Go(func() {
-			sum, err := loadgen.Run(ctx, loadgen.Config{BFFURL: sys.BFFURL, Rate: sz.ConstRate, Duration: sz.ConstWindow,
+			sum, err := loadgen.Run(ctx, loadgen.Config{BFFURL: sys.BFFURL, Rate: rate, Duration: sz.ConstWindow,
 				OutcomeWait: sz.OutcomeWait, Seed: 3000 + uint64(k)})
 			if errors.Is(err, loadgen.ErrUnresolved) {
 				err = nil // counted below

@@ -19,6 +19,9 @@ import (
 // Both are Postgres commit-record timestamps on this host's clock.
 type Latency struct {
 	Rate float64 `json:"rate_per_s"`
+	// RateBasis says where Rate comes from: half of A′ in the same run, or
+	// the run's sizes.
+	RateBasis string `json:"rate_basis"`
 	// Per consumer (bff, orders, payments, reporting), in milliseconds.
 	P50  map[string]Spread `json:"p50_ms"`
 	P99  map[string]Spread `json:"p99_ms"`
@@ -45,12 +48,27 @@ type ConsumerLatency struct {
 	Max      float64 `json:"max_ms"`
 }
 
-// latency measures C at each of Sizes.LatencyRates, each on a fresh stack.
+// latency measures C, each rate on a fresh stack: first at half of A′ when
+// this run measured A′ (the figure judged against the target), then at each
+// of Sizes.LatencyRates; without A′, the first of those is C.
 func (r *runner) latency(ctx context.Context) ([]*Latency, error) {
 	var all []*Latency
-	for _, rate := range r.opts.Sizes.LatencyRates {
+	rates := r.opts.Sizes.LatencyRates
+	basis := "the run's sizes"
+	if len(rates) > 0 {
+		var first float64
+		first, basis = r.fixedRate(rates[0])
+		if first != rates[0] {
+			rates = append([]float64{first}, rates...)
+		}
+	}
+	for i, rate := range rates {
 		l, err := r.latencyAt(ctx, rate)
 		if l != nil {
+			l.RateBasis = "the run's sizes"
+			if i == 0 {
+				l.RateBasis = basis
+			}
 			all = append(all, l)
 		}
 		if err != nil {

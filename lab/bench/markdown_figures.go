@@ -177,11 +177,11 @@ func (rep *Report) mdLatency(w *mdWriter) {
 	w.line("")
 	w.line("## C. Commit → applied latency")
 	w.line("")
-	w.linef("**Method.** One stack per rate, with `track_commit_timestamp=on`. Per run the client places orders at the fixed rate for %s; the first %s are warm-up. Afterwards, for every inbox row of each consumer whose source transaction committed inside the measured window: the commit timestamp of the apply transaction that inserted the row (`pg_xact_commit_timestamp(xmin)`) minus the source transaction's commit time, which the relay carries from pgoutput in the `alpes-commit-time` property and the inbox stores as `source_committed_at`. Both are commit-record timestamps of the same Postgres on the same clock, taken just before each commit's WAL flush: the figure includes the source's flush, the relay, the broker and the consumer's apply, not the consumer's own flush. An order makes several messages (PlaceOrder, OrderPlaced, PaymentProcessed, OrderConfirmed or OrderRejected), each counted in every consumer that records it in its inbox, including those it records and skips (a type it has nothing to do with). The scenario's rate is 1,000 orders/s; where that is above what figure A found the pipeline sustains, the latencies there measure a growing backlog, and the lower rate shows the pipeline's latency when it keeps up.",
+	w.linef("**Method.** One stack per rate, with `track_commit_timestamp=on`. Per run the client places orders at the fixed rate for %s; the first %s are warm-up. Afterwards, for every inbox row of each consumer whose source transaction committed inside the measured window: the commit timestamp of the apply transaction that inserted the row (`pg_xact_commit_timestamp(xmin)`) minus the source transaction's commit time, which the relay carries from pgoutput in the `alpes-commit-time` property and the inbox stores as `source_committed_at`. Both are commit-record timestamps of the same Postgres on the same clock, taken just before each commit's WAL flush: the figure includes the source's flush, the relay, the broker and the consumer's apply, not the consumer's own flush. An order makes several messages (PlaceOrder, OrderPlaced, PaymentProcessed, OrderConfirmed or OrderRejected), each counted in every consumer that records it in its inbox, including those it records and skips (a type it has nothing to do with). The first rate is figure C's: half of what A′ held in the same run when A ran (the target is stated at that load), else the first of the run's sizes; the others are context. Where a rate is above what A′ held, the latencies there measure a growing backlog.",
 		sz.LatencyWarmUp+sz.LatencyDuration, sz.LatencyWarmUp)
 	for _, l := range rep.Latency {
 		w.line("")
-		w.linef("### At %s orders/s", num(l.Rate, 0))
+		w.linef("### At %s orders/s (%s)", num(l.Rate, 0), orDefault(l.RateBasis, "the run's sizes"))
 		if t := rep.Throughput; t != nil && len(t.Rate.Values) > 0 && l.Rate > t.Rate.Median {
 			w.line("")
 			w.linef("Above the %s orders/s that A found sustained: the consumers fall behind during the window.", num(t.Rate.Median, 0))
@@ -216,6 +216,7 @@ func (rep *Report) mdConstancy(w *mdWriter) {
 	w.line("")
 	w.linef("**Method.** A fresh stack; the relay keeps outbox rows for %s (`--outbox-retention`; it sweeps once a minute), so that the outbox can level off within the run. After a 2 s warm-up, one open-loop client per %s window, each started on the window's due time, places orders at the fixed rate back to back. A window's throughput is the orders that reached their terminal state in it (the bff's order view, by `updated_at`), per second. Every second the outbox rows of the three producing databases, the largest `pg_current_wal_lsn() − confirmed_flush_lsn` of the logical slots, and the relay's `seconds_behind` are sampled. Spread is the largest distance of a window from the median window, in %% of the median. Slot lag counts as bounded when the second half of the run never exceeds 1.5 times the first half's maximum (or 16 MiB); the outbox when its second half stays within 1.2 times the first's, judged only when the run is long enough to fill it (twice the retention plus a sweep interval). D runs once whatever `--runs` says: its windows are its repetitions.",
 		time.Duration(c.RetentionSecs*float64(time.Second)), window)
+	w.linef("The rate is %s.", orDefault(c.RateBasis, "the run's sizes"))
 	w.line("")
 	w.table("window", "placed/s", "settled/s", "accept p50", "accept p99", "outcome p99", "unresolved")
 	for i, win := range c.Windows {
@@ -365,4 +366,13 @@ func (rep *Report) mdFloor(w *mdWriter) {
 			num(cost.CPUMicros[componentPostgres], 0), num(cost.CPUMicros[componentPostgres]/f.PostgresCPU.Median, 2),
 			num(cost.TotalXacts, 2), num(last.Cost.TotalXacts, 2), num(cost.WALBytes/1024, 1), num(last.Cost.WALBytes/1024, 1))
 	}
+}
+
+// orDefault is s, or def when s is empty (reports written before a field
+// existed).
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
