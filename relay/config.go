@@ -11,9 +11,11 @@
 package relay
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -23,6 +25,7 @@ import (
 	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/outbox/schema"
+	"github.com/alpes/alpes/relay/pulsarsend"
 )
 
 // Config configures a relay process.
@@ -52,27 +55,26 @@ type Config struct {
 	// relay/after-send, relay/after-receipt and relay/before-confirm.
 	Failpoints *failpoint.Set
 
-	// newClient creates the Pulsar client; tests replace it.
-	newClient func(pulsar.ClientOptions) (pulsar.Client, error)
 	// admin reads deduplication policies; nil without Pulsar.AdminURL.
 	admin *pulsaradmin.Client
-	// probe reads the broker's last sequence id of a producer name.
-	probe *sequenceProbe
+	// sender configures each session's producers (pulsarsend).
+	sender pulsarsend.Options
 }
 
 // PulsarConfig says where the broker is and how to reach it. The relay
 // makes its Pulsar connections itself instead of taking a pulsar.Client as
 // the services do, for two reasons. Each streaming session creates its own
-// client and closes it when the session ends, whatever ended it: the next
-// session starts on new connections, with nothing of the old one (a
-// producer still registered under a name the new session takes over, a
-// connection left half-open by a network partition) in its way. And the
-// relay checks the broker's state through two channels the Go client does
-// not offer, the admin API (deduplication policies, see dedup.go) and a raw
-// protocol connection (the sequence probe, see lastseq.go): they must reach
-// the same broker with the same credentials as the client that publishes,
+// producers' client (pulsarsend, the relay's own producer) and closes it
+// when the session ends, whatever ended it: the next session starts on new
+// connections, with nothing of the old one (a producer still registered
+// under a name the new session takes over, a connection left half-open by a
+// network partition) in its way. And the relay checks the broker's state
+// through the admin API (deduplication policies, see dedup.go) and through
+// its producers' handshakes (the broker's last sequence id, see
+// publisher.go): both must reach the same broker with the same credentials,
 // which one set of settings guarantees and a client built elsewhere would
-// not.
+// not. Replay (replay.go) publishes with pulsar-client-go, from the same
+// settings.
 type PulsarConfig struct {
 	// URL is the broker's service URL, e.g. pulsar://127.0.0.1:6650.
 	URL string
@@ -87,8 +89,9 @@ type PulsarConfig struct {
 	// deduplication is on there (see dedup.go). Empty verifies nothing, with
 	// a warning at start; `alpes relay` always sets it.
 	AdminURL string
-	// OperationTimeout bounds the client's lookups and producer creation;
-	// a session that cannot publish ends after it. Default 30s.
+	// OperationTimeout bounds connecting, lookups and producer creation,
+	// and how long a producer may wait for a receipt: a session that cannot
+	// publish ends after it. Default 30s.
 	OperationTimeout time.Duration
 }
 
@@ -120,6 +123,29 @@ func (p PulsarConfig) clientOptions(log *slog.Logger) pulsar.ClientOptions {
 		opts.TLSTrustCertsFilePath = p.TLSTrustCerts
 	}
 	return opts
+}
+
+// senderOptions are the options of the relay's producers (pulsarsend) for
+// the broker: its token, its CA bundle for pulsar+ssl://, and
+// OperationTimeout for every operation and for receipts.
+func (p PulsarConfig) senderOptions() (pulsarsend.Options, error) {
+	opts := pulsarsend.Options{
+		URL:              p.URL,
+		Token:            p.Token,
+		OperationTimeout: p.OperationTimeout,
+		ReceiptTimeout:   p.OperationTimeout,
+	}
+	if strings.HasPrefix(p.URL, "pulsar+ssl://") {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if p.TLSTrustCerts != "" {
+			pool, err := loadCAPool(p.TLSTrustCerts)
+			if err != nil {
+				return opts, err
+			}
+			opts.TLS.RootCAs = pool
+		}
+	}
+	return opts, nil
 }
 
 // SourceConfig is one database the relay streams.
@@ -209,15 +235,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.newClient == nil {
-		c.newClient = pulsar.NewClient
-	}
 	admin, err := newAdminClient(c.Pulsar)
 	if err != nil {
 		return c, err
 	}
 	c.admin = admin
-	if c.probe, err = newSequenceProbe(c.Pulsar); err != nil {
+	if c.sender, err = c.Pulsar.senderOptions(); err != nil {
 		return c, err
 	}
 	seen := map[string]bool{}

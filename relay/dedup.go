@@ -111,7 +111,7 @@ func newAdminClient(p PulsarConfig) (*pulsaradmin.Client, error) {
 }
 
 // loadCAPool reads the broker's CA bundle, for the relay's own connections
-// to it (the admin API, the sequence probe).
+// to it (the admin API, the producers of pulsarsend).
 func loadCAPool(path string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {

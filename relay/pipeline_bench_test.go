@@ -13,6 +13,7 @@ import (
 	"github.com/alpes/alpes/broker/brokertest"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/relay/pgsource"
+	"github.com/alpes/alpes/relay/pulsarsend"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
 
@@ -99,13 +100,18 @@ var benchLSN atomic.Uint64
 // the CPU includes the broker's, which runs in this process.
 func BenchmarkPublishPipeline(b *testing.B) {
 	broker := brokertest.Start(b)
-	client := broker.Client(b)
+	client, err := pulsarsend.NewClient(pulsarsend.Options{URL: broker.ServiceURL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
 
 	src := benchSource(b, true)
 	start := pgsource.LSN(benchLSN.Add(uint64(b.N+1) * 0x100))
 	tr := newTracker(start)
-	// No probe: a benchmark's stream is made up, its ids far beyond any WAL.
-	pub := newPublisher(client, src.cfg.Name, pgsource.Identity{SystemID: "bench", Timeline: 1, Database: "bench"}, nil, src.cfg.MaxInFlight, src.stats)
+	// A WAL flush position past any id: a benchmark's stream is made up.
+	identity := pgsource.Identity{SystemID: "bench", Timeline: 1, Database: "bench", WALFlush: ^pgsource.LSN(0)}
+	pub := newPublisher(client, src.cfg.Name, identity, src.cfg.MaxInFlight, src.stats)
 	defer pub.close()
 	p := &pipeline{source: src, pub: pub, tracker: tr}
 

@@ -10,25 +10,26 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/alpes/alpes/relay/pgsource"
+	"github.com/alpes/alpes/relay/pulsarsend"
 )
 
 // publisher publishes one streaming session's messages: one producer per
 // topic and epoch, named so the broker deduplicates across restarts, with a
 // bound on messages awaiting receipts. Publish is called from one goroutine;
-// receipts arrive on the Pulsar client's goroutines.
+// receipts arrive on the connections' reading goroutines.
 //
-// Producers send unbatched. With batching, the Go client sends a batch under
-// its first message's sequence id, so a batch mixing a re-sent message with
-// new ones after a restart would be dropped whole as a duplicate; and the
-// client does not expose the broker's last sequence id to skip re-sends
-// itself. One entry per message keeps deduplication exact.
+// Producers are the relay's own (pulsarsend): unbatched, one entry per
+// message, so deduplication is exact per message (ADR 0008); no internal
+// reconnect, so the first failed send ends the session, which streams again
+// from the confirmed position; and each producer's handshake tells the
+// broker's last sequence id under its name, which the relay checks against
+// the stream (checkBrokerNotAhead).
 type publisher struct {
-	client    pulsar.Client
+	client    *pulsarsend.Client
 	source    string
 	identity  pgsource.Identity // of the source, when the session began
 	stream    string            // streamToken(identity)
-	probe     *sequenceProbe    // nil: trust the broker's state unchecked
-	producers map[producerKey]pulsar.Producer
+	producers map[producerKey]*pulsarsend.Producer
 	slots     chan struct{} // in-flight capacity: a token per message awaiting its receipt
 
 	failOnce sync.Once
@@ -43,22 +44,22 @@ type producerKey struct {
 	epoch uint64
 }
 
-func newPublisher(client pulsar.Client, source string, identity pgsource.Identity, probe *sequenceProbe, maxInFlight int, stats *sourceStats) *publisher {
+func newPublisher(client *pulsarsend.Client, source string, identity pgsource.Identity, maxInFlight int, stats *sourceStats) *publisher {
 	return &publisher{
 		stats:     stats,
 		client:    client,
 		source:    source,
 		identity:  identity,
 		stream:    streamToken(identity),
-		probe:     probe,
-		producers: map[producerKey]pulsar.Producer{},
+		producers: map[producerKey]*pulsarsend.Producer{},
 		slots:     make(chan struct{}, maxInFlight),
 		failed:    make(chan struct{}),
 	}
 }
 
-// errPublishFailed wraps the first send the Pulsar client gave up on; the
-// session ends and the relay streams again from the confirmed position.
+// errPublishFailed wraps the first send that failed (its producer or
+// connection failed); the session ends and the relay streams again from the
+// confirmed position.
 var errPublishFailed = errors.New("publishing failed")
 
 // publish sends msg to topic under the producer of epoch, and calls done with
@@ -76,12 +77,12 @@ func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg
 		return p.failErr
 	}
 	p.stats.inFlight.Add(1)
-	prod.SendAsync(ctx, msg, func(id pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+	err = prod.Send(msg, func(r pulsarsend.Receipt, err error) {
 		if err != nil {
-			p.fail(fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, *msg.SequenceID, err))
+			p.fail(fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, r.SequenceID, err))
 			return
 		}
-		if id.LedgerID() == -1 && id.EntryID() == -1 {
+		if r.Duplicate() {
 			p.stats.duplicates.Add(1)
 		} else {
 			p.stats.published.Add(1)
@@ -90,6 +91,11 @@ func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg
 		<-p.slots
 		done()
 	})
+	if err != nil {
+		err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, *msg.SequenceID, err)
+		p.fail(err)
+		return err
+	}
 	return nil
 }
 
@@ -102,32 +108,28 @@ func (p *publisher) fail(err error) {
 
 // producer returns the producer for topic in epoch, creating it on first use.
 // A new epoch's producer starts only once the previous one has flushed, so
-// the two never interleave on a topic.
-func (p *publisher) producer(ctx context.Context, topic string, epoch uint64) (pulsar.Producer, error) {
+// the two never interleave on a topic. A new producer is refused, and
+// closed, when the broker is ahead of the stream (checkBrokerNotAhead).
+func (p *publisher) producer(ctx context.Context, topic string, epoch uint64) (*pulsarsend.Producer, error) {
 	key := producerKey{topic, epoch}
 	if prod, ok := p.producers[key]; ok {
 		return prod, nil
 	}
 	for k, old := range p.producers {
 		if k.topic == topic && k.epoch < epoch {
-			if err := old.FlushWithCtx(ctx); err != nil {
+			if err := old.Flush(ctx); err != nil {
 				return nil, fmt.Errorf("flushing producer of epoch %d on %s: %w", k.epoch, topic, err)
 			}
 		}
 	}
 	name := producerName(p.source, p.stream, topic, epoch)
-	if err := p.checkBrokerNotAhead(ctx, topic, name, epoch); err != nil {
+	prod, err := p.client.CreateProducer(ctx, topic, name)
+	if err != nil {
 		return nil, err
 	}
-	prod, err := p.client.CreateProducer(pulsar.ProducerOptions{
-		Topic:              topic,
-		Name:               name,
-		DisableBatching:    true,
-		SendTimeout:        -1, // keep retrying: the in-flight bound and the lag report cover an absent broker
-		MaxPendingMessages: cap(p.slots),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating producer %s on %s: %w", name, topic, err)
+	if err := p.checkBrokerNotAhead(topic, name, epoch, prod.LastSequenceID()); err != nil {
+		prod.Close()
+		return nil, err
 	}
 	p.producers[key] = prod
 	return prod, nil
@@ -155,22 +157,15 @@ func (e *streamBehindError) Error() string {
 
 func (e *streamBehindError) Unwrap() error { return ErrStreamBehindBroker }
 
-// checkBrokerNotAhead asks the broker for the last sequence id it holds
-// under name, and refuses to go on when it stands for a commit at or past
-// the source's WAL flush position when the session began: no transaction
-// of this stream can have committed there, so the broker's state comes from
-// another stream that borrowed this one's identity, and every event sent
-// now below that id would be dropped. Ids below the position are the normal
-// state after a restart (events published but not confirmed come again, and
-// are dropped as the duplicates they are).
-func (p *publisher) checkBrokerNotAhead(ctx context.Context, topic, name string, epoch uint64) error {
-	if p.probe == nil {
-		return nil
-	}
-	last, err := p.probe.lastSequenceID(ctx, topic, name)
-	if err != nil {
-		return err
-	}
+// checkBrokerNotAhead refuses to go on when last, the last sequence id the
+// broker holds under name (from the producer's handshake), stands for a
+// commit at or past the source's WAL flush position when the session began:
+// no transaction of this stream can have committed there, so the broker's
+// state comes from another stream that borrowed this one's identity, and
+// every event sent now below that id would be dropped. Ids below the
+// position are the normal state after a restart (events published but not
+// confirmed come again, and are dropped as the duplicates they are).
+func (p *publisher) checkBrokerNotAhead(topic, name string, epoch uint64, last int64) error {
 	if last < 0 {
 		return nil
 	}
@@ -180,12 +175,14 @@ func (p *publisher) checkBrokerNotAhead(ctx context.Context, topic, name string,
 	return nil
 }
 
-// close closes every producer; messages still awaiting receipts are
-// abandoned, to be streamed again from the confirmed position.
+// close closes every producer, at once; messages still awaiting receipts
+// are abandoned, to be streamed again from the confirmed position.
 func (p *publisher) close() {
+	var wg sync.WaitGroup
 	for _, prod := range p.producers {
-		prod.Close()
+		wg.Go(prod.Close)
 	}
+	wg.Wait()
 }
 
 // topicName matches the topics the relay publishes to:

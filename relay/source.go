@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/relay/pgsource"
+	"github.com/alpes/alpes/relay/pulsarsend"
 )
 
 // States of a source, as /v1/lag reports them.
@@ -147,7 +148,7 @@ func (s *sourceRunner) acquireLock(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// stream runs one streaming session: slot, Pulsar client, stream, pipeline
+// stream runs one streaming session: slot, producers' client, stream, pipeline
 // and keeper, until one of them fails.
 func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	replCfg, err := pgconn.ParseConfig(s.cfg.DSN)
@@ -179,7 +180,7 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	// Runs last, after the client has closed: what is still in flight is
 	// abandoned with the session, to be streamed again.
 	defer s.stats.inFlight.Store(0)
-	client, err := s.relay.newClient(s.relay.Pulsar.clientOptions(s.log))
+	client, err := pulsarsend.NewClient(s.relay.sender)
 	if err != nil {
 		return fmt.Errorf("creating the Pulsar client: %w", err)
 	}
@@ -192,10 +193,12 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	}
 
 	tr := newTracker(slot.ConfirmedFlushLSN)
-	pub := newPublisher(client, s.cfg.Name, identity, s.relay.probe, s.cfg.MaxInFlight, s.stats)
+	pub := newPublisher(client, s.cfg.Name, identity, s.cfg.MaxInFlight, s.stats)
 	defer pub.close()
+	// The tracker stays after the session until the next one's replaces it:
+	// what it had not confirmed is still unconfirmed, and /v1/lag keeps
+	// counting seconds behind while sessions fail (a broker away).
 	s.stats.tracker.Store(tr)
-	defer s.stats.tracker.Store(nil)
 
 	s.stats.setState(StateStreaming, nil)
 	s.log.Info("streaming", "from", slot.ConfirmedFlushLSN, "identity", identity.String(), "stream", pub.stream)
