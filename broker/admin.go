@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/alpes/alpes/internal/metrics"
 )
 
 // The admin API serves the subset of Pulsar's REST API (/admin/v2) that
@@ -37,6 +39,10 @@ func (b *Broker) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok"))
 	})
+	// Prometheus metrics, as Pulsar serves them on its admin port, and
+	// like Pulsar's by default (authenticateMetricsEndpoint=false) open
+	// without the token: figures only, no names.
+	mux.Handle("GET /metrics", metrics.Handler(b.newMetrics()))
 	mux.HandleFunc("GET /admin/v2/tenants", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, []string{"public"})
 	})
@@ -81,7 +87,7 @@ func (b *Broker) requireToken(next http.Handler) http.Handler {
 	}
 	want := []byte("Bearer " + b.cfg.AuthToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/admin/v2/brokers/health" &&
+		if r.URL.Path != "/admin/v2/brokers/health" && r.URL.Path != "/metrics" &&
 			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			writeError(w, fmt.Errorf("%w: missing or wrong token", errUnauthorized))
 			return

@@ -4,11 +4,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alpes/alpes/internal/metrics"
 )
 
 // LagReport is the body of GET /v1/lag.
@@ -22,7 +21,7 @@ type LagReport struct {
 //	GET /v1/lag/{source}  one source's (SourceLag), 404 for an unknown one
 //	GET /healthz          200 while the process runs
 //	GET /readyz           200 when every source streams or waits as a standby
-//	GET /metrics          Prometheus metrics
+//	GET /metrics          Prometheus metrics (metrics.go), with the Go runtime's and the process's
 //
 // With Config.HTTPToken set, /v1/lag and /metrics require it as a bearer token.
 func (r *Relay) Handler() http.Handler {
@@ -47,7 +46,7 @@ func (r *Relay) Handler() http.Handler {
 			}
 			writeProblem(w, http.StatusNotFound, "unknown source", "this relay serves no source named "+name)
 		})
-		mux.Handle("/metrics", promhttp.HandlerFor(r.metrics(), promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", metrics.Handler(r.newMetrics()))
 	})
 	mux.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not found", req.URL.Path+" is not an endpoint of the relay")
@@ -85,36 +84,6 @@ func (r *Relay) requireToken(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, req)
 	})
-}
-
-// metrics builds a registry whose gauges read the sources' state at scrape time.
-func (r *Relay) metrics() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	for _, s := range r.runners {
-		labels := prometheus.Labels{"source": s.cfg.Name}
-		lag := func() SourceLag { return s.stats.lag(s.cfg, time.Now()) }
-		gauge := func(name, help string, f func() float64) {
-			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
-		}
-		counter := func(name, help string, f func() float64) {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f))
-		}
-		gauge("alpes_relay_bytes_behind", "WAL bytes not yet confirmed as published.", func() float64 { return float64(lag().BytesBehind) })
-		gauge("alpes_relay_seconds_behind", "Age of the oldest transaction not yet confirmed as published.", func() float64 { return lag().SecondsBehind })
-		gauge("alpes_relay_in_flight", "Messages sent and awaiting broker receipts.", func() float64 { return float64(lag().InFlight) })
-		gauge("alpes_relay_streaming", "1 when this instance streams the source.", func() float64 {
-			if lag().State == StateStreaming {
-				return 1
-			}
-			return 0
-		})
-		counter("alpes_relay_messages_published_total", "Messages the broker receipted as new.", func() float64 { return float64(s.stats.published.Load()) })
-		counter("alpes_relay_duplicates_dropped_total", "Re-sent messages the broker receipted as duplicates.", func() float64 { return float64(s.stats.duplicates.Load()) })
-		counter("alpes_relay_quarantined_total", "Outbox rows sent to the quarantine topic.", func() float64 { return float64(s.stats.quarantined.Load()) })
-		counter("alpes_relay_outbox_swept_total", "Outbox rows deleted by the retention sweep.", func() float64 { return float64(s.stats.swept.Load()) })
-		counter("alpes_relay_outbox_sweep_batches_total", "DELETE transactions run by the retention sweep.", func() float64 { return float64(s.stats.sweepBatches.Load()) })
-	}
-	return reg
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

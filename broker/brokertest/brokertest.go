@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alpes/alpes/broker"
 	"github.com/alpes/alpes/internal/pulsaradmin"
@@ -148,16 +149,31 @@ func (b *Broker) Client(t testing.TB) pulsar.Client {
 	return NewClient(t, b.ServiceURL)
 }
 
+// ClientWithMetrics is Client with the client's own metrics
+// (pulsar_client_*) registered in reg rather than in the global registry,
+// as a process registers them in its own.
+func (b *Broker) ClientWithMetrics(t testing.TB, reg prometheus.Registerer) pulsar.Client {
+	t.Helper()
+	return newClient(t, b.ServiceURL, reg)
+}
+
 // NewClient returns a client of the broker at serviceURL (pulsar://host:port)
 // that logs nothing, closed when the test ends: for a test that reaches the
 // broker by another way than Broker.ServiceURL, such as a fault proxy.
 func NewClient(t testing.TB, serviceURL string) pulsar.Client {
+	t.Helper()
+	return newClient(t, serviceURL, nil)
+}
+
+// newClient is NewClient registering its metrics in reg (nil: pulsar-client-go's default, the global registry).
+func newClient(t testing.TB, serviceURL string, reg prometheus.Registerer) pulsar.Client {
 	t.Helper()
 	c, err := pulsar.NewClient(pulsar.ClientOptions{
 		URL:               serviceURL,
 		Logger:            pulsarslog.New(slog.New(slog.DiscardHandler)),
 		OperationTimeout:  30 * time.Second,
 		ConnectionTimeout: 10 * time.Second,
+		MetricsRegisterer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)

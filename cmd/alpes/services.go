@@ -8,9 +8,11 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/failpoint"
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/bff"
@@ -58,8 +60,9 @@ func (f serviceFlags) failpoints() (*failpoint.Set, error) {
 	return fp, nil
 }
 
-// open connects to the database and the broker; close releases both.
-func (f serviceFlags) open(ctx context.Context, e env) (db *pgxpool.Pool, client pulsar.Client, close func(), err error) {
+// open connects to the database and the broker, whose client registers its
+// metrics in reg; close releases both.
+func (f serviceFlags) open(ctx context.Context, e env, reg prometheus.Registerer) (db *pgxpool.Pool, client pulsar.Client, close func(), err error) {
 	cfg, err := pgxpool.ParseConfig(f.DSN)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("reading --dsn: %w", err)
@@ -75,7 +78,7 @@ func (f serviceFlags) open(ctx context.Context, e env) (db *pgxpool.Pool, client
 		db.Close()
 		return nil, nil, nil, fmt.Errorf("connecting to the database: %w", err)
 	}
-	opts := pulsar.ClientOptions{URL: f.PulsarURL, Logger: pulsarslog.New(e.log)}
+	opts := pulsar.ClientOptions{URL: f.PulsarURL, Logger: pulsarslog.New(e.log), MetricsRegisterer: reg}
 	if f.PulsarToken != "" {
 		opts.Authentication = pulsar.NewAuthenticationToken(f.PulsarToken)
 	}
@@ -88,12 +91,14 @@ func (f serviceFlags) open(ctx context.Context, e env) (db *pgxpool.Pool, client
 }
 
 // deps are what the flags give every service: its topics, its database,
-// the broker, and its consumer's settings.
+// the broker, its consumer's settings, and the process's metrics registry
+// (internal/metrics), in which the Pulsar client registers its own.
 type deps struct {
 	topics   eventcatalog.Topics
 	db       *pgxpool.Pool
 	pulsar   pulsar.Client
 	consumer inbox.Config
+	metrics  *prometheus.Registry
 }
 
 // connect reads the flags and opens the database and the broker; close
@@ -107,7 +112,8 @@ func (f serviceFlags) connect(ctx context.Context, e env) (d deps, close func(),
 		return d, nil, err
 	}
 	d.consumer = inbox.Config{Failpoints: fp, Sweep: f.sweep()}
-	d.db, d.pulsar, close, err = f.open(ctx, e)
+	d.metrics = metrics.NewRegistry()
+	d.db, d.pulsar, close, err = f.open(ctx, e, d.metrics)
 	return d, close, err
 }
 
@@ -122,7 +128,7 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeAll()
-	svc, err := reporting.New(reporting.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, HTTPAddr: c.HTTPAddr, Logger: e.log, Consumer: d.consumer})
+	svc, err := reporting.New(reporting.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, HTTPAddr: c.HTTPAddr, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics})
 	if err != nil {
 		return err
 	}
@@ -131,7 +137,7 @@ func (c *reportingCmd) Run(ctx context.Context, e env) error {
 
 type ordersCmd struct {
 	serviceFlags
-	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"${orders_addr}"`
+	HTTPAddr string `help:"Listen address of /v1/progress, /healthz, /readyz and /metrics." default:"${orders_addr}"`
 }
 
 func (c *ordersCmd) Run(ctx context.Context, e env) error {
@@ -140,16 +146,16 @@ func (c *ordersCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeAll()
-	svc, err := orders.New(orders.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer})
+	svc, err := orders.New(orders.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics})
 	if err != nil {
 		return err
 	}
-	return withProgress(ctx, c.HTTPAddr, "orders", d.db, svc.Stats, svc.Run)
+	return withProgress(ctx, c.HTTPAddr, "orders", d.db, svc, d.metrics)
 }
 
 type paymentsCmd struct {
 	serviceFlags
-	HTTPAddr string `help:"Listen address of /v1/progress, /healthz and /metrics." default:"${payments_addr}"`
+	HTTPAddr string `help:"Listen address of /v1/progress, /healthz, /readyz and /metrics." default:"${payments_addr}"`
 }
 
 func (c *paymentsCmd) Run(ctx context.Context, e env) error {
@@ -158,24 +164,31 @@ func (c *paymentsCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeAll()
-	svc, err := payments.New(payments.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer})
+	svc, err := payments.New(payments.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics})
 	if err != nil {
 		return err
 	}
-	return withProgress(ctx, c.HTTPAddr, "payments", d.db, svc.Stats, svc.Run)
+	return withProgress(ctx, c.HTTPAddr, "payments", d.db, svc, d.metrics)
 }
 
-// withProgress runs a service that has no HTTP server of its own beside one
-// serving its /v1/progress and its inbox's /metrics, until either stops.
-func withProgress(ctx context.Context, addr, service string, db *pgxpool.Pool, stats func() inbox.Stats, run func(context.Context) error) error {
+// consumingService is a service without an HTTP server of its own: orders
+// or payments.
+type consumingService interface {
+	Run(context.Context) error
+	Ready(context.Context) error
+}
+
+// withProgress runs svc beside an HTTP server of its /v1/progress, /healthz,
+// /readyz (svc.Ready) and /metrics (reg), until either stops.
+func withProgress(ctx context.Context, addr, service string, db *pgxpool.Pool, svc consumingService, reg *prometheus.Registry) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening for /v1/progress: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return inbox.ServeProgress(gctx, ln, service, db, stats) })
+	g.Go(func() error { return inbox.ServeProgress(gctx, ln, service, db, svc.Ready, reg) })
 	g.Go(func() error {
-		err := run(gctx)
+		err := svc.Run(gctx)
 		if err == nil && ctx.Err() == nil {
 			err = fmt.Errorf("%s stopped", service)
 		}
@@ -204,7 +217,7 @@ func (c *bffCmd) Run(ctx context.Context, e env) error {
 	svc, err := bff.New(bff.Config{
 		HTTPAddr: c.HTTPAddr, DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer,
 		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
-		RateLimit: c.RateLimit, RateBurst: c.RateBurst,
+		RateLimit: c.RateLimit, RateBurst: c.RateBurst, Metrics: d.metrics,
 	})
 	if err != nil {
 		return err

@@ -108,7 +108,7 @@ type Duplicates struct {
 	Broker int64 `json:"broker_dropped"`
 	// Inboxes counts, by consumer, redeliveries its inbox found already
 	// applied and skipped (inbox.Stats.Duplicates), for the consumers that
-	// expose the count: orders, payments and reporting, as
+	// expose the count: orders, payments, reporting and the bff, as
 	// alpes_<service>_events_duplicate_total at /metrics.
 	Inboxes map[string]int64 `json:"inboxes_absorbed"`
 	// Unexposed names the consumers whose inbox does not expose its count
@@ -127,13 +127,14 @@ func (d Duplicates) InboxTotal() int64 {
 	return n
 }
 
-// unexposedInboxes are the consumers whose inbox counts cannot be read.
-var unexposedInboxes = []string{"bff"}
+// unexposedInboxes are the consumers whose inbox counts cannot be read:
+// none, since every consumer serves them at /metrics.
+var unexposedInboxes []string
 
 // dupReader reads the duplicates count of component name's current
 // incarnation (any instance: relay-2, orders-2, …); nil when it has none the
 // soak can read. Relays report theirs at GET /v1/lag; orders, payments and
-// reporting as alpes_<service>_events_duplicate_total at /metrics.
+// reporting and the bff as alpes_<service>_events_duplicate_total at /metrics.
 func dupReader(s *procstack.Stack, name string) func(context.Context) (int64, error) {
 	p := s.Proc(name)
 	if p == nil || p.URL == "" {
@@ -143,7 +144,7 @@ func dupReader(s *procstack.Stack, name string) func(context.Context) (int64, er
 	switch service {
 	case "relay":
 		return func(ctx context.Context) (int64, error) { return relayDuplicates(ctx, p.URL+"/v1/lag") }
-	case "orders", "payments", "reporting":
+	case "orders", "payments", "reporting", "bff":
 		return func(ctx context.Context) (int64, error) {
 			return promCounter(ctx, p.URL+"/metrics", "alpes_"+service+"_events_duplicate_total")
 		}

@@ -57,7 +57,7 @@ type Config struct {
 	// by hand.
 	WithoutRelay bool
 	// OrdersAddr and PaymentsAddr are where orders and payments serve
-	// their /v1/progress, /healthz and /metrics.
+	// their /v1/progress, /healthz, /readyz and /metrics.
 	OrdersAddr, PaymentsAddr string
 	// ReportingAddr is where reporting serves reports and timelines.
 	ReportingAddr string

@@ -8,8 +8,10 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pulsarslog"
 	"github.com/alpes/alpes/lab/stack"
@@ -37,14 +39,15 @@ func (r *resources) close() {
 }
 
 // connect opens a pool on the database a service owns, as the service's
-// own login, and a Pulsar client.
-func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *runningBroker, database string, log *slog.Logger) (*pgxpool.Pool, pulsar.Client, error) {
+// own login, and a Pulsar client registering its metrics in reg, the
+// service's registry.
+func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *runningBroker, database string, log *slog.Logger, reg prometheus.Registerer) (*pgxpool.Pool, pulsar.Client, error) {
 	pool, err := pgxpool.New(ctx, c.DSN(migrations.ServiceRole(database), database))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting %s to its database: %w", database, err)
 	}
 	r.pools = append(r.pools, pool)
-	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.serviceURL, Logger: pulsarslog.New(log)})
+	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.serviceURL, Logger: pulsarslog.New(log), MetricsRegisterer: reg})
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating %s's Pulsar client: %w", database, err)
 	}
@@ -55,43 +58,47 @@ func (r *resources) connect(ctx context.Context, c *pgcluster.Cluster, b *runnin
 // startServices runs orders, payments, reporting and the bff in g until its
 // context ends, and records their base URLs in st (whose relay's URL they
 // need). Each connects to its own database as its own login; the bff's
-// links to its peers are the description's (stack.BFF.Links).
+// links to its peers are the description's (stack.BFF.Links). Each has a
+// metrics registry of its own, as it would as a process.
 func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster, b *runningBroker, cfg Config, log *slog.Logger, res *resources, st *summary) error {
-	db, client, err := res.connect(ctx, c, b, stack.Orders.Database, log)
+	reg := metrics.NewRegistry()
+	db, client, err := res.connect(ctx, c, b, stack.Orders.Database, log, reg)
 	if err != nil {
 		return err
 	}
-	ord, err := orders.New(orders.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log})
+	ord, err := orders.New(orders.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log, Metrics: reg})
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return named(stack.Orders.Name, ord.Run(ctx)) })
-	st.urls[stack.Orders.Name], err = serveProgress(ctx, g, cfg.OrdersAddr, stack.Orders.Name, db, ord.Stats)
+	st.urls[stack.Orders.Name], err = serveProgress(ctx, g, cfg.OrdersAddr, stack.Orders.Name, db, ord.Ready, reg)
 	if err != nil {
 		return err
 	}
 
-	if db, client, err = res.connect(ctx, c, b, stack.Payments.Database, log); err != nil {
+	reg = metrics.NewRegistry()
+	if db, client, err = res.connect(ctx, c, b, stack.Payments.Database, log, reg); err != nil {
 		return err
 	}
-	pay, err := payments.New(payments.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log})
+	pay, err := payments.New(payments.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log, Metrics: reg})
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return named(stack.Payments.Name, pay.Run(ctx)) })
-	st.urls[stack.Payments.Name], err = serveProgress(ctx, g, cfg.PaymentsAddr, stack.Payments.Name, db, pay.Stats)
+	st.urls[stack.Payments.Name], err = serveProgress(ctx, g, cfg.PaymentsAddr, stack.Payments.Name, db, pay.Ready, reg)
 	if err != nil {
 		return err
 	}
 
-	if db, client, err = res.connect(ctx, c, b, stack.Reporting.Database, log); err != nil {
+	reg = metrics.NewRegistry()
+	if db, client, err = res.connect(ctx, c, b, stack.Reporting.Database, log, reg); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.ReportingAddr)
 	if err != nil {
 		return fmt.Errorf("listening for reporting: %w", err)
 	}
-	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Topics: cfg.topics, Logger: log})
+	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Topics: cfg.topics, Logger: log, Metrics: reg})
 	if err != nil {
 		ln.Close()
 		return err
@@ -99,7 +106,8 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	g.Go(func() error { return named(stack.Reporting.Name, rep.Run(ctx)) })
 	st.urls[stack.Reporting.Name] = "http://" + ln.Addr().String()
 
-	if db, client, err = res.connect(ctx, c, b, stack.BFF.Database, log); err != nil {
+	reg = metrics.NewRegistry()
+	if db, client, err = res.connect(ctx, c, b, stack.BFF.Database, log, reg); err != nil {
 		return err
 	}
 	bffLn, err := net.Listen("tcp", cfg.BFFAddr)
@@ -115,6 +123,7 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		// Locally every client is 127.0.0.1, the load generator included: a
 		// per-client limit meant for the internet would throttle it.
 		RateLimit: 5000, RateBurst: 5000,
+		Metrics: reg,
 	})
 	if err != nil {
 		bffLn.Close()
@@ -125,15 +134,15 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	return nil
 }
 
-// serveProgress serves a service's GET /v1/progress (and its inbox's
-// /metrics) on addr, in g, and returns its base URL.
-func serveProgress(ctx context.Context, g *errgroup.Group, addr, service string, db *pgxpool.Pool, stats func() inbox.Stats) (string, error) {
+// serveProgress serves a service's GET /v1/progress, /healthz, /readyz
+// (ready) and /metrics (reg) on addr, in g, and returns its base URL.
+func serveProgress(ctx context.Context, g *errgroup.Group, addr, service string, db *pgxpool.Pool, ready func(context.Context) error, reg *prometheus.Registry) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("listening for %s's progress: %w", service, err)
 	}
 	g.Go(func() error {
-		return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db, stats))
+		return named(service+"'s progress endpoint", inbox.ServeProgress(ctx, ln, service, db, ready, reg))
 	})
 	return "http://" + ln.Addr().String(), nil
 }

@@ -44,6 +44,7 @@ func (e *handlerError) Unwrap() error { return e.err }
 // error for a database fault; either way nothing was committed.
 func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error) {
 	var out outcome
+	begun := time.Now()
 	tx, err := c.cfg.DB.Begin(ctx)
 	if err != nil {
 		return out, fmt.Errorf("beginning a transaction: %w", err)
@@ -99,6 +100,7 @@ func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error)
 	if err := tx.Commit(ctx); err != nil {
 		return out, fmt.Errorf("committing: %w", err)
 	}
+	c.latencies.observe(begun, time.Now(), ds, applied)
 	return out, nil
 }
 

@@ -22,6 +22,10 @@ type Consumer struct {
 	entries map[protoreflect.FullName]entry
 	started atomic.Bool
 	stats   counters
+	// latencies are observed by every commit; RegisterMetrics exposes them.
+	latencies latencies
+	// subscribed is true while Run holds its subscription (Ready).
+	subscribed atomic.Bool
 
 	// consumer is the Pulsar subscription; set by Run.
 	consumer pulsar.Consumer
@@ -42,10 +46,11 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	c := &Consumer{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "inbox", "subscription", cfg.Subscription),
-		entries: cfg.Registry.snapshot(),
-		dlq:     map[string]pulsar.Producer{},
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "inbox", "subscription", cfg.Subscription),
+		entries:   cfg.Registry.snapshot(),
+		dlq:       map[string]pulsar.Producer{},
+		latencies: newLatencies(cfg.Subscription),
 	}
 	if fp := cfg.Failpoints; fp != nil {
 		c.beforeCommit = func() error { fp.Hit("inbox/before-commit"); return nil }
@@ -80,6 +85,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.consumer = consumer
 	defer c.close()
+	c.subscribed.Store(true)
+	defer c.subscribed.Store(false)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeping sync.WaitGroup
 	sweeping.Go(func() { c.sweepLoop(sweepCtx) })

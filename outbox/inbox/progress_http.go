@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alpes/alpes/internal/metrics"
 )
 
 // ProgressReport is how far one service has applied each topic: the body of
@@ -68,18 +68,43 @@ func ProgressHandler(service string, q Querier) http.Handler {
 	})
 }
 
-// ServeProgress serves GET /v1/progress and GET /healthz for a service that
-// has no HTTP server of its own, on ln, until ctx ends; and, when stats is
-// not nil, GET /metrics with the consumer's counts (RegisterMetrics) and the
-// Go runtime's.
-func ServeProgress(ctx context.Context, ln net.Listener, service string, q Querier, stats func() Stats) error {
+// ReadyTimeout bounds the checks behind one GET /readyz.
+const ReadyTimeout = 2 * time.Second
+
+// ReadyHandler serves GET /readyz: 200 {"status":"ready"} when ready
+// returns nil within ReadyTimeout, else 503 with a problem saying why.
+// ready must not be nil.
+func ReadyHandler(ready func(context.Context) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": "Not ready", "status": 503,
+				"detail": err.Error()})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"status": "ready"})
+	})
+}
+
+// ServeProgress serves, on ln until ctx ends, the HTTP endpoints of a
+// service that has no HTTP API of its own:
+//
+//	GET /v1/progress  its apply_progress (ProgressHandler)
+//	GET /healthz      200 while the process runs
+//	GET /readyz       ReadyHandler(ready): the consumer can work now
+//	GET /metrics      reg's metrics (internal/metrics.Handler), when reg is not nil
+//
+// ready is required; a service's is its Consumer's Ready.
+func ServeProgress(ctx context.Context, ln net.Listener, service string, q Querier, ready func(context.Context) error, reg *prometheus.Registry) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/progress", ProgressHandler(service, q))
-	if stats != nil {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector())
-		RegisterMetrics(reg, service, stats)
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /readyz", ReadyHandler(ready))
+	if reg != nil {
+		mux.Handle("GET /metrics", metrics.Handler(reg))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

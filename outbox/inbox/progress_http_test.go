@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/inbox"
@@ -29,7 +30,8 @@ func TestServeProgressReportsAppliedLag(t *testing.T) {
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- inbox.ServeProgress(sctx, ln, "payments", db.PoolAs(t, migrations.ServiceRole("payments")), nil)
+		done <- inbox.ServeProgress(sctx, ln, "payments", db.PoolAs(t, migrations.ServiceRole("payments")),
+			func(context.Context) error { return nil }, nil)
 	}()
 	defer func() {
 		cancel()
@@ -68,9 +70,12 @@ func TestServeProgressServesTheInboxCounts(t *testing.T) {
 	stats := func() inbox.Stats {
 		return inbox.Stats{Applied: 7, Duplicates: 3, Swept: 11, LastSweepAt: time.Unix(1_700_000_000, 0)}
 	}
+	reg := metrics.NewRegistry()
+	inbox.RegisterMetrics(reg, "orders", stats)
 	done := make(chan error, 1)
 	go func() {
-		done <- inbox.ServeProgress(ctx, ln, "orders", db.PoolAs(t, migrations.ServiceRole("orders")), stats)
+		done <- inbox.ServeProgress(ctx, ln, "orders", db.PoolAs(t, migrations.ServiceRole("orders")),
+			func(context.Context) error { return nil }, reg)
 	}()
 	defer func() {
 		cancel()

@@ -9,7 +9,9 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
@@ -58,6 +60,13 @@ type Config struct {
 	// are set by the Server: subscription "bff", Topics' order and catalogue
 	// events, the view's handlers, DB, Pulsar and Logger.
 	Consumer inbox.Config
+	// Metrics is the process's registry (internal/metrics.NewRegistry), in
+	// which New registers the bff's metrics (alpes_bff_…: HTTP latencies,
+	// the view consumer's) and which GET /metrics serves; give the same one
+	// to the Pulsar client (ClientOptions.MetricsRegisterer). Default: a
+	// new one. New registers its metrics once: two Servers need two
+	// registries.
+	Metrics *prometheus.Registry
 
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default 64 KiB.
 	MaxBodyBytes int64
@@ -113,6 +122,9 @@ var ErrInvalidConfig = errors.New("invalid bff config")
 func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewRegistry()
 	}
 	if c.ClientKey == nil {
 		c.ClientKey = remoteIP

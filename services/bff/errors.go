@@ -131,7 +131,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := problem{Instance: r.URL.Path, RequestID: httpapi.RequestID(r.Context())}
 	var inv *invalidError
 	var rl *rateLimitedError
+	var nr *notReadyError
 	switch {
+	case errors.As(err, &nr):
+		p.Status, p.Detail = http.StatusServiceUnavailable, nr.Error()
 	case errors.As(err, &inv):
 		p.Status, p.Detail, p.Errors = http.StatusBadRequest, inv.detail, inv.fields
 	case errors.Is(err, errTooLarge):

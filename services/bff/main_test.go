@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/broker/brokertest"
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -63,8 +64,9 @@ func newEnvWithBroker(t testing.TB, tweak ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := b.Client(t)
-	useBroker := func(cfg *Config) { cfg.Pulsar, cfg.Topics = c, topics }
+	reg := metrics.NewRegistry() // the process's, as `alpes bff` makes it
+	c := b.ClientWithMetrics(t, reg)
+	useBroker := func(cfg *Config) { cfg.Pulsar, cfg.Topics, cfg.Metrics = c, topics, reg }
 	return newEnv(t, append([]func(*Config){useBroker}, tweak...)...).withBroker(b, c)
 }
 

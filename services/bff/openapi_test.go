@@ -100,6 +100,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"GET /openapi.json", e.do(http.MethodGet, "/openapi.json", nil)},
 		{"GET /v1/replication", e.do(http.MethodGet, "/v1/replication", nil)},
 		{"GET /v1/reports/orders", e.do(http.MethodGet, "/v1/reports/orders", nil)},
+		{"GET /healthz", e.do(http.MethodGet, "/healthz", nil)},
+		{"GET /readyz", e.do(http.MethodGet, "/readyz", nil)},
 	}
 	limited := false
 	for i := 0; i < 10 && !limited; i++ { // exhaust the bucket

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/httpapi"
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
 )
 
@@ -30,6 +32,10 @@ type Server struct {
 	// upstream calls reporting and the relays; reporting forwards to it.
 	upstream  *http.Client
 	reporting *httputil.ReverseProxy
+	// consumer is the view consumer; nil without Config.Pulsar.
+	consumer *inbox.Consumer
+	// durations observes every request's latency by route and code.
+	durations func(http.Handler) http.Handler
 
 	// stopping is closed when a graceful shutdown begins, to release long polls.
 	stopping chan struct{}
@@ -59,6 +65,18 @@ func New(cfg Config) (*Server, error) {
 	if s.reporting, err = s.newReportingProxy(cfg.ReportingURL); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if cfg.Pulsar != nil {
+		ic := cfg.Consumer
+		ic.Client, ic.DB, ic.Logger = cfg.Pulsar, cfg.DB, s.log
+		ic.Subscription, ic.Topics, ic.Registry = Subscription, consumedTopics(cfg.Topics), newRegistry()
+		if s.consumer, err = inbox.New(ic); err != nil {
+			return nil, fmt.Errorf("%w: the view consumer: %w", ErrInvalidConfig, err)
+		}
+		if err := s.consumer.RegisterMetrics(cfg.Metrics, cfg.DB); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	s.durations = metrics.HTTPDurations(cfg.Metrics, "alpes_bff_")
 	s.handler = s.routes()
 	return s, nil
 }
@@ -75,25 +93,64 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 }
 
 // routes builds the router. Every route here must be in openapi.json; a test
-// checks both ways.
+// checks both ways. Every request is timed (metrics.HTTPDurations); the API,
+// and the 404s and 405s, are logged and rate limited, the probes and
+// /metrics are not.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(httpapi.WithRequestID, s.accessLog, s.rateLimit)
-	r.Post("/v1/orders", s.handle(s.postOrder))
-	r.Get("/v1/orders/{id}", s.handle(s.getOrder))
-	r.Get("/v1/orders/{id}/timeline", s.handle(s.forwardToReporting))
-	r.Get("/v1/reports/orders", s.handle(s.forwardToReporting))
-	r.Get("/v1/products", s.handle(s.listProducts))
-	r.Get("/v1/replication", s.handle(s.getReplication))
-	r.Get("/lag", s.serveLagPage)
-	r.Get("/openapi.json", s.serveOpenAPI)
-	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
-	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	r.Use(httpapi.WithRequestID, s.durations)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.handle(s.readyz))
+	r.Method(http.MethodGet, "/metrics", metrics.Handler(s.cfg.Metrics))
+	r.Group(func(r chi.Router) {
+		r.Use(s.accessLog, s.rateLimit)
+		r.Post("/v1/orders", s.handle(s.postOrder))
+		r.Get("/v1/orders/{id}", s.handle(s.getOrder))
+		r.Get("/v1/orders/{id}/timeline", s.handle(s.forwardToReporting))
+		r.Get("/v1/reports/orders", s.handle(s.forwardToReporting))
+		r.Get("/v1/products", s.handle(s.listProducts))
+		r.Get("/v1/replication", s.handle(s.getReplication))
+		r.Get("/lag", s.serveLagPage)
+		r.Get("/openapi.json", s.serveOpenAPI)
+	})
+	logged := func(h http.Handler) http.HandlerFunc { return s.accessLog(s.rateLimit(h)).ServeHTTP }
+	r.NotFound(logged(s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })))
+	r.MethodNotAllowed(logged(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		httpapi.SetAllow(w, r)
 		return errMethodNotAllowed
-	}))
+	})))
 	return r
 }
+
+// readyz answers 200 when the bff can do its work now: its database
+// answers a ping and, when it consumes, its view consumer is subscribed and
+// the broker answers (inbox's Consumer.Ready), all within
+// inbox.ReadyTimeout; else 503 with a problem saying why.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), inbox.ReadyTimeout)
+	defer cancel()
+	if err := s.cfg.DB.Ping(ctx); err != nil {
+		return &notReadyError{fmt.Errorf("the database does not answer: %w", err)}
+	}
+	if s.consumer != nil {
+		if err := s.consumer.Ready(ctx); err != nil {
+			return &notReadyError{err}
+		}
+	}
+	writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
+	return nil
+}
+
+// notReadyError is why the bff cannot do its work now (503).
+type notReadyError struct{ err error }
+
+func (e *notReadyError) Error() string { return "not ready: " + e.err.Error() }
+func (e *notReadyError) Unwrap() error { return e.err }
+
+// Metrics returns the registry holding the bff's metrics (Config.Metrics).
+func (s *Server) Metrics() *prometheus.Registry { return s.cfg.Metrics }
 
 // Handler returns the HTTP API, for tests and for embedding in another server.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -114,18 +171,6 @@ func (s *Server) Run(ctx context.Context) error {
 // Config.ShutdownTimeout for requests in progress. Serve (or Run) may be
 // called once per Server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	var consumer *inbox.Consumer
-	if s.cfg.Pulsar != nil {
-		var err error
-		ic := s.cfg.Consumer
-		ic.Client, ic.DB, ic.Logger = s.cfg.Pulsar, s.cfg.DB, s.log
-		ic.Subscription, ic.Topics, ic.Registry = Subscription, consumedTopics(s.cfg.Topics), newRegistry()
-		consumer, err = inbox.New(ic)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("creating the view consumer: %w", err)
-		}
-	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: defaultReadHeaderTimeout,
@@ -153,8 +198,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { return s.notify.listen(gctx, s.cfg.DB, s.log) })
 	g.Go(func() error { return s.sweep(gctx) })
-	if consumer != nil {
-		g.Go(func() error { return consumer.Run(gctx) })
+	if s.consumer != nil {
+		g.Go(func() error { return s.consumer.Run(gctx) })
 	}
 	s.log.Info("serving", "addr", ln.Addr().String())
 	return g.Wait()

@@ -8,7 +8,9 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
@@ -35,6 +37,12 @@ type Config struct {
 	// are set by the Service: subscription "orders", Topics' order commands
 	// and payment events, the service's handlers, DB, Pulsar and Logger.
 	Consumer inbox.Config
+	// Metrics is the process's registry (internal/metrics.NewRegistry),
+	// in which New registers the consumer's metrics (inbox's
+	// Consumer.RegisterMetrics, named alpes_orders_…); give the same one to
+	// the Pulsar client (ClientOptions.MetricsRegisterer) and serve it at
+	// /metrics. Default: a new one, which Metrics returns.
+	Metrics *prometheus.Registry
 }
 
 // Service is one instance of the orders service. Create it with New and
@@ -44,6 +52,7 @@ type Service struct {
 	log      *slog.Logger
 	topics   eventcatalog.Topics
 	consumer *inbox.Consumer
+	metrics  *prometheus.Registry
 }
 
 // New validates cfg and returns a Service ready to Run.
@@ -70,6 +79,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("configuring the orders consumer: %w", err)
 	}
 	s.consumer = consumer
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	if err := consumer.RegisterMetrics(cfg.Metrics, cfg.DB); err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	s.metrics = cfg.Metrics
 	return s, nil
 }
 
@@ -94,3 +110,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Stats returns what this instance's consumer has done so far.
 func (s *Service) Stats() inbox.Stats { return s.consumer.Stats() }
+
+// Ready reports whether the service can do its work now: its consumer is
+// subscribed, and its database and the broker answer within ctx (inbox's
+// Consumer.Ready); nil when it can. Safe for concurrent use.
+func (s *Service) Ready(ctx context.Context) error { return s.consumer.Ready(ctx) }
+
+// Metrics returns the registry holding the service's metrics (Config.Metrics).
+func (s *Service) Metrics() *prometheus.Registry { return s.metrics }

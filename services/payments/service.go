@@ -8,7 +8,9 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -39,6 +41,12 @@ type Config struct {
 	// are set by the Service: subscription "payments", Topics' order
 	// events, the service's handlers, DB, Pulsar and Logger.
 	Consumer inbox.Config
+	// Metrics is the process's registry (internal/metrics.NewRegistry),
+	// in which New registers the consumer's metrics (inbox's
+	// Consumer.RegisterMetrics, named alpes_payments_…); give the same one to
+	// the Pulsar client (ClientOptions.MetricsRegisterer) and serve it at
+	// /metrics. Default: a new one, which Metrics returns.
+	Metrics *prometheus.Registry
 }
 
 // Service is one instance of the payments service. Create it with New and
@@ -48,6 +56,7 @@ type Service struct {
 	topics   eventcatalog.Topics
 	gateway  Gateway
 	consumer *inbox.Consumer
+	metrics  *prometheus.Registry
 }
 
 // New validates cfg and returns a Service ready to Run.
@@ -78,6 +87,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("configuring the payments consumer: %w", err)
 	}
 	s.consumer = consumer
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	if err := consumer.RegisterMetrics(cfg.Metrics, cfg.DB); err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
+	s.metrics = cfg.Metrics
 	return s, nil
 }
 
@@ -92,3 +108,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Stats returns what this instance's consumer has done so far.
 func (s *Service) Stats() inbox.Stats { return s.consumer.Stats() }
+
+// Ready reports whether the service can do its work now: its consumer is
+// subscribed, and its database and the broker answer within ctx (inbox's
+// Consumer.Ready); nil when it can. Safe for concurrent use.
+func (s *Service) Ready(ctx context.Context) error { return s.consumer.Ready(ctx) }
+
+// Metrics returns the registry holding the service's metrics (Config.Metrics).
+func (s *Service) Metrics() *prometheus.Registry { return s.metrics }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
@@ -57,6 +59,12 @@ type Config struct {
 	// are set by the Service: subscription "reporting", Topics' order and
 	// payment events, the projection's handlers, DB, Pulsar and Logger.
 	Consumer inbox.Config
+	// Metrics is the process's registry (internal/metrics.NewRegistry), in
+	// which New registers the service's metrics (alpes_reporting_…) and
+	// which /metrics serves; give the same one to the Pulsar client
+	// (ClientOptions.MetricsRegisterer). Default: a new one. New registers
+	// its metrics once: two Services need two registries.
+	Metrics *prometheus.Registry
 }
 
 // ErrInvalidConfig is returned by New for a Config it cannot run with.
@@ -76,6 +84,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FetchSize == 0 {
 		c.FetchSize = DefaultFetchSize
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewRegistry()
 	}
 	if c.Formats == nil {
 		f, err := DefaultRegistry()

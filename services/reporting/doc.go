@@ -32,7 +32,7 @@
 //	    cursor, FetchSize at a time, in one consistent snapshot.
 //	GET /v1/reports/formats          the registered formats
 //	GET /v1/orders/{id}/timeline     an order's events, oldest first
-//	GET /healthz, /readyz, /metrics  liveness, database readiness, Prometheus
+//	GET /healthz, /readyz, /metrics  liveness, readiness (database, consumer, broker), Prometheus (docs/metrics.md)
 //
 // Errors are RFC 9457 application/problem+json; an unknown format is a 400
 // whose "formats" member lists the known ones.

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/broker/brokertest"
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/outbox/inbox"
@@ -85,9 +86,10 @@ func (e *env) start() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	reg := metrics.NewRegistry() // the process's, as `alpes reporting` makes it
 	svc, err := reporting.New(reporting.Config{
-		DB: e.app, Pulsar: e.client(), Topics: e.topics, Logger: testlog.New(e.t), Listener: ln,
-		Consumer: inbox.Config{RetryBackoff: 10 * time.Millisecond},
+		DB: e.app, Pulsar: e.broker.ClientWithMetrics(e.t, reg), Topics: e.topics, Logger: testlog.New(e.t), Listener: ln,
+		Consumer: inbox.Config{RetryBackoff: 10 * time.Millisecond}, Metrics: reg,
 	})
 	if err != nil {
 		e.t.Fatal(err)

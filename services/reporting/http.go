@@ -34,7 +34,7 @@ const reportBuffer = 32 << 10
 // use and may be served by any number of servers.
 func (s *Service) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(httpapi.WithRequestID, middleware.Recoverer)
+	r.Use(httpapi.WithRequestID, s.metrics.durations, middleware.Recoverer)
 	r.Get("/v1/reports/orders", s.serveReport)
 	r.Get("/v1/reports/formats", s.serveFormats)
 	r.Get("/v1/orders/{id}/timeline", s.serveTimeline)
@@ -160,13 +160,23 @@ func (s *Service) serveTimeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, tl)
 }
 
+// serveReady answers 200 when the service can do its work now: the
+// database answers a ping and, when the service consumes, its consumer is
+// subscribed and the broker answers (inbox's Consumer.Ready), all within
+// inbox.ReadyTimeout; else 503 with a problem saying why.
 func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), inbox.ReadyTimeout)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {
 		writeError(w, r, s.log, &problem{Status: http.StatusServiceUnavailable, Title: "Not ready",
 			Detail: "the database does not answer: " + err.Error()})
 		return
+	}
+	if s.consumer != nil {
+		if err := s.consumer.Ready(ctx); err != nil {
+			writeError(w, r, s.log, &problem{Status: http.StatusServiceUnavailable, Title: "Not ready", Detail: err.Error()})
+			return
+		}
 	}
 	writeJSON(w, map[string]string{"status": "ready"})
 }

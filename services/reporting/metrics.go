@@ -1,29 +1,32 @@
 package reporting
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
 )
 
-// metrics are the service's Prometheus metrics, in a registry of its own
-// (never the global one), served at /metrics. Safe for concurrent use.
-type metrics struct {
+// serviceMetrics are the service's Prometheus metrics, in the process's
+// registry (Config.Metrics; never the global one), served at /metrics.
+// Safe for concurrent use.
+type serviceMetrics struct {
 	http.Handler
-	reports *prometheus.CounterVec
-	rows    *prometheus.CounterVec
+	// durations observes every request's latency by route and code.
+	durations func(http.Handler) http.Handler
+	reports   *prometheus.CounterVec
+	rows      *prometheus.CounterVec
 }
 
-// newMetrics registers the report counters and, when c is not nil, the
-// consumer's counts.
-func newMetrics(c *inbox.Consumer) *metrics {
-	reg := prometheus.NewRegistry()
-	m := &metrics{
-		Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+// newMetrics registers, in reg, the report counters, the HTTP request
+// histogram and, when c is not nil, the consumer's metrics (with its lag
+// read from q).
+func newMetrics(reg *prometheus.Registry, c *inbox.Consumer, q inbox.Querier) (*serviceMetrics, error) {
+	m := &serviceMetrics{
+		Handler: metrics.Handler(reg),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alpes_reporting_reports_total", Help: "Reports served, by format and result (ok or error).",
 		}, []string{"format", "result"}),
@@ -31,15 +34,23 @@ func newMetrics(c *inbox.Consumer) *metrics {
 			Name: "alpes_reporting_report_rows_total", Help: "Rows written into reports, by format.",
 		}, []string{"format"}),
 	}
-	reg.MustRegister(m.reports, m.rows, collectors.NewGoCollector())
-	if c != nil {
-		inbox.RegisterMetrics(reg, "reporting", c.Stats)
+	if err := reg.Register(m.reports); err != nil {
+		return nil, fmt.Errorf("registering the report counters: %w", err)
 	}
-	return m
+	if err := reg.Register(m.rows); err != nil {
+		return nil, fmt.Errorf("registering the report counters: %w", err)
+	}
+	m.durations = metrics.HTTPDurations(reg, "alpes_reporting_")
+	if c != nil {
+		if err := c.RegisterMetrics(reg, q); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // report counts one report of format with its rows and result.
-func (m *metrics) report(format string, rows int, err error) {
+func (m *serviceMetrics) report(format string, rows int, err error) {
 	result := "ok"
 	if err != nil {
 		result = "error"

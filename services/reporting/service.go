@@ -23,7 +23,7 @@ type Service struct {
 	db       DB
 	formats  *Registry
 	consumer *inbox.Consumer // nil without a Pulsar client
-	metrics  *metrics
+	metrics  *serviceMetrics
 }
 
 // New validates cfg and returns a Service ready to Run or to serve Handler.
@@ -43,7 +43,9 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
-	s.metrics = newMetrics(s.consumer)
+	if s.metrics, err = newMetrics(cfg.Metrics, s.consumer, cfg.DB); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return s, nil
 }
 

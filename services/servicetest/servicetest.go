@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/broker/brokertest"
+	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
@@ -286,6 +289,61 @@ func (e *Env) StartService(service string, pool *pgxpool.Pool) *Running {
 		e.T.Fatal(err)
 	}
 	return e.Start(service, svc.Run)
+}
+
+// Process is a service started as its command runs it (`alpes orders`,
+// `alpes payments`): with a metrics registry of its own
+// (internal/metrics), in which its Pulsar client registers too, and its
+// HTTP endpoints, /v1/progress, /healthz, /readyz and /metrics, served at
+// URL.
+type Process struct {
+	*Running
+	URL string
+}
+
+// Status GETs url and returns the status code of the answer.
+func (e *Env) Status(url string) int {
+	e.T.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// StartProcess runs service ("orders" or "payments") on pool, a database
+// of that service connected as its role, with a Pulsar client of its own,
+// beside its HTTP endpoints, until the test ends.
+func (e *Env) StartProcess(service string, pool *pgxpool.Pool) *Process {
+	e.T.Helper()
+	reg := metrics.NewRegistry()
+	client := e.Broker.ClientWithMetrics(e.T, reg)
+	var svc interface {
+		Run(context.Context) error
+		Ready(context.Context) error
+	}
+	var err error
+	ic := inbox.Config{RetryBackoff: RetryBackoff}
+	switch service {
+	case "orders":
+		svc, err = orders.New(orders.Config{DB: pool, Pulsar: client, Topics: e.Topics, Logger: Logger(e.T), Consumer: ic, Metrics: reg})
+	case "payments":
+		svc, err = payments.New(payments.Config{DB: pool, Pulsar: client, Topics: e.Topics, Logger: Logger(e.T), Consumer: ic, Metrics: reg})
+	default:
+		err = fmt.Errorf("servicetest: no service %q to start", service)
+	}
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.Start(service+"'s endpoints", func(ctx context.Context) error {
+		return inbox.ServeProgress(ctx, ln, service, pool, svc.Ready, reg)
+	})
+	return &Process{Running: e.Start(service, svc.Run), URL: "http://" + ln.Addr().String()}
 }
 
 // Stop ends the service and checks its Run returned nil; stopping twice is
