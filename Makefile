@@ -7,18 +7,19 @@ BUF      := $(GO) tool -modfile=tools.mod buf
 # Test timeout per package; the slowest packages start real Postgres clusters.
 TEST_FLAGS ?= -race -timeout 10m
 
-.PHONY: test test-pulsar pulsar-up pulsar-down fuzz-smoke bench bench-quick chaos chaos-suite check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
+.PHONY: test deploy-check test-pulsar pulsar-up pulsar-down fuzz-smoke bench bench-quick chaos chaos-suite check fmt-check tidy-check vet proto proto-check proto-lint proto-fresh proto-breaking go-test build dev
 
 ## test: everything CI checks: formatting, vet, the protobuf checks, all tests with the race
-## detector on the embedded broker, the broker-facing tests again on a real Apache Pulsar, and
-## each fuzz target for a few seconds.
-test: check go-test test-pulsar fuzz-smoke
+## detector on the embedded broker, the deployment files' static checks, the broker-facing tests
+## again on a real Apache Pulsar, and each fuzz target for a few seconds.
+test: check go-test deploy-check test-pulsar fuzz-smoke
 
 check: fmt-check tidy-check vet proto-check
 
 tidy-check:
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 	@$(GO) mod tidy -modfile=tools.mod -diff || { echo "tools.mod/tools.sum are not tidy: run 'go mod tidy -modfile=tools.mod' and commit"; exit 1; }
+	@cd deploy/check && $(GO) mod tidy -diff || { echo "deploy/check/go.mod/go.sum are not tidy: run 'go mod tidy' in deploy/check and commit"; exit 1; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
@@ -35,6 +36,13 @@ go-test:
 	@# without the race detector.
 	$(GO) test -count=1 -timeout 5m -run '^TestBrokerOutage$$' ./relay/
 	$(GO) test -count=1 -timeout 5m -run '^TestDeduplication(AcrossProducerRestart|SurvivesBrokerRestart)$$' ./broker/
+
+## deploy-check: docker-compose.yml (through the Compose loader) and the Kubernetes manifests of
+## deploy/k8s (rendered by kustomize, decoded into the Kubernetes API types) checked against
+## lab/stack, statically. deploy/check is a module of its own, keeping those libraries out of
+## go.mod; the command lines it finds are parsed by cmd/alpes's TestDeploymentCommandLinesParse.
+deploy-check:
+	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## test-pulsar: the tests that talk to a broker, run against ONE real Apache Pulsar standalone
 ## started for the whole pass (fetched once with Maven; needs Java 17+ and Maven) and stopped

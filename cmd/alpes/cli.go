@@ -26,6 +26,7 @@ type cli struct {
 	Relay     relayCmd     `cmd:"" help:"Run the relay: Postgres logical replication of the outbox to Pulsar."`
 	Lag       lagCmd       `cmd:"" help:"Show a relay's replication lag per source."`
 	Tail      tailCmd      `cmd:"" help:"Print the messages of a Pulsar topic as they arrive."`
+	Probe     probeCmd     `cmd:"" help:"GET a URL and exit 0 only on 200 OK: the health check of the distroless image (alpes probe http://127.0.0.1:8081/readyz)."`
 	BFF       bffCmd       `cmd:"" name:"bff" help:"Run the bff: the public HTTP ordering API (POST /v1/orders, GET /v1/orders/{id}?wait=…)."`
 	Orders    ordersCmd    `cmd:"" help:"Run the orders service: prices PlaceOrder commands into orders and settles them on payment results."`
 	Payments  paymentsCmd  `cmd:"" help:"Run the payments service: charges placed orders through the deterministic fake gateway."`

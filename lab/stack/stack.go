@@ -7,7 +7,7 @@
 // (every component in one process, behind `alpes dev`), lab/procstack (every
 // component a process whose command line is Component.Flags, behind `alpes
 // bench` and `alpes chaos`), the defaults of the alpes command's flags, and
-// cmd/alpes's check of docker-compose.yml. The default addresses are the
+// deploy/check's checks of docker-compose.yml and the Kubernetes manifests. The default addresses are the
 // components' own constants (broker.DefaultServiceAddr, bff.DefaultHTTPAddr,
 // …), which this package lists and does not repeat.
 package stack
