@@ -56,9 +56,9 @@ func newSourceRunner(cfg SourceConfig, relay *Config) *sourceRunner {
 // a topic it would publish to does not deduplicate (ErrDeduplicationOff) or
 // the broker is ahead of the source's stream (ErrStreamBehindBroker).
 func (s *sourceRunner) run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	var retry retryDelay
 	for {
-		started := time.Now()
+		reported := s.stats.reported.Load()
 		err := s.attempt(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -74,17 +74,40 @@ func (s *sourceRunner) run(ctx context.Context) error {
 			return err
 		}
 		s.stats.setState(StateError, err)
-		if time.Since(started) > time.Minute {
-			backoff = 100 * time.Millisecond // it ran fine for a while: retry promptly
-		}
+		backoff := retry.next(s.stats.reported.Load() > reported)
 		s.log.Warn("streaming stopped; retrying", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// The delays between a source's sessions: from minRetryDelay, doubling
+// while sessions fail without progress, to at most maxRetryDelay.
+const (
+	minRetryDelay = 100 * time.Millisecond
+	maxRetryDelay = 5 * time.Second
+)
+
+// retryDelay says how long to wait before the next session. A session that
+// confirmed a new position to Postgres made progress: whatever ended it
+// (a reset connection, a broker that closed the producer) is not a failure
+// that repeats, so the next one starts promptly. Sessions that fail without
+// progress back off, up to maxRetryDelay, so that a source whose broker or
+// database is down for long is retried every few seconds, not hammered, and
+// resumes within maxRetryDelay of its return.
+type retryDelay struct{ last time.Duration }
+
+func (r *retryDelay) next(progressed bool) time.Duration {
+	switch {
+	case progressed || r.last == 0:
+		r.last = minRetryDelay
+	default:
+		r.last = min(2*r.last, maxRetryDelay)
+	}
+	return r.last
 }
 
 // cannotHeal reports whether err is one that retrying cannot cure, so that

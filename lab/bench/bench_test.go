@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,8 +123,12 @@ func TestQuickBenchSmoke(t *testing.T) {
 		}
 	}
 
-	if len(rep.Latency) != 1 {
-		t.Fatalf("C: %d rates measured, want 1", len(rep.Latency))
+	// C runs first at half of what A′ held, then at the sizes' rate.
+	if len(rep.Latency) != 2 || rep.Latency[0].Rate != math.Round(rep.Throughput.Rate.Median/2) || rep.Latency[0].RateBasis != "half of A′ in this run" {
+		t.Fatalf("C: %d rates measured, want half of A′ (%.0f/s) and the sizes' rate: %+v", len(rep.Latency), rep.Throughput.Rate.Median, rep.Latency)
+	}
+	if rep.Constancy.Rate != rep.Latency[0].Rate || rep.Constancy.RateBasis != rep.Latency[0].RateBasis {
+		t.Errorf("D ran at %.0f/s (%s), want half of A′", rep.Constancy.Rate, rep.Constancy.RateBasis)
 	}
 	for i, run := range rep.Latency[0].Runs {
 		if run.Client.Accepted == 0 || run.Client.Unresolved != 0 {
