@@ -20,10 +20,12 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/internal/tracing"
 	"github.com/alpes/alpes/outbox/schema"
 	"github.com/alpes/alpes/relay/pulsarsend"
 )
@@ -54,11 +56,21 @@ type Config struct {
 	// publish/confirm cycle, for fault tests: relay/before-send,
 	// relay/after-send, relay/after-receipt and relay/before-confirm.
 	Failpoints *failpoint.Set
+	// TracerProvider receives a producer span per message published,
+	// "send <topic>": a child of the trace context in the outbox row's
+	// headers (W3C traceparent), from the send until the broker's receipt.
+	// The message then carries the span's own trace context in its
+	// properties, so its consumers continue the trace from the relay's
+	// span. Nil or a no-op provider traces nothing, at no cost per message:
+	// the row's headers then pass through as they are.
+	TracerProvider trace.TracerProvider
 
 	// admin reads deduplication policies; nil without Pulsar.AdminURL.
 	admin *pulsaradmin.Client
 	// sender configures each session's producers (pulsarsend).
 	sender pulsarsend.Options
+	// tracer makes the producer spans; nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // PulsarConfig says where the broker is and how to reach it. The relay
@@ -235,6 +247,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.tracer = tracing.Tracer(c.TracerProvider)
 	admin, err := newAdminClient(c.Pulsar)
 	if err != nil {
 		return c, err

@@ -7,7 +7,11 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/alpes/alpes/internal/tracing"
 	"github.com/alpes/alpes/outbox/eventmeta"
 	"github.com/alpes/alpes/relay/pgsource"
 )
@@ -94,13 +98,60 @@ func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 	p.tracker.add(tx)
 	fp := p.source.relay.Failpoints
 	fp.Hit("relay/before-send")
-	err = p.pub.publish(ctx, topic, epoch, msg, func() {
+	done := func(err error) {
+		if err != nil {
+			return // the session ends: the row is streamed again
+		}
 		p.tracker.receipted(tx)
 		p.source.stats.lastPublish.Store(time.Now().UnixNano())
 		fp.Hit("relay/after-receipt")
-	})
+	}
+	done, span := p.traceSend(ctx, row, topic, msg, done)
+	err = p.pub.publish(ctx, topic, epoch, msg, done)
+	if err != nil && span != nil {
+		endSend(span, err)
+	}
 	fp.Hit("relay/after-send")
 	return err
+}
+
+// traceSend, when the relay traces, begins msg's producer span, a child of
+// the trace context in row's headers, writes the span's trace context into
+// msg's properties, and returns done wrapped to end the span with the
+// send's outcome, and the span. When it does not trace it returns done as
+// it is and a nil span, at no cost: the per-message path allocates nothing
+// for tracing then.
+func (p *pipeline) traceSend(ctx context.Context, row *pgsource.Row, topic string, msg *pulsar.ProducerMessage, done func(error)) (func(error), trace.Span) {
+	tracer := p.source.relay.tracer
+	if tracer == nil {
+		return done, nil
+	}
+	if len(row.Headers) > 0 {
+		ctx = tracing.Propagator.Extract(ctx, propagation.MapCarrier(row.Headers))
+	}
+	ctx, span := tracer.Start(ctx, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			tracing.MessagingSystem.String(tracing.PulsarSystem),
+			tracing.MessagingOperation.String("send"),
+			tracing.MessagingDestination.String(topic),
+			tracing.MessagingMessageID.String(row.EventID),
+			tracing.MessagingKey.String(row.AggregateID),
+			tracing.EventType.String(row.Type),
+		))
+	tracing.Propagator.Inject(ctx, propagation.MapCarrier(msg.Properties))
+	return func(err error) {
+		endSend(span, err)
+		done(err)
+	}, span
+}
+
+// endSend ends a producer span with the send's outcome.
+func endSend(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // encode builds the Pulsar message of one row of the open transaction: its

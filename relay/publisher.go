@@ -62,9 +62,12 @@ func newPublisher(client *pulsarsend.Client, source string, identity pgsource.Id
 // confirmed position.
 var errPublishFailed = errors.New("publishing failed")
 
-// publish sends msg to topic under the producer of epoch, and calls done with
-// the broker's receipt. It blocks while maxInFlight messages await receipts.
-func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg *pulsar.ProducerMessage, done func()) error {
+// publish sends msg to topic under the producer of epoch, and calls done
+// once msg is queued: with nil on the broker's receipt, or with the error
+// that failed the send before it (the session then ends). When publish
+// returns an error, done is not called. It blocks while maxInFlight
+// messages await receipts.
+func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg *pulsar.ProducerMessage, done func(error)) error {
 	prod, err := p.producer(ctx, topic, epoch)
 	if err != nil {
 		return err
@@ -79,7 +82,9 @@ func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg
 	p.stats.inFlight.Add(1)
 	err = prod.Send(msg, func(r pulsarsend.Receipt, err error) {
 		if err != nil {
-			p.fail(fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, r.SequenceID, err))
+			err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, r.SequenceID, err)
+			p.fail(err)
+			done(err)
 			return
 		}
 		if r.Duplicate() {
@@ -89,7 +94,7 @@ func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg
 		}
 		p.stats.inFlight.Add(-1)
 		<-p.slots
-		done()
+		done(nil)
 	})
 	if err != nil {
 		err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, *msg.SequenceID, err)

@@ -26,7 +26,13 @@ type devCmd struct {
 }
 
 func (d *devCmd) Run(ctx context.Context, e env) error {
+	t, stopTracing, err := startTracing(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return devstack.Run(ctx, devstack.Config{
+		Tracing:         t,
 		PostgresPort:    d.PostgresPort,
 		PostgresBinDir:  d.PostgresBinDir,
 		DataDir:         d.DataDir,

@@ -135,9 +135,15 @@ func (c *relayRunCmd) Run(ctx context.Context, e env) error {
 			return err
 		}
 	}
+	tp, stopTracing, err := componentTracing(ctx, e, "relay")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	r, err := relay.New(relay.Config{
-		Failpoints: failpoints,
-		Sources:    sources,
+		TracerProvider: tp,
+		Failpoints:     failpoints,
+		Sources:        sources,
 		Pulsar: relay.PulsarConfig{
 			URL: c.PulsarURL, Token: c.PulsarToken, TLSTrustCerts: c.PulsarTLSTrustCerts, AdminURL: adminURL,
 		},

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/failpoint"
@@ -91,19 +92,22 @@ func (f serviceFlags) open(ctx context.Context, e env, reg prometheus.Registerer
 }
 
 // deps are what the flags give every service: its topics, its database,
-// the broker, its consumer's settings, and the process's metrics registry
-// (internal/metrics), in which the Pulsar client registers its own.
+// the broker, its consumer's settings, the process's metrics registry
+// (internal/metrics), in which the Pulsar client registers its own, and its
+// tracer provider (OTEL_* environment, see startTracing).
 type deps struct {
 	topics   eventcatalog.Topics
 	db       *pgxpool.Pool
 	pulsar   pulsar.Client
 	consumer inbox.Config
 	metrics  *prometheus.Registry
+	tracer   trace.TracerProvider
 }
 
-// connect reads the flags and opens the database and the broker; close
-// releases both.
-func (f serviceFlags) connect(ctx context.Context, e env) (d deps, close func(), err error) {
+// connect reads the flags and the OTEL_* environment and opens the database
+// and the broker for component (orders, payments, reporting, bff); close
+// releases both and flushes the traces.
+func (f serviceFlags) connect(ctx context.Context, e env, component string) (d deps, close func(), err error) {
 	if d.topics, err = f.topics(); err != nil {
 		return d, nil, err
 	}
@@ -113,8 +117,18 @@ func (f serviceFlags) connect(ctx context.Context, e env) (d deps, close func(),
 	}
 	d.consumer = inbox.Config{Failpoints: fp, Sweep: f.sweep()}
 	d.metrics = metrics.NewRegistry()
+	tp, stopTracing, err := componentTracing(ctx, e, component)
+	if err != nil {
+		return d, nil, err
+	}
+	d.tracer = tp
 	d.db, d.pulsar, close, err = f.open(ctx, e, d.metrics)
-	return d, close, err
+	if err != nil {
+		stopTracing()
+		return d, nil, err
+	}
+	closeAll := func() { close(); stopTracing() }
+	return d, closeAll, nil
 }
 
 type reportingCmd struct {
@@ -123,12 +137,15 @@ type reportingCmd struct {
 }
 
 func (c *reportingCmd) Run(ctx context.Context, e env) error {
-	d, closeAll, err := c.connect(ctx, e)
+	d, closeAll, err := c.connect(ctx, e, "reporting")
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	svc, err := reporting.New(reporting.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, HTTPAddr: c.HTTPAddr, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics})
+	svc, err := reporting.New(reporting.Config{
+		DB: d.db, Pulsar: d.pulsar, Topics: d.topics, HTTPAddr: c.HTTPAddr, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics,
+		TracerProvider: d.tracer,
+	})
 	if err != nil {
 		return err
 	}
@@ -141,12 +158,14 @@ type ordersCmd struct {
 }
 
 func (c *ordersCmd) Run(ctx context.Context, e env) error {
-	d, closeAll, err := c.connect(ctx, e)
+	d, closeAll, err := c.connect(ctx, e, "orders")
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	svc, err := orders.New(orders.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics})
+	svc, err := orders.New(orders.Config{
+		DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics, TracerProvider: d.tracer,
+	})
 	if err != nil {
 		return err
 	}
@@ -159,12 +178,14 @@ type paymentsCmd struct {
 }
 
 func (c *paymentsCmd) Run(ctx context.Context, e env) error {
-	d, closeAll, err := c.connect(ctx, e)
+	d, closeAll, err := c.connect(ctx, e, "payments")
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	svc, err := payments.New(payments.Config{DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics})
+	svc, err := payments.New(payments.Config{
+		DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer, Metrics: d.metrics, TracerProvider: d.tracer,
+	})
 	if err != nil {
 		return err
 	}
@@ -209,7 +230,7 @@ type bffCmd struct {
 }
 
 func (c *bffCmd) Run(ctx context.Context, e env) error {
-	d, closeAll, err := c.connect(ctx, e)
+	d, closeAll, err := c.connect(ctx, e, "bff")
 	if err != nil {
 		return err
 	}
@@ -217,7 +238,7 @@ func (c *bffCmd) Run(ctx context.Context, e env) error {
 	svc, err := bff.New(bff.Config{
 		HTTPAddr: c.HTTPAddr, DB: d.db, Pulsar: d.pulsar, Topics: d.topics, Logger: e.log, Consumer: d.consumer,
 		ReportingURL: c.ReportingURL, RelayLagURLs: c.RelayLagURL, RelayToken: c.RelayToken, ProgressURLs: c.ProgressURL,
-		RateLimit: c.RateLimit, RateBurst: c.RateBurst, Metrics: d.metrics,
+		RateLimit: c.RateLimit, RateBurst: c.RateBurst, Metrics: d.metrics, TracerProvider: d.tracer,
 	})
 	if err != nil {
 		return err

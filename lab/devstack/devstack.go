@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/pgcluster"
+	"github.com/alpes/alpes/internal/tracing"
 	"github.com/alpes/alpes/lab/stack"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/relay"
@@ -71,6 +72,11 @@ type Config struct {
 	Out io.Writer
 	// Logger receives progress messages.
 	Logger *slog.Logger
+	// Tracing gives each component its tracer provider, with the
+	// component's service.name (tracing.ServiceName: alpes-relay,
+	// alpes-orders…), all exporting through it. Nil traces nothing. The
+	// caller owns it: it flushes it (Shutdown) after Run returns.
+	Tracing *tracing.Tracing
 }
 
 // Run starts the stack, prints where everything is, and runs until ctx ends;
@@ -237,6 +243,7 @@ func startRelay(ctx, wait context.Context, c *pgcluster.Cluster, b *runningBroke
 	}
 	r, err := relay.New(relay.Config{
 		Sources: sources, Pulsar: relay.PulsarConfig{URL: b.serviceURL, AdminURL: b.adminURL}, Logger: log.With("component", "relay"),
+		TracerProvider: cfg.Tracing.Provider(tracing.ServiceName(stack.Relay.Name)),
 	})
 	if err != nil {
 		return "", err

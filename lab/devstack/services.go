@@ -14,6 +14,7 @@ import (
 	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pulsarslog"
+	"github.com/alpes/alpes/internal/tracing"
 	"github.com/alpes/alpes/lab/stack"
 	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/outbox/inbox"
@@ -66,7 +67,10 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if err != nil {
 		return err
 	}
-	ord, err := orders.New(orders.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log, Metrics: reg})
+	ord, err := orders.New(orders.Config{
+		DB: db, Pulsar: client, Topics: cfg.topics, Logger: log, Metrics: reg,
+		TracerProvider: cfg.Tracing.Provider(tracing.ServiceName(stack.Orders.Name)),
+	})
 	if err != nil {
 		return err
 	}
@@ -80,7 +84,10 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if db, client, err = res.connect(ctx, c, b, stack.Payments.Database, log, reg); err != nil {
 		return err
 	}
-	pay, err := payments.New(payments.Config{DB: db, Pulsar: client, Topics: cfg.topics, Logger: log, Metrics: reg})
+	pay, err := payments.New(payments.Config{
+		DB: db, Pulsar: client, Topics: cfg.topics, Logger: log, Metrics: reg,
+		TracerProvider: cfg.Tracing.Provider(tracing.ServiceName(stack.Payments.Name)),
+	})
 	if err != nil {
 		return err
 	}
@@ -98,7 +105,10 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 	if err != nil {
 		return fmt.Errorf("listening for reporting: %w", err)
 	}
-	rep, err := reporting.New(reporting.Config{DB: db, Pulsar: client, Listener: ln, Topics: cfg.topics, Logger: log, Metrics: reg})
+	rep, err := reporting.New(reporting.Config{
+		DB: db, Pulsar: client, Listener: ln, Topics: cfg.topics, Logger: log, Metrics: reg,
+		TracerProvider: cfg.Tracing.Provider(tracing.ServiceName(stack.Reporting.Name)),
+	})
 	if err != nil {
 		ln.Close()
 		return err
@@ -123,7 +133,8 @@ func startServices(ctx context.Context, g *errgroup.Group, c *pgcluster.Cluster,
 		// Locally every client is 127.0.0.1, the load generator included: a
 		// per-client limit meant for the internet would throttle it.
 		RateLimit: 5000, RateBurst: 5000,
-		Metrics: reg,
+		Metrics:        reg,
+		TracerProvider: cfg.Tracing.Provider(tracing.ServiceName(stack.BFF.Name)),
 	})
 	if err != nil {
 		bffLn.Close()

@@ -9,6 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/alpes/alpes/internal/tracing"
 )
 
 // insertInbox records a run of messages in the inbox in one statement and
@@ -67,26 +72,14 @@ func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error)
 		}
 		delete(fresh, d.eventID.Bytes) // a second copy in the same run is a duplicate
 		applied = append(applied, d)
-		switch d.disp {
-		case dispHandle:
-			if err := c.callHandler(ctx, tx, d); err != nil {
-				if isTransient(err) {
-					return out, err
-				}
-				return out, &handlerError{at: i, err: err}
-			}
-			out.applied++
-		case dispSkip:
-			out.skipped++
-		case dispPark, dispDeadLettered:
-			if err := park(ctx, tx, d); err != nil {
+		if err := c.applyOne(ctx, tx, d, &out); err != nil {
+			if isTransient(err) {
 				return out, err
 			}
-			if d.disp == dispPark {
-				out.parked++
-			} else {
-				out.deadLettered++
+			if d.disp == dispHandle {
+				return out, &handlerError{at: i, err: err}
 			}
+			return out, err
 		}
 	}
 	if err := recordProgress(ctx, tx, applied); err != nil {
@@ -102,6 +95,73 @@ func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error)
 	}
 	c.latencies.observe(begun, time.Now(), ds, applied)
 	return out, nil
+}
+
+// applyOne applies d, new to the inbox, within tx, in its consumer span
+// when tracing is on, and counts it in out. A handler's error is returned
+// as it is; applyTx tells it apart from a database fault.
+func (c *Consumer) applyOne(ctx context.Context, tx pgx.Tx, d *delivery, out *outcome) (err error) {
+	if c.tracer != nil {
+		var span trace.Span
+		ctx, span = c.startSpan(ctx, d)
+		defer func() { endSpan(span, d, err) }()
+	}
+	switch d.disp {
+	case dispHandle:
+		if err := c.callHandler(ctx, tx, d); err != nil {
+			return err
+		}
+		out.applied++
+	case dispSkip:
+		out.skipped++
+	case dispPark, dispDeadLettered:
+		if err := park(ctx, tx, d); err != nil {
+			return err
+		}
+		if d.disp == dispPark {
+			out.parked++
+		} else {
+			out.deadLettered++
+		}
+	}
+	return nil
+}
+
+// startSpan begins d's consumer span, a child of the trace context in its
+// properties (a root when it carries none).
+func (c *Consumer) startSpan(ctx context.Context, d *delivery) (context.Context, trace.Span) {
+	if d.msg.Raw != nil {
+		ctx = tracing.Propagator.Extract(ctx, propagation.MapCarrier(d.msg.Raw.Properties()))
+	}
+	return c.tracer.Start(ctx, "process "+d.msg.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			tracing.MessagingSystem.String(tracing.PulsarSystem),
+			tracing.MessagingOperation.String("process"),
+			tracing.MessagingDestination.String(d.msg.Topic),
+			tracing.MessagingConsumer.String(c.cfg.Subscription),
+			tracing.MessagingMessageID.String(d.msg.EventID),
+			tracing.MessagingKey.String(d.msg.AggregateID),
+			tracing.EventType.String(d.msg.Type),
+		))
+}
+
+// endSpan ends d's span with what became of it.
+func endSpan(span trace.Span, d *delivery, err error) {
+	outcome := "applied"
+	switch d.disp {
+	case dispSkip:
+		outcome = "skipped"
+	case dispPark:
+		outcome = "parked"
+	case dispDeadLettered:
+		outcome = "dead-lettered"
+	}
+	span.SetAttributes(tracing.InboxOutcome.String(outcome))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // recordInInbox inserts the inbox rows of ds and returns the ids that were new.

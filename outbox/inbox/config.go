@@ -11,6 +11,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alpes/alpes/internal/failpoint"
 )
@@ -55,6 +56,13 @@ type Config struct {
 	Registry *Registry
 	// Logger receives the consumer's logs. Default: discard.
 	Logger *slog.Logger
+	// TracerProvider receives a consumer span per message applied:
+	// "process <topic>", a child of the trace context in the message's
+	// properties (W3C traceparent), around its handler (or its parking),
+	// and in the handler's context, so that what the handler appends to its
+	// own outbox continues the trace. Nil or a no-op provider traces
+	// nothing, and then no message's properties are read for it.
+	TracerProvider trace.TracerProvider
 
 	// BatchSize is the most messages applied in one transaction. Default 100.
 	BatchSize int

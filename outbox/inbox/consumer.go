@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/alpes/alpes/internal/tracing"
 )
 
 // Consumer applies the messages of its topics to the service's database
@@ -26,6 +29,8 @@ type Consumer struct {
 	latencies latencies
 	// subscribed is true while Run holds its subscription (Ready).
 	subscribed atomic.Bool
+	// tracer makes the consumer spans; nil when tracing is off.
+	tracer trace.Tracer
 
 	// consumer is the Pulsar subscription; set by Run.
 	consumer pulsar.Consumer
@@ -51,6 +56,7 @@ func New(cfg Config) (*Consumer, error) {
 		entries:   cfg.Registry.snapshot(),
 		dlq:       map[string]pulsar.Producer{},
 		latencies: newLatencies(cfg.Subscription),
+		tracer:    tracing.Tracer(cfg.TracerProvider),
 	}
 	if fp := cfg.Failpoints; fp != nil {
 		c.beforeCommit = func() error { fp.Hit("inbox/before-commit"); return nil }

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
@@ -50,6 +51,13 @@ type Config struct {
 	Pulsar pulsar.Client
 	// Logger receives access and error logs. Default: discard.
 	Logger *slog.Logger
+	// TracerProvider receives the bff's spans: a server span per API
+	// request ("POST /v1/orders", a child of the client's W3C traceparent
+	// when it sends one), the outbox append of each PlaceOrder within it,
+	// and the view consumer's spans (inbox's Config.TracerProvider). Nil or
+	// a no-op provider traces nothing; an incoming traceparent is then
+	// still carried, untouched, into the PlaceOrder command.
+	TracerProvider trace.TracerProvider
 	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
 	// the bff writes PlaceOrder to OrderCommands and its view consumer reads
 	// OrderEvents and CatalogEvents. Default: eventcatalog.DefaultTopics().
@@ -58,7 +66,7 @@ type Config struct {
 	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Server: subscription "bff", Topics' order and catalogue
-	// events, the view's handlers, DB, Pulsar and Logger.
+	// events, the view's handlers, DB, Pulsar, Logger and TracerProvider.
 	Consumer inbox.Config
 	// Metrics is the process's registry (internal/metrics.NewRegistry), in
 	// which New registers the bff's metrics (alpes_bff_…: HTTP latencies,

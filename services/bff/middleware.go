@@ -8,8 +8,12 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alpes/alpes/internal/httpapi"
+	"github.com/alpes/alpes/internal/tracing"
 )
 
 // statusRecorder remembers the status and size of a response for the log.
@@ -68,6 +72,43 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			)
 		}()
 		next.ServeHTTP(rec, r)
+	})
+}
+
+// traceRequest runs each request within a server span named after its
+// method and route ("POST /v1/orders", "GET /v1/orders/{id}"; the method
+// alone when no route matched), a child of the client's W3C trace context
+// (traceparent, tracestate) when it sends a valid one, else a root. The
+// handlers' work runs in the span's context, so the outbox append of a
+// PlaceOrder is its child and carries the trace on. With tracing off it
+// makes no span but still puts the client's trace context, if any, in the
+// request's context, for the command to carry.
+func (s *Server) traceRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		if s.tracer == nil {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(tracing.HTTPMethod.String(r.Method), tracing.URLPath.String(r.URL.Path)))
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if route := chi.RouteContext(ctx); route != nil && route.RoutePattern() != "" {
+				span.SetName(r.Method + " " + route.RoutePattern())
+				span.SetAttributes(tracing.HTTPRoute.String(route.RoutePattern()))
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http answers 200
+			}
+			span.SetAttributes(tracing.HTTPStatus.Int(status))
+			if status >= http.StatusInternalServerError {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+			span.End()
+		}()
+		next.ServeHTTP(rec, r.WithContext(ctx))
 	})
 }
 

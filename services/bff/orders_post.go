@@ -36,7 +36,7 @@ func (s *Server) postOrder(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.DBTimeout)
 	defer cancel()
-	resp, err := s.store.placeOrder(ctx, key, canonicalHash(req), req, traceHeaders(r))
+	resp, err := s.store.placeOrder(ctx, key, canonicalHash(req), req, commandHeaders(r))
 	if err != nil {
 		return err
 	}
@@ -92,16 +92,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return body, nil
 }
 
-// traceHeaders returns the W3C trace context of the request, to travel with
-// the command in the outbox's headers.
-func traceHeaders(r *http.Request) map[string]string {
+// commandHeaders returns the headers the command travels with: the
+// request's id. Its trace context is the outbox writer's to add, from the
+// request's context (traceRequest).
+func commandHeaders(r *http.Request) map[string]string {
 	h := map[string]string{}
-	if tp := r.Header.Get("Traceparent"); tp != "" && len(tp) <= 55 {
-		h["traceparent"] = tp
-		if ts := r.Header.Get("Tracestate"); ts != "" && len(ts) <= 512 {
-			h["tracestate"] = ts
-		}
-	}
 	if id := httpapi.RequestID(r.Context()); id != "" {
 		h["request-id"] = id
 	}

@@ -13,10 +13,13 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/alpes/alpes/internal/httpapi"
 	"github.com/alpes/alpes/internal/metrics"
+	"github.com/alpes/alpes/internal/tracing"
+	"github.com/alpes/alpes/outbox"
 	"github.com/alpes/alpes/outbox/inbox"
 )
 
@@ -36,6 +39,8 @@ type Server struct {
 	consumer *inbox.Consumer
 	// durations observes every request's latency by route and code.
 	durations func(http.Handler) http.Handler
+	// tracer makes the requests' server spans; nil when tracing is off.
+	tracer trace.Tracer
 
 	// stopping is closed when a graceful shutdown begins, to release long polls.
 	stopping chan struct{}
@@ -51,7 +56,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("service", "bff"),
-		store:    &store{db: cfg.DB, commands: cfg.Topics.OrderCommands},
+		store:    &store{db: cfg.DB, commands: cfg.Topics.OrderCommands, outbox: outbox.NewWriter(cfg.TracerProvider)},
+		tracer:   tracing.Tracer(cfg.TracerProvider),
 		limiter:  newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.MaxClients),
 		notify:   newNotifier(),
 		stopping: make(chan struct{}),
@@ -67,7 +73,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Pulsar != nil {
 		ic := cfg.Consumer
-		ic.Client, ic.DB, ic.Logger = cfg.Pulsar, cfg.DB, s.log
+		ic.Client, ic.DB, ic.Logger, ic.TracerProvider = cfg.Pulsar, cfg.DB, s.log, cfg.TracerProvider
 		ic.Subscription, ic.Topics, ic.Registry = Subscription, consumedTopics(cfg.Topics), newRegistry()
 		if s.consumer, err = inbox.New(ic); err != nil {
 			return nil, fmt.Errorf("%w: the view consumer: %w", ErrInvalidConfig, err)
@@ -94,7 +100,7 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 
 // routes builds the router. Every route here must be in openapi.json; a test
 // checks both ways. Every request is timed (metrics.HTTPDurations); the API,
-// and the 404s and 405s, are logged and rate limited, the probes and
+// and the 404s and 405s, are traced, logged and rate limited, the probes and
 // /metrics are not.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
@@ -105,7 +111,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.handle(s.readyz))
 	r.Method(http.MethodGet, "/metrics", metrics.Handler(s.cfg.Metrics))
 	r.Group(func(r chi.Router) {
-		r.Use(s.accessLog, s.rateLimit)
+		r.Use(s.traceRequest, s.accessLog, s.rateLimit)
 		r.Post("/v1/orders", s.handle(s.postOrder))
 		r.Get("/v1/orders/{id}", s.handle(s.getOrder))
 		r.Get("/v1/orders/{id}/timeline", s.handle(s.forwardToReporting))
@@ -115,7 +121,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/lag", s.serveLagPage)
 		r.Get("/openapi.json", s.serveOpenAPI)
 	})
-	logged := func(h http.Handler) http.HandlerFunc { return s.accessLog(s.rateLimit(h)).ServeHTTP }
+	logged := func(h http.Handler) http.HandlerFunc { return s.traceRequest(s.accessLog(s.rateLimit(h))).ServeHTTP }
 	r.NotFound(logged(s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })))
 	r.MethodNotAllowed(logged(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		httpapi.SetAllow(w, r)

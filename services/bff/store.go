@@ -22,6 +22,8 @@ type store struct {
 	db *pgxpool.Pool
 	// commands is the topic PlaceOrder goes to: the tenant's OrderCommands.
 	commands string
+	// outbox appends PlaceOrder, tracing it.
+	outbox outbox.Writer
 }
 
 // accepted is the body of a 202 answer to POST /v1/orders, stored in the
@@ -51,7 +53,7 @@ func (st *store) placeOrder(ctx context.Context, key string, hash []byte, req or
 		return savedResponse{}, fmt.Errorf("minting an order id: %w", err)
 	}
 	resp := savedResponse{status: 202, body: accepted{OrderID: id.String(), Status: statusPending}}
-	batch, err := orderBatch(st.commands, id.String(), key, hash, req, resp, headers)
+	batch, err := orderBatch(ctx, st.outbox, st.commands, id.String(), key, hash, req, resp, headers)
 	if err != nil {
 		return savedResponse{}, err
 	}
@@ -91,8 +93,8 @@ func keyTaken(err error) bool {
 
 // orderBatch is the statements of a new order, in an order that satisfies
 // the foreign keys: the idempotency record and the view refer to the request.
-// The command goes to topic.
-func orderBatch(topic, id, key string, hash []byte, req orderRequest, resp savedResponse, headers map[string]string) (*pgx.Batch, error) {
+// The command goes to topic, appended by w within ctx's trace.
+func orderBatch(ctx context.Context, w outbox.Writer, topic, id, key string, hash []byte, req orderRequest, resp savedResponse, headers map[string]string) (*pgx.Batch, error) {
 	now := time.Now().UTC()
 	lines, err := json.Marshal(req.Items)
 	if err != nil {
@@ -113,7 +115,7 @@ func orderBatch(topic, id, key string, hash []byte, req orderRequest, resp saved
 	for _, it := range req.Items {
 		cmd.Lines = append(cmd.Lines, &ordersv1.OrderLine{Sku: it.SKU, Quantity: int32(it.Quantity)})
 	}
-	if _, err := outbox.Queue(b, outbox.Message{
+	if _, err := w.Queue(ctx, b, outbox.Message{
 		Topic: topic, AggregateID: id, Body: cmd, Headers: headers,
 	}); err != nil {
 		return nil, err

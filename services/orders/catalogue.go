@@ -42,7 +42,7 @@ func (s *Service) publishCatalogue(ctx context.Context) (int, error) {
 		}
 		published := make([]string, 0, len(states))
 		for _, p := range states {
-			_, err := outbox.Append(ctx, tx, outbox.Message{
+			_, err := s.outbox.Append(ctx, tx, outbox.Message{
 				Topic:       s.topics.CatalogEvents,
 				AggregateID: p.sku,
 				Body: &catalogv1.ProductUpdated{

@@ -82,7 +82,7 @@ func (s *Service) place(ctx context.Context, tx pgx.Tx, cmd *ordersv1.PlaceOrder
 	// three: pgx describes the table first, then COPY is a two-step exchange).
 	b := &pgx.Batch{}
 	b.Queue(insertLines, cmd.GetOrderId(), lineNos, skus, names, quantities, prices)
-	if err := s.queueOrderEvent(b, cmd.GetOrderId(), event); err != nil {
+	if err := s.queueOrderEvent(ctx, b, cmd.GetOrderId(), event); err != nil {
 		return err
 	}
 	br := tx.SendBatch(ctx, b)
@@ -157,7 +157,7 @@ func loadProducts(ctx context.Context, tx pgx.Tx, skus []string) (map[string]pro
 
 // appendOrderEvent appends an event about orderID to the order events topic.
 func (s *Service) appendOrderEvent(ctx context.Context, tx pgx.Tx, orderID string, event proto.Message) error {
-	_, err := outbox.Append(ctx, tx, s.orderEvent(orderID, event))
+	_, err := s.outbox.Append(ctx, tx, s.orderEvent(orderID, event))
 	if err != nil {
 		return orderEventError(orderID, event, err)
 	}
@@ -165,8 +165,8 @@ func (s *Service) appendOrderEvent(ctx context.Context, tx pgx.Tx, orderID strin
 }
 
 // queueOrderEvent is appendOrderEvent on a batch sent within the transaction.
-func (s *Service) queueOrderEvent(b *pgx.Batch, orderID string, event proto.Message) error {
-	if _, err := outbox.Queue(b, s.orderEvent(orderID, event)); err != nil {
+func (s *Service) queueOrderEvent(ctx context.Context, b *pgx.Batch, orderID string, event proto.Message) error {
+	if _, err := s.outbox.Queue(ctx, b, s.orderEvent(orderID, event)); err != nil {
 		return orderEventError(orderID, event, err)
 	}
 	return nil

@@ -9,8 +9,10 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alpes/alpes/internal/metrics"
+	"github.com/alpes/alpes/outbox"
 	"github.com/alpes/alpes/outbox/inbox"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
@@ -27,6 +29,11 @@ type Config struct {
 	Pulsar pulsar.Client
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// TracerProvider receives the service's spans: the consumer's, one per
+	// message applied (inbox's Config.TracerProvider), and the outbox
+	// appends the handlers make within them, which carry the trace on. Nil
+	// or a no-op provider traces nothing.
+	TracerProvider trace.TracerProvider
 	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
 	// orders consumes OrderCommands and PaymentEvents and writes OrderEvents
 	// and CatalogEvents. The zero value is eventcatalog.DefaultTopics().
@@ -35,7 +42,8 @@ type Config struct {
 	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Service: subscription "orders", Topics' order commands
-	// and payment events, the service's handlers, DB, Pulsar and Logger.
+	// and payment events, the service's handlers, DB, Pulsar, Logger and
+	// TracerProvider.
 	Consumer inbox.Config
 	// Metrics is the process's registry (internal/metrics.NewRegistry),
 	// in which New registers the consumer's metrics (inbox's
@@ -51,6 +59,7 @@ type Service struct {
 	db       *pgxpool.Pool
 	log      *slog.Logger
 	topics   eventcatalog.Topics
+	outbox   outbox.Writer
 	consumer *inbox.Consumer
 	metrics  *prometheus.Registry
 }
@@ -67,12 +76,12 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
 	}
-	s := &Service{db: cfg.DB, log: cfg.Logger.With("service", "orders"), topics: topics}
+	s := &Service{db: cfg.DB, log: cfg.Logger.With("service", "orders"), topics: topics, outbox: outbox.NewWriter(cfg.TracerProvider)}
 	reg := inbox.NewRegistry()
 	inbox.Handle(reg, s.placeOrder)
 	inbox.Handle(reg, s.applyPayment)
 	ic := cfg.Consumer
-	ic.Client, ic.DB, ic.Logger = cfg.Pulsar, cfg.DB, s.log
+	ic.Client, ic.DB, ic.Logger, ic.TracerProvider = cfg.Pulsar, cfg.DB, s.log, cfg.TracerProvider
 	ic.Subscription, ic.Topics, ic.Registry = Subscription, []string{topics.OrderCommands, topics.PaymentEvents}, reg
 	consumer, err := inbox.New(ic)
 	if err != nil {

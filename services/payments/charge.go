@@ -63,7 +63,7 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, msg inbox.Message, plac
 	s.log.DebugContext(ctx, "payment processed", "order_id", orderID, "payment_id", id.String(),
 		"status", status, "decline_reason", decision.DeclineReason)
 
-	_, err = outbox.Append(ctx, tx, outbox.Message{
+	_, err = s.outbox.Append(ctx, tx, outbox.Message{
 		Topic:       s.topics.PaymentEvents,
 		AggregateID: orderID,
 		Body: &paymentsv1.PaymentProcessed{

@@ -9,8 +9,10 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alpes/alpes/internal/metrics"
+	"github.com/alpes/alpes/outbox"
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	"github.com/alpes/alpes/services/eventcatalog"
@@ -29,6 +31,11 @@ type Config struct {
 	Pulsar pulsar.Client
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// TracerProvider receives the service's spans: the consumer's, one per
+	// message applied (inbox's Config.TracerProvider), and the outbox
+	// appends the handlers make within them, which carry the trace on. Nil
+	// or a no-op provider traces nothing.
+	TracerProvider trace.TracerProvider
 	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006):
 	// payments consumes OrderEvents and writes PaymentEvents. The zero value
 	// is eventcatalog.DefaultTopics().
@@ -39,7 +46,7 @@ type Config struct {
 	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Service: subscription "payments", Topics' order
-	// events, the service's handlers, DB, Pulsar and Logger.
+	// events, the service's handlers, DB, Pulsar, Logger and TracerProvider.
 	Consumer inbox.Config
 	// Metrics is the process's registry (internal/metrics.NewRegistry),
 	// in which New registers the consumer's metrics (inbox's
@@ -55,6 +62,7 @@ type Service struct {
 	log      *slog.Logger
 	topics   eventcatalog.Topics
 	gateway  Gateway
+	outbox   outbox.Writer
 	consumer *inbox.Consumer
 	metrics  *prometheus.Registry
 }
@@ -71,7 +79,8 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
 	}
-	s := &Service{log: cfg.Logger.With("service", "payments"), topics: topics, gateway: DefaultGateway()}
+	s := &Service{log: cfg.Logger.With("service", "payments"), topics: topics, gateway: DefaultGateway(),
+		outbox: outbox.NewWriter(cfg.TracerProvider)}
 	if cfg.Gateway != nil {
 		s.gateway = *cfg.Gateway
 	}
@@ -80,7 +89,7 @@ func New(cfg Config) (*Service, error) {
 	inbox.Skip[*ordersv1.OrderConfirmed](reg)
 	inbox.Skip[*ordersv1.OrderRejected](reg)
 	ic := cfg.Consumer
-	ic.Client, ic.DB, ic.Logger = cfg.Pulsar, cfg.DB, s.log
+	ic.Client, ic.DB, ic.Logger, ic.TracerProvider = cfg.Pulsar, cfg.DB, s.log, cfg.TracerProvider
 	ic.Subscription, ic.Topics, ic.Registry = Subscription, []string{topics.OrderEvents}, reg
 	consumer, err := inbox.New(ic)
 	if err != nil {

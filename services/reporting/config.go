@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/alpes/alpes/internal/metrics"
 	"github.com/alpes/alpes/outbox/inbox"
@@ -36,6 +37,10 @@ type Config struct {
 	Formats *Registry
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// TracerProvider receives the consumer's spans, one per message
+	// recorded (inbox's Config.TracerProvider). Nil or a no-op provider
+	// traces nothing.
+	TracerProvider trace.TracerProvider
 	// Topics are the deployment's topics, of its Pulsar tenant (ADR 0006),
 	// of which reporting consumes OrderEvents and PaymentEvents. Default:
 	// eventcatalog.DefaultTopics().
@@ -57,7 +62,8 @@ type Config struct {
 	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Service: subscription "reporting", Topics' order and
-	// payment events, the projection's handlers, DB, Pulsar and Logger.
+	// payment events, the projection's handlers, DB, Pulsar, Logger and
+	// TracerProvider.
 	Consumer inbox.Config
 	// Metrics is the process's registry (internal/metrics.NewRegistry), in
 	// which New registers the service's metrics (alpes_reporting_…) and
@@ -126,5 +132,6 @@ func (c Config) inboxConfig() inbox.Config {
 	ic.Topics = Topics(c.Topics)
 	ic.Registry = NewInboxRegistry()
 	ic.Logger = c.Logger
+	ic.TracerProvider = c.TracerProvider
 	return ic
 }
