@@ -39,6 +39,9 @@ var (
 	descSweepBatches = prometheus.NewDesc("alpes_relay_outbox_sweep_batches_total",
 		"DELETE transactions run by the retention sweep.",
 		[]string{"source"}, nil)
+	descSessionFailures = prometheus.NewDesc("alpes_relay_session_failures_total",
+		"Streaming sessions that ended in an error the relay retried (streaming again from the confirmed position).",
+		[]string{"source"}, nil)
 	descSafeWAL = prometheus.NewDesc("alpes_relay_slot_safe_wal_size_bytes",
 		"pg_replication_slots.safe_wal_size of the source's slot: WAL that can still be written before the slot is in danger of being invalidated. Absent when max_slot_wal_keep_size is unlimited, or before the slot is read.",
 		[]string{"source"}, nil)
@@ -58,7 +61,7 @@ type lagCollector struct{ r *Relay }
 
 func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLagBytes, descLagSeconds, descInFlight, descStreaming, descState,
-		descPublished, descDuplicates, descQuarantined, descSwept, descSweepBatches, descSafeWAL, descWALStatus} {
+		descPublished, descDuplicates, descQuarantined, descSwept, descSweepBatches, descSessionFailures, descSafeWAL, descWALStatus} {
 		ch <- d
 	}
 }
@@ -83,6 +86,7 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descQuarantined, l.Quarantined, l.Source)
 		counter(descSwept, l.OutboxSwept, l.Source)
 		counter(descSweepBatches, l.OutboxSweepBatches, l.Source)
+		counter(descSessionFailures, l.SessionFailures, l.Source)
 		if l.SafeWALSize != nil {
 			gauge(descSafeWAL, float64(*l.SafeWALSize), l.Source)
 		}

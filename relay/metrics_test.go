@@ -34,6 +34,7 @@ func TestMetricsNameEveryFigureWithItsUnit(t *testing.T) {
 		"alpes_relay_quarantined_total":          dto.MetricType_COUNTER,
 		"alpes_relay_outbox_swept_total":         dto.MetricType_COUNTER,
 		"alpes_relay_outbox_sweep_batches_total": dto.MetricType_COUNTER,
+		"alpes_relay_session_failures_total":     dto.MetricType_COUNTER,
 		"alpes_relay_slot_safe_wal_size_bytes":   dto.MetricType_GAUGE,
 		"alpes_relay_slot_wal_status":            dto.MetricType_GAUGE,
 	})

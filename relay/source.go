@@ -74,6 +74,7 @@ func (s *sourceRunner) run(ctx context.Context) error {
 			return err
 		}
 		s.stats.setState(StateError, err)
+		s.stats.failures.Add(1)
 		backoff := retry.next(s.stats.reported.Load() > reported)
 		s.log.Warn("streaming stopped; retrying", "err", err, "retry_in", backoff)
 		select {

@@ -69,4 +69,8 @@ func TestRelayStalledPastTheSenderTimeout(t *testing.T) {
 	r.waitState(t, relay.StateStreaming)
 	rec.assertExactlyOnce(t, ids)
 	rec.assertPerKeyOrder(t)
+	// The ended session is counted (/v1/lag and alpes_relay_session_failures_total).
+	if n := r.Lag()[0].SessionFailures; n < 1 {
+		t.Errorf("session failures %d after Postgres ended the walsender, want at least 1", n)
+	}
 }

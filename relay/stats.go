@@ -25,6 +25,7 @@ type sourceStats struct {
 	duplicates   atomic.Int64            // receipted as duplicates (ledger and entry -1)
 	quarantined  atomic.Int64
 	inFlight     atomic.Int64 // messages sent and awaiting receipts
+	failures     atomic.Int64 // sessions that ended in an error and were retried
 	swept        atomic.Int64 // outbox rows deleted by the retention sweep
 	sweepBatches atomic.Int64 // DELETE transactions the retention sweep ran
 	lastPublish  atomic.Int64 // unix nanoseconds of the newest receipt
@@ -96,6 +97,11 @@ type SourceLag struct {
 	// most SweepBatch rows; every sweep ends with one that deletes fewer.
 	OutboxSweepBatches int64 `json:"outbox_sweep_batches"`
 	InFlight           int64 `json:"in_flight"`
+	// SessionFailures counts the streaming sessions that ended in an error
+	// the relay retries: a reset connection, a broker that closed a
+	// producer, a database that went away. Each is healed by streaming
+	// again from the confirmed position; a rising count is worth a look.
+	SessionFailures int64 `json:"session_failures"`
 	// WALStatus and SafeWALSize come from pg_replication_slots; SafeWALSize is
 	// null when max_slot_wal_keep_size is unlimited.
 	WALStatus   string `json:"wal_status"`
@@ -137,6 +143,7 @@ func (s *sourceStats) lag(cfg SourceConfig, now time.Time) SourceLag {
 	l.DuplicatesDropped = s.duplicates.Load()
 	l.Quarantined = s.quarantined.Load()
 	l.InFlight = s.inFlight.Load()
+	l.SessionFailures = s.failures.Load()
 	l.OutboxSwept = s.swept.Load()
 	l.OutboxSweepBatches = s.sweepBatches.Load()
 	return l
