@@ -235,6 +235,11 @@ func (t *topic) producerSuccess(reqID uint64, name string, schemaVersion []byte)
 	if seq, ok := t.dedup[name]; ok && t.b.deduplicationEnabled(t.name) {
 		last = seq
 	}
+	if schemaVersion == nil {
+		// Pulsar always answers with a schema version, empty without a
+		// schema; the Java client refuses an answer without one.
+		schemaVersion = []byte{}
+	}
 	resp := &wirev1.CommandProducerSuccess{
 		RequestId:      proto.Uint64(reqID),
 		ProducerName:   proto.String(name),

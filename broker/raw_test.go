@@ -264,3 +264,21 @@ func TestStickyRangesFreedFromDeadConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestProducerSuccessAlwaysCarriesASchemaVersion: Pulsar's PRODUCER_SUCCESS
+// always sets schema_version, empty for a producer without a schema, and
+// the Java client refuses one without it ("Field 'schema_version' is not
+// set"), retrying forever; Debezium Server's Pulsar sink could not publish
+// to the embedded broker. pulsar-client-go does not mind, so only the raw
+// answer shows it.
+func TestProducerSuccessAlwaysCarriesASchemaVersion(t *testing.T) {
+	c := dialRaw(t, startRaw(t, nil))
+	c.connect("")
+	ps := c.createProducer("persistent://public/default/schemaless", "p")
+	if ps.SchemaVersion == nil {
+		t.Fatal("PRODUCER_SUCCESS without schema_version")
+	}
+	if len(ps.SchemaVersion) != 0 {
+		t.Errorf("schema_version %x for a producer without a schema, want empty", ps.SchemaVersion)
+	}
+}

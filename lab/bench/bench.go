@@ -261,6 +261,7 @@ type runner struct {
 	opts       Options
 	out        io.Writer
 	pulsarDist *pulsarstandalone.Distribution // fetched on first use
+	debezium   *debeziumState                 // fetched on first use, or why not
 	// halfOfA is half of the rate A′ held in this run (median of runs), the
 	// rate C and D are measured at; 0 when A did not run or nothing held,
 	// and they use their Sizes instead.

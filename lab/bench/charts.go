@@ -243,7 +243,7 @@ func (rep *Report) charts() []chart {
 				[]threshold{{"accept target", t.Criteria.AcceptP99MaxMs}, {"outcome target", t.Criteria.OutcomeP99MaxMs}})})
 	}
 	if d := rep.Drain; d != nil {
-		labels := []string{"relay", "pg_recvlogical text", "pg_recvlogical binary", "polling outbox"}
+		labels := []string{"relay", "pg_recvlogical text", "pg_recvlogical binary", "polling outbox", "Debezium Server"}
 		figures := []*DrainFigures{&d.DrainFigures}
 		if d.Pulsar != nil {
 			figures = append(figures, d.Pulsar)
@@ -251,7 +251,7 @@ func (rep *Report) charts() []chart {
 		var ss []series
 		for _, f := range figures {
 			ss = append(ss, series{name: f.Broker, points: [][2]float64{
-				{0, f.Relay.Median}, {1, f.RecvText.Median}, {2, f.RecvBinary.Median}, {3, f.Poll.Median}}})
+				{0, f.Relay.Median}, {1, f.RecvText.Median}, {2, f.RecvBinary.Median}, {3, f.Poll.Median}, {4, f.Debezium.Median}}})
 		}
 		out = append(out, chart{file: "b-drain.svg", title: "B: drain rates of one backlog, median of runs",
 			svg: barChart("B: draining one backlog (median of runs)", "transactions/s", labels, ss, nil)})

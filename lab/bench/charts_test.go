@@ -65,8 +65,8 @@ func TestChartsDrawTheReportsData(t *testing.T) {
 	if s := string(byFile["a-ramp.svg"].svg); !strings.Contains(s, "accept target") || !strings.Contains(s, "outcome target") {
 		t.Errorf("A's ramp lacks the target lines")
 	}
-	if got := svgCounts(t, byFile["b-drain.svg"].svg)["rect"]; got != 1+4+1 { // background, 4 bars, 1 legend swatch
-		t.Errorf("B: %d rects, want the background, 4 bars and a legend swatch", got)
+	if got := svgCounts(t, byFile["b-drain.svg"].svg)["rect"]; got != 1+5+1 { // background, 5 bars, 1 legend swatch
+		t.Errorf("B: %d rects, want the background, 5 bars (Debezium's at zero when not measured) and a legend swatch", got)
 	}
 	if got := svgCounts(t, byFile["c-latency.svg"].svg)["rect"]; got != 1+2*3+3 {
 		t.Errorf("C: %d rects, want the background, 2 consumers × 3 percentiles and 3 legend swatches", got)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/alpes/alpes/internal/pulsaradmin"
 	"github.com/alpes/alpes/lab/devstack"
@@ -50,6 +51,16 @@ type DrainFigures struct {
 	RelayCPU    Spread `json:"relay_cpu_us_per_tx"`
 	BrokerCPU   Spread `json:"broker_cpu_us_per_tx"`
 	PostgresCPU Spread `json:"postgres_cpu_us_per_tx"`
+	// Debezium Server's drains (figure B‴): its rate from exec to the
+	// last message read back, the relay ÷ it, the CPU of its JVM per
+	// transaction and its peak RSS over the runs. DebeziumNotMeasured says
+	// why there are none, or why some runs have none.
+	Debezium            Spread  `json:"debezium_tx_per_s"`
+	DebeziumRatio       Spread  `json:"relay_over_debezium"`
+	DebeziumCPU         Spread  `json:"debezium_cpu_us_per_tx"`
+	DebeziumRSS         float64 `json:"debezium_peak_rss_mib"`
+	DebeziumVersion     string  `json:"debezium_version"`
+	DebeziumNotMeasured string  `json:"debezium_not_measured,omitempty"`
 	// Peak RSS in MiB over the whole scenario (every incarnation).
 	RelayRSS  float64            `json:"relay_peak_rss_mib"`
 	BrokerRSS float64            `json:"broker_peak_rss_mib"`
@@ -74,6 +85,10 @@ type DrainRun struct {
 	// left in its table at the end (0 when it drained everything).
 	Published int64 `json:"poll_published"`
 	Left      int64 `json:"poll_left"`
+	// Debezium is Debezium Server's drain of the same WAL (figure B‴); nil
+	// when it was not measured, and DebeziumError says why.
+	Debezium      *DebeziumDrain `json:"debezium,omitempty"`
+	DebeziumError string         `json:"debezium_error,omitempty"`
 }
 
 // DrainTiming is one drain: its wall time and the CPU of each process
@@ -131,8 +146,12 @@ func (r *runner) drain(ctx context.Context) (*Drain, error) {
 			if err != nil {
 				return d, fmt.Errorf("%s broker: %w", st.broker, err)
 			}
-			r.printf("   B run %d, %s broker: relay %.0f tx/s, pg_recvlogical binary %.0f, text %.0f, polling %.0f",
-				run+1, st.broker, dr.Relay.TxPerSec, dr.RecvBinary.TxPerSec, dr.RecvText.TxPerSec, dr.Poll.TxPerSec)
+			dbz := "not measured"
+			if dr.Debezium != nil {
+				dbz = fmt.Sprintf("%.0f (first message after %.1f s)", dr.Debezium.TxPerSec, dr.Debezium.FirstMessageMillis/1000)
+			}
+			r.printf("   B run %d, %s broker: relay %.0f tx/s, pg_recvlogical binary %.0f, text %.0f, polling %.0f, Debezium Server %s",
+				run+1, st.broker, dr.Relay.TxPerSec, dr.RecvBinary.TxPerSec, dr.RecvText.TxPerSec, dr.Poll.TxPerSec, dbz)
 			st.runs = append(st.runs, dr)
 		}
 	}
@@ -141,6 +160,8 @@ func (r *runner) drain(ctx context.Context) (*Drain, error) {
 		f := summarizeDrain(brokerPulsar, stacks[1].runs, pulsar.usage(ctx))
 		d.Pulsar = &f
 	}
+	// Debezium Server not measured does not fail B: the report's B‴ rows
+	// say "not measured" and why.
 	return d, pulsarErr
 }
 
@@ -194,7 +215,47 @@ func summarizeDrain(broker string, runs []DrainRun, u usage) DrainFigures {
 	d.RelayCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["relay"] })
 	d.BrokerCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["broker"] })
 	d.PostgresCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros[componentPostgres] })
+	summarizeDebezium(&d, runs)
 	d.PeakRSS = peakRSS(u)
 	d.RelayRSS, d.BrokerRSS = d.PeakRSS["relay"], d.PeakRSS["broker"]
 	return d
+}
+
+// summarizeDebezium summarises Debezium Server's drains of runs into d; a
+// run without one counts as not measured.
+func summarizeDebezium(d *DrainFigures, runs []DrainRun) {
+	d.DebeziumVersion = debeziumVersion
+	var measured []DrainRun
+	var why []string
+	for i, dr := range runs {
+		if dr.Debezium == nil {
+			reason := dr.DebeziumError
+			if reason == "" {
+				reason = "no drain"
+			}
+			why = append(why, fmt.Sprintf("run %d: %s", i+1, reason))
+			continue
+		}
+		measured = append(measured, dr)
+		d.DebeziumRSS = max(d.DebeziumRSS, dr.Debezium.PeakRSSMiB)
+	}
+	d.Debezium = spreadBy(measured, func(dr DrainRun) float64 { return dr.Debezium.TxPerSec })
+	d.DebeziumRatio = spreadBy(measured, func(dr DrainRun) float64 { return dr.Relay.TxPerSec / dr.Debezium.TxPerSec })
+	d.DebeziumCPU = spreadBy(measured, func(dr DrainRun) float64 { return dr.Debezium.CPUMicros["debezium"] })
+	if len(why) > 0 {
+		d.DebeziumNotMeasured = strings.Join(why, "; ")
+		if len(measured) == 0 && len(runs) > 0 && allSame(why, runs) {
+			d.DebeziumNotMeasured = runs[0].DebeziumError
+		}
+	}
+}
+
+// allSame reports whether every run gave the same reason.
+func allSame(why []string, runs []DrainRun) bool {
+	for _, dr := range runs {
+		if dr.DebeziumError != runs[0].DebeziumError {
+			return false
+		}
+	}
+	return len(why) == len(runs)
 }

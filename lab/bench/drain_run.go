@@ -49,6 +49,16 @@ func (r *runner) drainRun(ctx context.Context, sys *system, run int) (DrainRun, 
 			_, _ = orders.Exec(context.WithoutCancel(ctx), `SELECT pg_drop_replication_slot($1) WHERE EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`, s)
 		}
 	}()
+	// Debezium Server's slot starts where the others do; when it cannot
+	// run, the run goes on without it and says why.
+	dbzSlot, err := r.prepareDebezium(ctx, sys, run)
+	if err != nil {
+		dr.DebeziumError = debeziumNotMeasured(err)
+	} else {
+		defer func() {
+			_, _ = orders.Exec(context.WithoutCancel(ctx), `SELECT pg_drop_replication_slot($1) WHERE EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`, dbzSlot)
+		}()
+	}
 	end, err := writeBacklog(ctx, sys.Cluster.AdminDSN(drainSource), schema.OutboxTable, benchDrainTopic, n)
 	if err != nil {
 		return dr, err
@@ -67,6 +77,22 @@ func (r *runner) drainRun(ctx context.Context, sys *system, run int) (DrainRun, 
 		},
 	}
 	order := []string{"relay", "recvlogical-binary", "recvlogical-text"}
+	if dbzSlot != "" {
+		drains["debezium"] = func() error {
+			d, err := r.drainDebezium(ctx, sys, dbzSlot, run, n)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				dr.DebeziumError = debeziumNotMeasured(err)
+				r.printf("   Debezium Server not measured: %s", dr.DebeziumError)
+				return nil
+			}
+			dr.Debezium = d
+			return nil
+		}
+		order = append(order, "debezium")
+	}
 	for range run % len(order) { // rotate, so that no drain always goes first
 		order = append(order[1:], order[0])
 	}

@@ -167,6 +167,7 @@ func (rep *Report) mdSummary(w *mdWriter) {
 		if d.PollRatio.Median > 0 {
 			w.row("**B″.** relay ÷ polling outbox, embedded broker", num(1/d.PollRatio.Median, 2), fmt.Sprintf("≥ %.0f", targetOverPoll), verdict(1/d.PollRatio.Median >= targetOverPoll))
 		}
+		rep.mdDebeziumSummary(w)
 	}
 	for i, l := range rep.Latency {
 		worst50 := 0.0

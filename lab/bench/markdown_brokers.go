@@ -13,16 +13,19 @@ func (rep *Report) mdDrainBrokers(w *mdWriter) {
 	w.line("Figure B on each broker, measured in the same run (each ratio against the pg_recvlogical drains of its own stack, on the same backlog); CPU per transaction over the relay's drain, peak RSS over the scenario:")
 	w.line("")
 	w.table("broker", "relay tx/s", "pg_recvlogical binary tx/s", "**B**: relay ÷ binary", "relay ÷ text", "polling ÷ relay",
+		"Debezium Server tx/s", "**B‴**: relay ÷ Debezium",
 		"broker CPU µs/tx", "relay CPU µs/tx", "Postgres CPU µs/tx", "broker peak RSS", "relay peak RSS")
 	row := func(f *DrainFigures) {
+		dbz, dbzRatio := debeziumCells(f)
 		w.row(brokerLabel(f.Broker, rep.Machine.Pulsar), spread(f.Relay, 0, ""), spread(f.RecvBinary, 0, ""),
 			"**"+spread(f.RatioBinary, 2, "")+"**", spread(f.RatioText, 2, ""), spread(f.PollRatio, 2, ""),
+			dbz, dbzRatio,
 			spread(f.BrokerCPU, 1, ""), spread(f.RelayCPU, 1, ""), spread(f.PostgresCPU, 1, ""),
 			num(f.BrokerRSS, 0)+" MiB", num(f.RelayRSS, 0)+" MiB")
 	}
 	row(&d.DrainFigures)
 	if d.Pulsar == nil {
-		w.row(brokerLabel(brokerPulsar, rep.Machine.Pulsar), "not measured (see the failures above)", "", "", "", "", "", "", "", "", "")
+		w.row(brokerLabel(brokerPulsar, rep.Machine.Pulsar), "not measured (see the failures above)", "", "", "", "", "", "", "", "", "", "", "")
 		return
 	}
 	row(d.Pulsar)

@@ -20,6 +20,10 @@ const (
 	targetDrainRatio = 0.9
 	targetOverPoll   = 2.0
 
+	// B‴: the relay ÷ Debezium Server (Postgres connector, outbox event
+	// router, Pulsar sink) on the same backlog and broker, its own slot.
+	targetOverDebezium = 3.0
+
 	// C: commit → applied, the worst consumer, at half of A′.
 	targetApplyP50Ms = 5
 	targetApplyP99Ms = 25
