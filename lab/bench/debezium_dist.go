@@ -1,20 +1,13 @@
 package bench
 
 import (
-	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 
+	"github.com/alpes/alpes/internal/mavenfetch"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 )
 
@@ -94,131 +87,14 @@ func ensureDebezium(ctx context.Context, version string, printf func(string, ...
 	if d.complete() {
 		return d, nil
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return d, fmt.Errorf("creating Debezium's cache directory: %w", err)
-	}
-	unlock, err := lockCache(filepath.Join(root, ".lock"))
+	err = mavenfetch.Ensure(ctx, mavenfetch.Distribution{
+		Name: "Debezium Server " + version, Artifact: debeziumArtifact(version),
+		Tarball: "debezium-server-dist-" + version + ".tar.gz", Top: "debezium-server",
+		Dir: d.Dir, Complete: func(string) bool { return d.complete() },
+		Fetching: func() { printf("   fetching Debezium Server %s with Maven, once, into %s", version, root) },
+	})
 	if err != nil {
-		return d, err
-	}
-	defer unlock()
-	if d.complete() { // another process fetched it while this one waited
-		return d, nil
-	}
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return d, fmt.Errorf("%w: mvn not found on PATH (Debian: apt-get install maven)", errDebeziumFetch)
-	}
-	tmp, err := os.MkdirTemp(root, ".fetch-")
-	if err != nil {
-		return d, fmt.Errorf("creating a download directory: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	printf("   fetching Debezium Server %s with Maven, once, into %s", version, root)
-	// The same invocation as Apache Pulsar's fetch (internal/pulsarstandalone).
-	cmd := exec.CommandContext(ctx, mvn, "-q", "-B",
-		"org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy",
-		"-Dartifact="+debeziumArtifact(version), "-DoutputDirectory="+tmp)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return d, fmt.Errorf("%w: %s: %s", errDebeziumFetch, debeziumArtifact(version), mavenReason(out.String(), err))
-	}
-	unpacked := filepath.Join(tmp, "unpacked")
-	if err := untarGz(filepath.Join(tmp, "debezium-server-dist-"+version+".tar.gz"), unpacked); err != nil {
-		return d, fmt.Errorf("%w: unpacking: %v", errDebeziumFetch, err)
-	}
-	if err := os.Rename(filepath.Join(unpacked, "debezium-server"), d.Dir); err != nil {
-		return d, fmt.Errorf("moving Debezium Server into the cache: %w", err)
-	}
-	if !d.complete() {
-		return d, fmt.Errorf("%w: %s lacks the runner jar, the Postgres connector or the Pulsar sink", errDebeziumFetch, d.Dir)
+		return d, fmt.Errorf("%w: %w", errDebeziumFetch, err)
 	}
 	return d, nil
-}
-
-// mavenReason is the line of Maven's output that says why it failed.
-func mavenReason(out string, runErr error) string {
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		_, after, ok := strings.Cut(sc.Text(), "[ERROR]")
-		if after = strings.TrimSpace(after); ok && after != "" {
-			return after
-		}
-	}
-	if s := strings.Join(strings.Fields(out), " "); s != "" {
-		return s
-	}
-	return runErr.Error()
-}
-
-// lockCache takes an exclusive lock on path, so that test binaries started
-// together fetch once; the returned function releases it.
-func lockCache(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening the cache lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking the cache: %w", err)
-	}
-	return func() { f.Close() }, nil
-}
-
-// untarGz unpacks a gzipped tarball into dir: directories, regular files
-// and symbolic links, none of them outside dir.
-func untarGz(tarball, dir string) error {
-	f, err := os.Open(tarball)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return err
-	}
-	root := filepath.Clean(dir) + string(os.PathSeparator)
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if !strings.HasPrefix(target+string(os.PathSeparator), root) {
-			return fmt.Errorf("entry %q leaves the directory", h.Name)
-		}
-		if h.Typeflag != tar.TypeDir {
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(target, 0o755)
-		case tar.TypeReg:
-			err = copyToFile(target, tr, os.FileMode(h.Mode)&0o777|0o200)
-		case tar.TypeSymlink:
-			err = os.Symlink(h.Linkname, target)
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func copyToFile(path string, r io.Reader, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
