@@ -19,10 +19,12 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alpes/alpes/broker/brokertest"
 	"github.com/alpes/alpes/internal/metrics"
+	"github.com/alpes/alpes/internal/metrics/metricstest"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/testlog"
 	"github.com/alpes/alpes/migrations"
@@ -361,5 +363,45 @@ func (r *Running) Stop(t testing.TB) {
 		}
 	case <-time.After(WaitTimeout):
 		t.Fatalf("%s did not stop", r.name)
+	}
+}
+
+// CheckConsumerProcess is the metrics-and-readiness test of a consuming
+// service run as its command runs it (StartProcess): ready once subscribed;
+// after send, one event applied on topic, its /metrics serves the runtime's
+// and its Pulsar client's families and its inbox's counts and latencies;
+// with its database pool closed, /readyz answers 503 and /healthz 200.
+// pool must be the service's own, given to nothing else.
+func (e *Env) CheckConsumerProcess(service string, pool *pgxpool.Pool, topic string, send func()) {
+	t := e.T
+	t.Helper()
+	p := e.StartProcess(service, pool)
+	e.WaitFor(service+" ready", func() bool { return e.Status(p.URL+"/readyz") == http.StatusOK })
+	send()
+	prefix := "alpes_" + service + "_"
+	var fams metricstest.Families
+	e.WaitFor("the apply observed", func() bool {
+		fams = metricstest.Scrape(t, p.URL+"/metrics", "")
+		n, _ := fams.Value(prefix+"inbox_commit_to_apply_seconds", "topic", topic)
+		return n == 1
+	})
+	fams.Require(t, metricstest.Runtime)
+	fams.Require(t, metricstest.PulsarClient)
+	fams.Require(t, map[string]dto.MetricType{
+		prefix + "events_applied_total":          dto.MetricType_COUNTER,
+		prefix + "events_duplicate_total":        dto.MetricType_COUNTER,
+		prefix + "inbox_apply_duration_seconds":  dto.MetricType_HISTOGRAM,
+		prefix + "inbox_commit_to_apply_seconds": dto.MetricType_HISTOGRAM,
+		prefix + "inbox_lag_seconds":             dto.MetricType_GAUGE,
+	})
+	if n, _ := fams.Value(prefix + "events_applied_total"); n != 1 {
+		t.Errorf("events applied: %v, want 1", n)
+	}
+	pool.Close()
+	if code := e.Status(p.URL + "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the database gone: %d, want 503", code)
+	}
+	if code := e.Status(p.URL + "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz with the database gone: %d, want 200", code)
 	}
 }
