@@ -62,6 +62,9 @@ func TestGrafanaDashboardNamesOnlyMetricsThatExist(t *testing.T) {
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("the dashboard is not JSON: %v", err)
 	}
+	// The embedded broker's panel is for the embedded broker: a real Apache
+	// Pulsar (make test-pulsar) serves its own metrics instead.
+	embedded := strings.Contains(out, "(embedded broker)")
 	metricName := regexp.MustCompile(`\b(alpes|process|go|pulsar_client|promhttp)_[a-zA-Z0-9_:]*`)
 	checked := 0
 	for _, p := range dash.Panels {
@@ -71,6 +74,9 @@ func TestGrafanaDashboardNamesOnlyMetricsThatExist(t *testing.T) {
 		for _, target := range p.Targets {
 			for _, m := range metricName.FindAllString(target.Expr, -1) {
 				checked++
+				if !embedded && strings.HasPrefix(m, "alpes_broker_") {
+					continue
+				}
 				if _, ok := families[m]; ok {
 					continue
 				}
