@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +103,9 @@ func histogramPart(name string) (family, suffix string) {
 }
 
 // scrapeFamilies returns the metric families (# TYPE lines) served at url.
+// It reads only the TYPE lines, not metricstest.Scrape's strict parse,
+// because a real Apache Pulsar (make test-pulsar) serves the broker's
+// metrics in a text that only needs to name its families here.
 func scrapeFamilies(t *testing.T, who, url string) map[string]string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -126,7 +128,7 @@ func scrapeFamilies(t *testing.T, who, url string) map[string]string {
 	if err := sc.Err(); err != nil {
 		t.Fatalf("%s: reading %s: %v", who, url, err)
 	}
-	if !slices.ContainsFunc([]string{"process_resident_memory_bytes"}, func(n string) bool { return out[n] != "" }) {
+	if out["process_resident_memory_bytes"] == "" {
 		t.Errorf("%s serves no process collector", who)
 	}
 	return out
