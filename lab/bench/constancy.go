@@ -58,6 +58,12 @@ type ConstWindow struct {
 	// Offered is the orders placed in it, per second.
 	Throughput float64 `json:"throughput_per_s"`
 	Offered    float64 `json:"offered_per_s"`
+	// Checkpoints and Autovacuums are the Postgres background work that
+	// began in the window (from the samples): checkpoints of the cluster,
+	// and autovacuum and autoanalyze runs on the producing databases'
+	// tables. They are what a window with a higher p99 usually shares.
+	Checkpoints int64 `json:"checkpoints"`
+	Autovacuums int64 `json:"autovacuums"`
 }
 
 // ConstSample is one reading of the system's backlog.
@@ -66,6 +72,11 @@ type ConstSample struct {
 	OutboxRows   int64   `json:"outbox_rows"`
 	SlotLagBytes int64   `json:"slot_lag_bytes"` // the largest pg_current_wal_lsn() − confirmed_flush_lsn
 	RelaySeconds float64 `json:"relay_seconds_behind"`
+	// Checkpoints (pg_stat_bgwriter: timed and requested) and Autovacuums
+	// (autovacuum and autoanalyze runs on the producing databases' tables)
+	// are cumulative counts since the cluster started.
+	Checkpoints int64 `json:"checkpoints"`
+	Autovacuums int64 `json:"autovacuums"`
 }
 
 // sweepInterval is how often the relay sweeps the outbox (relay.Config's default).
@@ -131,6 +142,7 @@ func (r *runner) constancy(ctx context.Context) (*Constancy, error) {
 	if err := settledPerWindow(ctx, sys, start, sz.ConstWindow, c.Windows); err != nil {
 		return c, err
 	}
+	backgroundPerWindow(c.Samples, sz.ConstWindow, c.Windows)
 
 	var thr, acc, out []float64
 	for _, w := range c.Windows {
@@ -191,7 +203,15 @@ func sampleBacklog(ctx context.Context, sys *system, start time.Time) []ConstSam
 			if err := sys.admin[db].QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&rows); err == nil {
 				s.OutboxRows += rows
 			}
+			var runs int64
+			if err := sys.admin[db].QueryRow(ctx, `
+				SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::bigint
+				FROM pg_stat_user_tables`).Scan(&runs); err == nil {
+				s.Autovacuums += runs
+			}
 		}
+		_ = sys.admin["orders"].QueryRow(ctx, `
+			SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&s.Checkpoints)
 		_ = sys.admin["orders"].QueryRow(ctx, `
 			SELECT coalesce(max(pg_current_wal_lsn() - confirmed_flush_lsn), 0)::bigint
 			FROM pg_replication_slots WHERE slot_type = 'logical'`).Scan(&s.SlotLagBytes)
@@ -203,6 +223,22 @@ func sampleBacklog(ctx context.Context, sys *system, start time.Time) []ConstSam
 		if ctx.Err() == nil {
 			out = append(out, s)
 		}
+	}
+}
+
+// backgroundPerWindow fills each window's Checkpoints and Autovacuums: the
+// growth of the cumulative counts between the samples before and in it.
+func backgroundPerWindow(samples []ConstSample, window time.Duration, windows []ConstWindow) {
+	var prev *ConstSample
+	for i := range samples {
+		s := &samples[i]
+		if prev != nil {
+			if k := int(s.Seconds / window.Seconds()); k >= 0 && k < len(windows) {
+				windows[k].Checkpoints += max(0, s.Checkpoints-prev.Checkpoints)
+				windows[k].Autovacuums += max(0, s.Autovacuums-prev.Autovacuums)
+			}
+		}
+		prev = s
 	}
 }
 

@@ -219,10 +219,13 @@ func (rep *Report) mdConstancy(w *mdWriter) {
 		time.Duration(c.RetentionSecs*float64(time.Second)), window)
 	w.linef("The rate is %s.", orDefault(c.RateBasis, "the run's sizes"))
 	w.line("")
-	w.table("window", "placed/s", "settled/s", "accept p50", "accept p99", "outcome p99", "unresolved")
+	w.linef("Beside each window, the Postgres background work that began in it: checkpoints (`pg_stat_bgwriter`; `checkpoint_timeout` is Postgres's default, 5 min, and the first WAL record to touch a page after one carries the whole page, `full_page_writes` being on) and autovacuum or autoanalyze runs on the producing databases' tables.")
+	w.line("")
+	w.table("window", "placed/s", "settled/s", "accept p50", "accept p99", "outcome p99", "unresolved", "checkpoints", "autovacuums")
 	for i, win := range c.Windows {
 		w.row(fmt.Sprint(i+1), num(win.Offered, 1), num(win.Throughput, 1), num(win.Client.AcceptLatency.P50, 1)+" ms", num(win.Client.AcceptLatency.P99, 1)+" ms",
-			num(win.Client.OutcomeLatency.P99, 0)+" ms", num(float64(win.Client.Unresolved), 0))
+			num(win.Client.OutcomeLatency.P99, 0)+" ms", num(float64(win.Client.Unresolved), 0),
+			num(float64(win.Checkpoints), 0), num(float64(win.Autovacuums), 0))
 	}
 	w.line("")
 	w.table("", "median window [min–max]", "spread vs median")
