@@ -13,7 +13,7 @@ type benchCmd struct {
 	Quick bool     `help:"Small sizes and one run: minutes, for a check, not for the record."`
 	Runs  int      `help:"Runs of each scenario; figures are their median (default 3, 1 with --quick)."`
 	Out   string   `help:"Directory that receives benchmarks.md and benchmarks.json." default:"docs" type:"path"`
-	Only  []string `help:"Run only these scenarios: A (with its reference, floor), floor (the Postgres floor alone), B, C, D, E (B and D), broker. B and broker also run the real Apache Pulsar standalone (needs Java 17+, and Maven for its first fetch)." sep:","`
+	Only  []string `help:"Run only these scenarios: A (with its reference, floor), floor (the Postgres floor alone), B, C, D, E (B and D), broker, scale (the consumer stage with 1, 2 and 4 instances, each process held to a share of a core in a CPU cgroup, which needs root or a delegated cgroup). B and broker also run the real Apache Pulsar standalone (needs Java 17+, and Maven for its first fetch)." sep:","`
 }
 
 func (c *benchCmd) Run(ctx context.Context, e env) error {

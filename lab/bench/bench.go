@@ -14,6 +14,8 @@
 //	E  peak RSS and CPU per order of every component, during B and D
 //	broker  the brokers' own produce and consume rates: the embedded broker
 //	        in process and Apache Pulsar standalone, interleaved
+//	scale  the consumer stage (orders, payments) with 1, 2 and 4 instances
+//	       on Key_Shared, each process held to a fixed CPU share (scale.go)
 //
 // B and broker also run on the real Apache Pulsar standalone
 // (internal/pulsarstandalone, fetched once with Maven), beside the
@@ -49,10 +51,11 @@ const (
 	ScenarioConstancy  = "D"
 	ScenarioMemory     = "E" // measured during B and D
 	ScenarioBroker     = "broker"
+	ScenarioScale      = "scale"
 )
 
 // Scenarios lists every scenario name in the order they run.
-var Scenarios = []string{ScenarioThroughput, ScenarioFloor, ScenarioDrain, ScenarioLatency, ScenarioConstancy, ScenarioMemory, ScenarioBroker}
+var Scenarios = []string{ScenarioThroughput, ScenarioFloor, ScenarioDrain, ScenarioLatency, ScenarioConstancy, ScenarioMemory, ScenarioBroker, ScenarioScale}
 
 // Options configures a benchmark run. The zero value is not valid: set at
 // least Sizes (FullSizes or QuickSizes) and Runs.
@@ -111,15 +114,24 @@ type Sizes struct {
 	// replay them.
 	FloorOrders  int `json:"floor_orders"`
 	FloorClients int `json:"floor_clients"`
+	// Scale: the numbers of instances of orders and of payments (each on
+	// its own stack), every stage process's share of one core, the orders
+	// of each backlog and the rate they are placed at while the stage is
+	// stopped.
+	ScaleInstances []int   `json:"scale_instances"`
+	ScaleCPUShare  float64 `json:"scale_cpu_share"`
+	ScaleOrders    int     `json:"scale_orders"`
+	ScalePlaceRate float64 `json:"scale_place_rate_per_s"`
 	// OutcomeWait bounds how long the client waits for one order's outcome.
 	OutcomeWait time.Duration `json:"outcome_wait_ns"`
 }
 
-// FullSizes are the sizes of a recorded run (about 45 minutes with 3 runs:
+// FullSizes are the sizes of a recorded run (about 50 minutes with 3 runs:
 // A′ steps of 30 s, as its target is stated, from 100/s in steps of 20 %,
 // so that the highest rate that holds is found to within a fifth on a
 // 2-core machine; C at half of A′ and at 300/s, the first round's rate;
-// D at half of A′).
+// D at half of A′). The scale scenario's share keeps four instances'
+// stage well under what the rest of the pipeline sustains on 2 cores.
 func FullSizes() Sizes {
 	return Sizes{
 		RampStart: 100, RampFactor: 1.2, RampMax: 6000, RampStep: 30 * time.Second,
@@ -127,6 +139,7 @@ func FullSizes() Sizes {
 		LatencyRates: []float64{300}, LatencyWarmUp: 5 * time.Second, LatencyDuration: 20 * time.Second,
 		ConstRate: 300, ConstDuration: 10 * time.Minute, ConstWindow: time.Minute, ConstRetention: time.Minute,
 		FloorOrders: 20_000, FloorClients: 8,
+		ScaleInstances: []int{1, 2, 4}, ScaleCPUShare: 0.03, ScaleOrders: 3000, ScalePlaceRate: 300,
 		BrokerMessages: 100_000,
 		OutcomeWait:    60 * time.Second,
 	}
@@ -140,6 +153,7 @@ func QuickSizes() Sizes {
 		LatencyRates: []float64{200}, LatencyWarmUp: 2 * time.Second, LatencyDuration: 10 * time.Second,
 		ConstRate: 150, ConstDuration: time.Minute, ConstWindow: 10 * time.Second, ConstRetention: 10 * time.Second,
 		FloorOrders: 3000, FloorClients: 8,
+		ScaleInstances: []int{1, 2, 4}, ScaleCPUShare: 0.03, ScaleOrders: 1000, ScalePlaceRate: 250,
 		BrokerMessages: 20_000,
 		OutcomeWait:    30 * time.Second,
 	}
@@ -164,6 +178,19 @@ func (o Options) validate() error {
 	}
 	if o.wants(ScenarioFloor) && (s.FloorOrders <= 0 || s.FloorClients <= 0) {
 		return errors.New("sizes: the floor needs positive orders and clients")
+	}
+	if o.wants(ScenarioScale) {
+		if len(s.ScaleInstances) == 0 || slices.Min(s.ScaleInstances) < 1 || s.ScaleCPUShare <= 0 || s.ScaleOrders <= 0 || s.ScalePlaceRate <= 0 {
+			return errors.New("sizes: the scale scenario needs instances of at least 1, a positive CPU share, orders and rate")
+		}
+		if quota := time.Duration(s.ScaleCPUShare * float64(cfsPeriod)); quota < time.Millisecond {
+			return fmt.Errorf("sizes: a CPU share of %g is %s per %s, under the kernel's smallest quota of 1ms", s.ScaleCPUShare, quota, cfsPeriod)
+		}
+		// The stage is stopped while its backlog is placed; the broker
+		// closes a connection silent for 30 to 60 s.
+		if place := float64(s.ScaleOrders) / s.ScalePlaceRate; place > scaleMaxFrozen.Seconds() {
+			return fmt.Errorf("sizes: placing the scale backlog takes %.0f s, more than the %s the stage may stay stopped", place, scaleMaxFrozen)
+		}
 	}
 	for _, name := range o.Only {
 		if !slices.Contains(Scenarios, name) {
@@ -243,6 +270,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	step(ScenarioLatency, func(ctx context.Context) (err error) { rep.Latency, err = r.latency(ctx); return })
 	step(ScenarioConstancy, func(ctx context.Context) (err error) { rep.Constancy, err = r.constancy(ctx); return })
 	step(ScenarioBroker, func(ctx context.Context) (err error) { rep.Broker, err = r.broker(ctx); return })
+	step(ScenarioScale, func(ctx context.Context) (err error) { rep.Scale, err = r.scale(ctx); return })
 	rep.Finished = time.Now().UTC()
 	rep.Machine.LoadAfter = readLoadAvg()
 	if ctx.Err() != nil {

@@ -31,6 +31,7 @@ func tinySizes() bench.Sizes {
 		LatencyRates: []float64{50}, LatencyWarmUp: time.Second, LatencyDuration: 2 * time.Second,
 		ConstRate: 20, ConstDuration: 4 * time.Second, ConstWindow: 2 * time.Second, ConstRetention: 10 * time.Second,
 		FloorOrders: 200, FloorClients: 4,
+		ScaleInstances: []int{1, 2}, ScaleCPUShare: 0.05, ScaleOrders: 60, ScalePlaceRate: 60,
 		BrokerMessages: 500,
 		OutcomeWait:    30 * time.Second,
 	}
@@ -73,16 +74,17 @@ func TestQuickBenchSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Benchmarks", "## Machine", "## Figures against the targets", "## A.", "**A.** CPU per order ÷ the Postgres floor", "## The Postgres floor", "## B.", "**B‴.** relay ÷ Debezium Server", "### Debezium Server beside the relay (B‴)", "## C.", "## D.", "## E.", "## The brokers on their own", "Apache Pulsar " + got.Machine.Pulsar + " standalone"} {
+	for _, want := range []string{"# Benchmarks", "## Machine", "## Figures against the targets", "## A.", "**A.** CPU per order ÷ the Postgres floor", "## The Postgres floor", "## B.", "**B‴.** relay ÷ Debezium Server", "### Debezium Server beside the relay (B‴)", "## C.", "## D.", "## E.", "## The brokers on their own", "Apache Pulsar " + got.Machine.Pulsar + " standalone", "## Scaling the consumer stage"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report has no %q", want)
 		}
 	}
-	if got.Throughput == nil || got.Floor == nil || got.Drain == nil || got.Latency == nil || got.Constancy == nil || got.Broker == nil {
+	if got.Throughput == nil || got.Floor == nil || got.Drain == nil || got.Latency == nil || got.Constancy == nil || got.Broker == nil || got.Scale == nil {
 		t.Fatalf("a scenario is missing from the JSON: %+v", got)
 	}
 	checkFloor(t, got.Floor, tinySizes(), 1)
-	for _, f := range []string{"a-ramp.svg", "b-drain.svg", "c-latency.svg", "d-windows.svg", "d-backlog.svg"} {
+	checkScale(t, got.Scale, tinySizes(), 1)
+	for _, f := range []string{"a-ramp.svg", "b-drain.svg", "c-latency.svg", "d-windows.svg", "d-backlog.svg", "scale.svg"} {
 		svg, err := os.ReadFile(filepath.Join(out, bench.ChartsDir, f))
 		if err != nil || !bytes.HasPrefix(svg, []byte("<svg ")) {
 			t.Errorf("chart %s: %v", f, err)
@@ -271,6 +273,45 @@ func checkFloor(t *testing.T, f *bench.Floor, sizes bench.Sizes, runs int) {
 		}
 		if run.Cost.Xacts["orders"] < 1 {
 			t.Errorf("floor run %d: %.2f transactions per order in orders, want at least one", i, run.Cost.Xacts["orders"])
+		}
+	}
+}
+
+// checkScale checks the scaling's counts: a step per number of instances
+// with its processes, every run's backlog accepted and drained, the stage's
+// CPU measured, every order checked for the order of its applies with none
+// out of order, and the oracle clean.
+func checkScale(t *testing.T, sc *bench.Scale, sizes bench.Sizes, runs int) {
+	t.Helper()
+	if sc == nil {
+		t.Fatal("the scale scenario did not run")
+	}
+	if sc.NotMeasured != "" {
+		t.Fatalf("scale not measured: %s", sc.NotMeasured)
+	}
+	if len(sc.Steps) != len(sizes.ScaleInstances) || sc.CPUControl == "" {
+		t.Fatalf("scale: %d steps for instances %v, CPU control %q", len(sc.Steps), sizes.ScaleInstances, sc.CPUControl)
+	}
+	for i, st := range sc.Steps {
+		n := sizes.ScaleInstances[i]
+		if st.Instances != n || st.Processes != 2*n || len(st.Runs) != runs || st.Speedup <= 0 {
+			t.Errorf("scale step %d: %d instances (want %d), %d processes, %d runs, speedup %.2f", i, st.Instances, n, st.Processes, len(st.Runs), st.Speedup)
+		}
+		for j, run := range st.Runs {
+			c := run.Client
+			if c.Sent != int64(sizes.ScaleOrders) || c.Accepted != c.Sent {
+				t.Errorf("scale, %d instances, run %d: %d of %d orders placed, %d accepted", n, j, c.Sent, sizes.ScaleOrders, c.Accepted)
+			}
+			if run.DrainSeconds <= 0 || run.Rate <= 0 || run.StageCPU <= 0 || run.ServiceCPU["orders"] <= 0 || run.ServiceCPU["payments"] <= 0 {
+				t.Errorf("scale, %d instances, run %d: nothing measured: %+v", n, j, run)
+			}
+		}
+		want := runs * sizes.ScaleOrders
+		if o := st.Order; o.Violations != 0 || o.Orders < want || o.Applied["orders"] < want || o.Applied["payments"] < want {
+			t.Errorf("scale, %d instances: order of applies: %+v", n, o)
+		}
+		if st.Oracle == nil || !st.Oracle.OK() {
+			t.Errorf("scale, %d instances: the oracle: %v", n, st.Oracle)
 		}
 	}
 }

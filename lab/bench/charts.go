@@ -293,6 +293,18 @@ func (rep *Report) charts() []chart {
 				svg: lineChart("D: relay lag and outbox size over time", "seconds into the run", "s · thousand rows", []series{relay, outbox}, nil)})
 		}
 	}
+	if sc := rep.Scale; sc != nil && len(sc.Steps) > 0 {
+		var labels []string
+		rate := series{name: "measured"}
+		ideal := series{name: "linear from 1"}
+		for i, st := range sc.Steps {
+			labels = append(labels, plural(st.Instances, "1 instance", fmt.Sprintf("%d instances", st.Instances)))
+			rate.points = append(rate.points, [2]float64{float64(i), st.Rate.Median})
+			ideal.points = append(ideal.points, [2]float64{float64(i), sc.Steps[0].Rate.Median * float64(st.Instances) / float64(sc.Steps[0].Instances)})
+		}
+		out = append(out, chart{file: "scale.svg", title: fmt.Sprintf("Scaling the consumer stage: orders settled/s by instances, each process at %s core, beside linear scaling from one instance", num(sc.CPUShare, 3)),
+			svg: barChart("Consumer stage: orders settled/s", "orders/s (median of runs)", labels, []series{rate, ideal}, nil)})
+	}
 	return out
 }
 

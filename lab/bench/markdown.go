@@ -49,6 +49,7 @@ func (rep *Report) Markdown() []byte {
 	rep.mdConstancy(w)
 	rep.mdMemory(w)
 	rep.mdBroker(w)
+	rep.mdScale(w)
 	return w.Bytes()
 }
 
@@ -199,6 +200,18 @@ func (rep *Report) mdSummary(w *mdWriter) {
 		if p := b.Pulsar; p != nil {
 			u := p.Cases["unbatched"]
 			w.row(brokerLabel(brokerPulsar, p.Version)+", unbatched 1 KiB, produce / consume", spread(u.Produce, 0, "")+" / "+spread(u.Consume, 0, "")+" msg/s", "", "")
+		}
+	}
+	if sc := rep.Scale; sc != nil {
+		name := "consumer stage (orders, payments) on Key_Shared, orders settled/s by instances"
+		if sc.NotMeasured != "" {
+			w.row(name, "not measured: "+mdCell(sc.NotMeasured), "", "")
+		} else {
+			var cells []string
+			for _, st := range sc.Steps {
+				cells = append(cells, fmt.Sprintf("%d: %s (%s×)", st.Instances, num(st.Rate.Median, 1), num(st.Speedup, 2)))
+			}
+			w.row(name+", each process at "+num(sc.CPUShare, 3)+" core", strings.Join(cells, ", "), "", "")
 		}
 	}
 }

@@ -30,6 +30,7 @@ type Report struct {
 	Latency    []*Latency        `json:"c_latency,omitempty"`
 	Constancy  *Constancy        `json:"d_constancy,omitempty"`
 	Broker     *BrokerThroughput `json:"broker,omitempty"`
+	Scale      *Scale            `json:"scale,omitempty"`
 	Errors     []string          `json:"errors,omitempty"`
 }
 
