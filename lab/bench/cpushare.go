@@ -44,25 +44,21 @@ func newCPUGroups() (*cpuGroups, error) {
 	}
 	g := &cpuGroups{prefix: fmt.Sprintf("alpes-bench-%d-", os.Getpid())}
 	var why []string
-	if dir, ok := cgroupDir(mounts, own, 1); ok {
-		g.version, g.parent = 1, dir
-		if err := g.writable(); err == nil {
-			return g, nil
-		} else {
-			why = append(why, err.Error())
+	for _, v := range []struct {
+		version int
+		absent  string
+	}{{1, "no cgroup v1 cpu controller is mounted"}, {2, "no cgroup v2 hierarchy is mounted"}} {
+		dir, ok := cgroupDir(mounts, own, v.version)
+		if !ok {
+			why = append(why, v.absent)
+			continue
 		}
-	} else {
-		why = append(why, "no cgroup v1 cpu controller is mounted")
-	}
-	if dir, ok := cgroupDir(mounts, own, 2); ok {
-		g.version, g.parent = 2, dir
-		if err := g.writable(); err == nil {
+		g.version, g.parent = v.version, dir
+		err := g.writable()
+		if err == nil {
 			return g, nil
-		} else {
-			why = append(why, err.Error())
 		}
-	} else {
-		why = append(why, "no cgroup v2 hierarchy is mounted")
+		why = append(why, err.Error())
 	}
 	return nil, errors.New(strings.Join(why, "; "))
 }

@@ -219,7 +219,7 @@ func (r *runner) scaleStep(ctx context.Context, groups *cpuGroups, n int) (_ *Sc
 	if st.Order, err = checkApplyOrder(ctx, sys); err != nil {
 		return st, fmt.Errorf("checking the order of applies: %w", err)
 	}
-	v, err := oracle.Check(ctx, oracleConfig(sys, ledger.Ops(), sz.OutcomeWait))
+	v, err := oracle.Check(ctx, sys.OracleConfig(ledger.Ops(), sz.OutcomeWait, nil))
 	if err != nil {
 		return st, fmt.Errorf("the oracle: %w", err)
 	}
@@ -451,15 +451,6 @@ func checkApplyOrder(ctx context.Context, sys *system) (ApplyOrder, error) {
 
 // shortType is a protobuf message name without its package.
 func shortType(t string) string { return t[strings.LastIndexByte(t, '.')+1:] }
-
-// oracleConfig is the oracle's configuration for a stack and a ledger.
-func oracleConfig(sys *system, ops []loadgen.Op, quiet time.Duration) oracle.Config {
-	dsns := map[string]string{}
-	for _, db := range migrations.Services {
-		dsns[db] = sys.Cluster.AdminDSN(db)
-	}
-	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: sys.BrokerURL, Topics: sys.Topics, QuietTimeout: quiet}
-}
 
 // cleanOrNot names an oracle verdict in one word.
 func cleanOrNot(v oracle.Verdict) string {

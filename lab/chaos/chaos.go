@@ -29,7 +29,6 @@ import (
 	"github.com/alpes/alpes/lab/loadgen"
 	"github.com/alpes/alpes/lab/oracle"
 	"github.com/alpes/alpes/lab/procstack"
-	"github.com/alpes/alpes/migrations"
 )
 
 // Config configures a soak.
@@ -267,7 +266,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return rep, err
 		}
 	}
-	rep.Verdict, err = oracle.Check(ctx, OracleConfig(s, ledger.Ops(), cfg.QuietTimeout, cfg.Logger))
+	rep.Verdict, err = oracle.Check(ctx, s.OracleConfig(ledger.Ops(), cfg.QuietTimeout, cfg.Logger))
 	if err != nil {
 		return rep, fmt.Errorf("running the oracle: %w", err)
 	}
@@ -276,15 +275,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	rep.Reasons = rep.Problems()
 	return rep, rep.Err()
-}
-
-// OracleConfig is the oracle's configuration for a stack and a ledger.
-func OracleConfig(s *procstack.Stack, ops []loadgen.Op, quiet time.Duration, log *slog.Logger) oracle.Config {
-	dsns := map[string]string{}
-	for _, service := range migrations.Services {
-		dsns[service] = s.Cluster.AdminDSN(service)
-	}
-	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, Topics: s.Topics, QuietTimeout: quiet, Logger: log}
 }
 
 // restartExited starts again any component that exited without an

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alpes/alpes/lab/chaos"
 	"github.com/alpes/alpes/lab/loadgen"
 	"github.com/alpes/alpes/lab/oracle"
 	"github.com/alpes/alpes/lab/procstack"
@@ -70,7 +69,7 @@ func TestConsumersCrashAroundTheirCommits(t *testing.T) {
 		t.Fatalf("load: %v (%+v)", loadErr, sum)
 	}
 
-	v, err := oracle.Check(ctx, chaos.OracleConfig(s, ledger.Ops(), 2*time.Minute, nil))
+	v, err := oracle.Check(ctx, s.OracleConfig(ledger.Ops(), 2*time.Minute, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

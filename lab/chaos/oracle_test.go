@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/alpes/alpes/internal/pulsarslog"
-	"github.com/alpes/alpes/lab/chaos"
 	"github.com/alpes/alpes/lab/loadgen"
 	"github.com/alpes/alpes/lab/oracle"
 	"github.com/alpes/alpes/lab/procstack"
@@ -35,7 +34,7 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 	}
 	check := func() oracle.Verdict {
 		t.Helper()
-		v, err := oracle.Check(ctx, chaos.OracleConfig(s, ledger.Ops(), time.Minute, nil))
+		v, err := oracle.Check(ctx, s.OracleConfig(ledger.Ops(), time.Minute, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +97,7 @@ func TestOracleSeesTamperingOnARealStack(t *testing.T) {
 			ops[i].Fate, ops[i].Status = loadgen.FateFailed, 503
 		}
 	}
-	v, err := oracle.Check(ctx, chaos.OracleConfig(s, ops, time.Minute, nil))
+	v, err := oracle.Check(ctx, s.OracleConfig(ops, time.Minute, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/alpes/alpes/lab/chaos"
 	"github.com/alpes/alpes/lab/loadgen"
 	"github.com/alpes/alpes/lab/oracle"
 	"github.com/alpes/alpes/lab/procstack"
@@ -116,7 +115,7 @@ func TestPostgresCrashOnTheWholeStack(t *testing.T) {
 		t.Errorf("the refused request's key has %d records (%v)", n, err)
 	}
 
-	v, err := oracle.Check(ctx, chaos.OracleConfig(s, ledger.Ops(), 2*time.Minute, nil))
+	v, err := oracle.Check(ctx, s.OracleConfig(ledger.Ops(), 2*time.Minute, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

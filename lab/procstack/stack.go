@@ -29,8 +29,10 @@ import (
 	"github.com/alpes/alpes/internal/pgcluster"
 	"github.com/alpes/alpes/internal/pulsarstandalone"
 	"github.com/alpes/alpes/lab/devstack"
+	"github.com/alpes/alpes/lab/loadgen"
 	"github.com/alpes/alpes/lab/oracle"
 	"github.com/alpes/alpes/lab/stack"
+	"github.com/alpes/alpes/migrations"
 	"github.com/alpes/alpes/services/eventcatalog"
 )
 
@@ -444,4 +446,15 @@ func realPulsar(s *Stack, dist pulsarstandalone.Distribution, serviceAddr, admin
 		ready:   provisioned(cmd.ServiceURL, cmd.AdminURL, s.Topics.Tenant, up),
 		logPath: filepath.Join(s.dir, "broker.log"),
 	}, nil
+}
+
+// OracleConfig is the oracle's configuration for this stack: its services'
+// databases as the administrator, its broker and topics, and the orders
+// the client placed (ops).
+func (s *Stack) OracleConfig(ops []loadgen.Op, quiet time.Duration, log *slog.Logger) oracle.Config {
+	dsns := map[string]string{}
+	for _, service := range migrations.Services {
+		dsns[service] = s.Cluster.AdminDSN(service)
+	}
+	return oracle.Config{Ops: ops, DSNs: dsns, BrokerURL: s.BrokerURL, Topics: s.Topics, QuietTimeout: quiet, Logger: log}
 }
