@@ -46,24 +46,18 @@ func (e *handlerError) Unwrap() error { return e.err }
 
 // applyTx applies ds in one transaction and commits. It returns a
 // *handlerError when a handler fails with an error of its own, and any other
-// error for a database fault; either way nothing was committed.
+// error for a database fault; either way nothing was committed. The
+// transaction costs two round trips besides its handlers' statements: BEGIN
+// with the inbox insert, and the progress update with COMMIT (applyConn).
 func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error) {
 	var out outcome
 	begun := time.Now()
-	tx, err := c.cfg.DB.Begin(ctx)
-	if err != nil {
-		return out, fmt.Errorf("beginning a transaction: %w", err)
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rctx) // a no-op after Commit
-	}()
-
-	fresh, err := recordInInbox(ctx, tx, ds)
+	ac, fresh, err := recordInInbox(ctx, c.cfg.DB, ds)
 	if err != nil {
 		return out, err
 	}
+	defer ac.release(ctx) // rolls back unless committed
+	tx := ac.conn()
 	applied := make([]*delivery, 0, len(ds))
 	for i, d := range ds {
 		if !fresh[d.eventID.Bytes] {
@@ -82,16 +76,13 @@ func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error)
 			return out, err
 		}
 	}
-	if err := recordProgress(ctx, tx, applied); err != nil {
-		return out, err
-	}
 	if c.beforeCommit != nil {
 		if err := c.beforeCommit(); err != nil {
 			return out, err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return out, fmt.Errorf("committing: %w", err)
+	if err := ac.commit(ctx, upsertProgress, progressArgs(applied)...); err != nil {
+		return out, fmt.Errorf("recording progress and committing: %w", err)
 	}
 	c.latencies.observe(begun, time.Now(), ds, applied)
 	return out, nil
@@ -100,7 +91,7 @@ func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error)
 // applyOne applies d, new to the inbox, within tx, in its consumer span
 // when tracing is on, and counts it in out. A handler's error is returned
 // as it is; applyTx tells it apart from a database fault.
-func (c *Consumer) applyOne(ctx context.Context, tx pgx.Tx, d *delivery, out *outcome) (err error) {
+func (c *Consumer) applyOne(ctx context.Context, tx Tx, d *delivery, out *outcome) (err error) {
 	if c.tracer != nil {
 		var span trace.Span
 		ctx, span = c.startSpan(ctx, d)
@@ -164,8 +155,9 @@ func endSpan(span trace.Span, d *delivery, err error) {
 	span.End()
 }
 
-// recordInInbox inserts the inbox rows of ds and returns the ids that were new.
-func recordInInbox(ctx context.Context, tx pgx.Tx, ds []*delivery) (map[[16]byte]bool, error) {
+// recordInInbox begins the apply transaction of ds with the insert of their
+// inbox rows, and returns it and the ids that were new.
+func recordInInbox(ctx context.Context, db DB, ds []*delivery) (*applyConn, map[[16]byte]bool, error) {
 	ids := make([]pgtype.UUID, len(ds))
 	topics := make([]string, len(ds))
 	types := make([]string, len(ds))
@@ -173,24 +165,20 @@ func recordInInbox(ctx context.Context, tx pgx.Tx, ds []*delivery) (map[[16]byte
 	for i, d := range ds {
 		ids[i], topics[i], types[i], committed[i] = d.eventID, d.msg.Topic, d.msg.Type, d.committedAt
 	}
-	rows, err := tx.Query(ctx, insertInbox, ids, topics, types, committed)
+	ac, inserted, err := beginApply(ctx, db, pgx.RowTo[pgtype.UUID], insertInbox, ids, topics, types, committed)
 	if err != nil {
-		return nil, fmt.Errorf("inserting into the inbox: %w", err)
-	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
-	if err != nil {
-		return nil, fmt.Errorf("inserting into the inbox: %w", err)
+		return nil, nil, fmt.Errorf("inserting into the inbox: %w", err)
 	}
 	fresh := make(map[[16]byte]bool, len(inserted))
 	for _, id := range inserted {
 		fresh[id.Bytes] = true
 	}
-	return fresh, nil
+	return ac, fresh, nil
 }
 
 // callHandler runs d's handler, turning a panic into an error so that one
 // bad message is retried and dead-lettered instead of crashing the service.
-func (c *Consumer) callHandler(ctx context.Context, tx pgx.Tx, d *delivery) (err error) {
+func (c *Consumer) callHandler(ctx context.Context, tx Tx, d *delivery) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("handler panicked", "event_id", d.msg.EventID, "type", d.msg.Type,
@@ -202,7 +190,7 @@ func (c *Consumer) callHandler(ctx context.Context, tx pgx.Tx, d *delivery) (err
 }
 
 // park inserts d into parked_messages.
-func park(ctx context.Context, tx pgx.Tx, d *delivery) error {
+func park(ctx context.Context, tx Tx, d *delivery) error {
 	props, err := json.Marshal(d.msg.Raw.Properties())
 	if err != nil {
 		return fmt.Errorf("encoding properties: %w", err)

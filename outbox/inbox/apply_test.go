@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 	paymentsv1 "github.com/alpes/alpes/proto/alpes/payments/v1"
@@ -110,7 +108,7 @@ func TestDatabaseConnectionLostRetriesTheBatch(t *testing.T) {
 
 	reg := inbox.NewRegistry()
 	killed := false
-	inbox.Handle(reg, func(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+	inbox.Handle(reg, func(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
 		if !killed { // handlers run on one goroutine: no lock needed
 			killed = true
 			var pid int

@@ -26,9 +26,12 @@ const (
 	DefaultReceiveQueue = 1000
 )
 
-// DB begins the transactions a Consumer applies messages in. A
+// DB holds the connections a Consumer applies messages on. A
 // *pgxpool.Pool is one; it must be safe for concurrent use.
 type DB interface {
+	// Acquire lends a connection for one apply transaction.
+	Acquire(ctx context.Context) (*pgxpool.Conn, error)
+	// Begin begins the sweep's transactions and the readiness check's.
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 

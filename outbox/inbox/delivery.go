@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -31,7 +30,7 @@ type delivery struct {
 	msg         Message
 	eventID     pgtype.UUID
 	committedAt pgtype.Timestamptz // Valid only when the message carries a commit time
-	handle      func(ctx context.Context, tx pgx.Tx, msg Message) error
+	handle      func(ctx context.Context, tx Tx, msg Message) error
 	disp        disposition
 	reason      string // why it is parked or dead-lettered
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/alpes/alpes/broker/brokertest"
@@ -35,7 +34,7 @@ func newFailing(fail map[string]int) *failing {
 	return f
 }
 
-func (f *failing) handle(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+func (f *failing) handle(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
 	// Write first, so a failure must roll the write back.
 	if err := recordEffect(ctx, tx, msg, body); err != nil {
 		return err
@@ -144,7 +143,7 @@ func TestMessagesThatCannotBeAppliedAreParked(t *testing.T) {
 	last := placed("order-1", 1)
 
 	reg := inbox.NewRegistry()
-	inbox.Handle(reg, func(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+	inbox.Handle(reg, func(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
 		if err := recordEffect(ctx, tx, msg, body); err != nil {
 			return err
 		}
@@ -266,7 +265,7 @@ func TestPanickingHandlerIsDeadLetteredNotACrash(t *testing.T) {
 	e := newEnv(t)
 	bomb, after := placed("order-1", 0), placed("order-1", 1)
 	reg := inbox.NewRegistry()
-	inbox.Handle(reg, func(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+	inbox.Handle(reg, func(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
 		if msg.EventID == bomb.id {
 			panic("nil map somewhere")
 		}

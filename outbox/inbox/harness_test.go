@@ -90,7 +90,7 @@ type running struct {
 }
 
 // recordEffect is the handler of OrderPlaced in most tests.
-func recordEffect(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+func recordEffect(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
 	_, err := tx.Exec(ctx, `INSERT INTO effects (event_id, aggregate_id, seq) VALUES ($1, $2, $3)`,
 		msg.EventID, body.GetOrderId(), body.GetTotal().GetAmountMinor())
 	return err

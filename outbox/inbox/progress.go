@@ -68,9 +68,10 @@ ON CONFLICT (topic) DO UPDATE SET
     last_applied_at   = EXCLUDED.last_applied_at,
     applied_count     = p.applied_count + EXCLUDED.applied_count`
 
-// recordProgress updates apply_progress for the topics of the newly applied
-// deliveries: per topic, the newest source commit time and its event id.
-func recordProgress(ctx context.Context, tx pgx.Tx, applied []*delivery) error {
+// progressArgs are upsertProgress's arguments for the newly applied
+// deliveries: per topic, the newest source commit time, its event id and
+// how many were applied. They are nil when nothing was applied.
+func progressArgs(applied []*delivery) []any {
 	type progress struct {
 		newest *delivery
 		count  int64
@@ -103,8 +104,5 @@ func recordProgress(ctx context.Context, tx pgx.Tx, applied []*delivery) error {
 		times = append(times, p.newest.progressTime())
 		counts = append(counts, p.count)
 	}
-	if _, err := tx.Exec(ctx, upsertProgress, topics, ids, times, counts); err != nil {
-		return fmt.Errorf("recording progress: %w", err)
-	}
-	return nil
+	return []any{topics, ids, times, counts}
 }

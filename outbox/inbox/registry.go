@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -49,7 +48,7 @@ var ErrPark = errors.New("parked by handler")
 // tx, and must not commit or roll it back. An error rolls the work back: one
 // wrapping ErrPark parks the message, any other is retried and finally
 // dead-lettered (see the package documentation).
-type HandlerFunc[M proto.Message] func(ctx context.Context, tx pgx.Tx, msg Message, body M) error
+type HandlerFunc[M proto.Message] func(ctx context.Context, tx Tx, msg Message, body M) error
 
 // Registry maps alpes-type names to handlers. Register everything before
 // passing it to New; it is safe for concurrent use, but a Consumer sees only
@@ -63,7 +62,7 @@ type Registry struct {
 type entry struct {
 	msgType protoreflect.MessageType
 	// handle applies a decoded message; nil for a skipped type.
-	handle func(ctx context.Context, tx pgx.Tx, msg Message) error
+	handle func(ctx context.Context, tx Tx, msg Message) error
 }
 
 // NewRegistry returns an empty Registry.
@@ -74,14 +73,14 @@ func NewRegistry() *Registry {
 // Handle registers h for the messages whose alpes-type is M's full protobuf
 // name, e.g.
 //
-//	inbox.Handle(reg, func(ctx context.Context, tx pgx.Tx, msg inbox.Message, placed *ordersv1.OrderPlaced) error {…})
+//	inbox.Handle(reg, func(ctx context.Context, tx Tx, msg inbox.Message, placed *ordersv1.OrderPlaced) error {…})
 //
 // It panics if the type is already registered: that is a programming error.
 func Handle[M proto.Message](r *Registry, h HandlerFunc[M]) {
 	if h == nil {
 		panic("inbox: nil handler")
 	}
-	r.add(messageType[M](), func(ctx context.Context, tx pgx.Tx, msg Message) error {
+	r.add(messageType[M](), func(ctx context.Context, tx Tx, msg Message) error {
 		return h(ctx, tx, msg, msg.Body.(M))
 	})
 }
@@ -104,7 +103,7 @@ func messageType[M proto.Message]() protoreflect.MessageType {
 	return zero.ProtoReflect().Type()
 }
 
-func (r *Registry) add(mt protoreflect.MessageType, handle func(context.Context, pgx.Tx, Message) error) {
+func (r *Registry) add(mt protoreflect.MessageType, handle func(context.Context, Tx, Message) error) {
 	name := mt.Descriptor().FullName()
 	r.mu.Lock()
 	defer r.mu.Unlock()

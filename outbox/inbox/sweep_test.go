@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/alpes/alpes/outbox/inbox"
 	ordersv1 "github.com/alpes/alpes/proto/alpes/orders/v1"
 )
@@ -91,7 +89,7 @@ func TestSweptEventIsAppliedAgain(t *testing.T) {
 	e.exec(`CREATE TABLE applications (event_id uuid NOT NULL)`)
 	e.exec(`GRANT INSERT ON applications TO ` + serviceRole)
 	reg := inbox.NewRegistry()
-	inbox.Handle(reg, func(ctx context.Context, tx pgx.Tx, msg inbox.Message, _ *ordersv1.OrderPlaced) error {
+	inbox.Handle(reg, func(ctx context.Context, tx inbox.Tx, msg inbox.Message, _ *ordersv1.OrderPlaced) error {
 		_, err := tx.Exec(ctx, `INSERT INTO applications (event_id) VALUES ($1)`, msg.EventID)
 		return err
 	})

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/outbox/inbox"
@@ -85,7 +84,7 @@ type callCounter struct {
 	calls map[string]int
 }
 
-func (h *callCounter) handle(ctx context.Context, tx pgx.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+func (h *callCounter) handle(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
 	h.mu.Lock()
 	h.calls[msg.EventID]++
 	h.mu.Unlock()

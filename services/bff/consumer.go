@@ -40,7 +40,7 @@ func newRegistry() *inbox.Registry {
 	return reg
 }
 
-func applyOrderPlaced(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ordersv1.OrderPlaced) error {
+func applyOrderPlaced(ctx context.Context, tx inbox.Tx, _ inbox.Message, ev *ordersv1.OrderPlaced) error {
 	if err := checkOrderID(ev.GetOrderId()); err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func applyOrderPlaced(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *order
 		timeOr(ev.GetRequestedAt().AsTime(), ev.GetPlacedAt().AsTime()))
 }
 
-func applyOrderConfirmed(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ordersv1.OrderConfirmed) error {
+func applyOrderConfirmed(ctx context.Context, tx inbox.Tx, _ inbox.Message, ev *ordersv1.OrderConfirmed) error {
 	if err := checkOrderID(ev.GetOrderId()); err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func applyOrderConfirmed(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *or
 		ev.GetOrderId(), amount, currency, paymentID, timeOr(ev.GetConfirmedAt().AsTime(), time.Now()))
 }
 
-func applyOrderRejected(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ordersv1.OrderRejected) error {
+func applyOrderRejected(ctx context.Context, tx inbox.Tx, _ inbox.Message, ev *ordersv1.OrderRejected) error {
 	if err := checkOrderID(ev.GetOrderId()); err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func applyOrderRejected(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ord
 		timeOr(ev.GetRequestedAt().AsTime(), ev.GetRejectedAt().AsTime()))
 }
 
-func applyProductUpdated(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *catalogv1.ProductUpdated) error {
+func applyProductUpdated(ctx context.Context, tx inbox.Tx, _ inbox.Message, ev *catalogv1.ProductUpdated) error {
 	if ev.GetSku() == "" || ev.GetUpdatedAt() == nil || ev.GetPrice() == nil {
 		return fmt.Errorf("%w: ProductUpdated without sku, price or updated_at", inbox.ErrPark)
 	}
@@ -142,7 +142,7 @@ func applyProductUpdated(ctx context.Context, tx pgx.Tx, _ inbox.Message, ev *ca
 // waiting long polls with the view as it now is (notifySQL), which they
 // receive once the transaction commits: both statements in one round trip.
 // what names the change in errors.
-func applyAndNotify(ctx context.Context, tx pgx.Tx, id, what, sql string, args ...any) error {
+func applyAndNotify(ctx context.Context, tx inbox.Tx, id, what, sql string, args ...any) error {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
 	b.Queue(notifySQL, id)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/alpes/alpes/outbox/inbox"
@@ -28,7 +29,7 @@ type storedOrder struct {
 // order within tx: an approved payment confirms the order, a declined one
 // rejects it, and either settles it. See the package documentation for
 // what is ignored and what is parked.
-func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, _ inbox.Message, pay *paymentsv1.PaymentProcessed) error {
+func (s *Service) applyPayment(ctx context.Context, tx inbox.Tx, _ inbox.Message, pay *paymentsv1.PaymentProcessed) error {
 	switch pay.GetStatus() {
 	case paymentsv1.PaymentStatus_PAYMENT_STATUS_APPROVED, paymentsv1.PaymentStatus_PAYMENT_STATUS_DECLINED:
 	default:
@@ -70,7 +71,7 @@ func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, _ inbox.Message, 
 }
 
 // lockOrder reads order id and locks its row until tx ends.
-func lockOrder(ctx context.Context, tx pgx.Tx, id, paymentID string) (storedOrder, error) {
+func lockOrder(ctx context.Context, tx inbox.Tx, id, paymentID string) (storedOrder, error) {
 	var o storedOrder
 	err := tx.QueryRow(ctx, `
 		SELECT status, total_minor, currency, requested_at, placed_at IS NOT NULL,
@@ -83,47 +84,76 @@ func lockOrder(ctx context.Context, tx pgx.Tx, id, paymentID string) (storedOrde
 	return o, err
 }
 
-// confirm marks the order confirmed and appends OrderConfirmed.
-func (s *Service) confirm(ctx context.Context, tx pgx.Tx, pay *paymentsv1.PaymentProcessed, o storedOrder) error {
-	var confirmedAt time.Time
-	err := tx.QueryRow(ctx, `
-		UPDATE orders SET status = 'confirmed', payment_id = $2, settled_at = clock_timestamp()
-		WHERE id = $1 RETURNING settled_at`, pay.GetOrderId(), pay.GetPaymentId()).Scan(&confirmedAt)
-	if err != nil {
-		return fmt.Errorf("confirming order %s: %w", pay.GetOrderId(), err)
-	}
-	s.log.DebugContext(ctx, "order confirmed", "order_id", pay.GetOrderId(), "payment_id", pay.GetPaymentId())
-	return s.appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderConfirmed{
+// confirm marks the order confirmed and appends OrderConfirmed, in one
+// round trip: the order is locked already, so the update cannot miss it.
+func (s *Service) confirm(ctx context.Context, tx inbox.Tx, pay *paymentsv1.PaymentProcessed, o storedOrder) error {
+	confirmedAt := settleTime()
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE orders SET status = 'confirmed', payment_id = $2, settled_at = $3 WHERE id = $1`,
+		pay.GetOrderId(), pay.GetPaymentId(), confirmedAt)
+	event := &ordersv1.OrderConfirmed{
 		OrderId:     pay.GetOrderId(),
 		PaymentId:   pay.GetPaymentId(),
 		Total:       money(o.totalMinor, o.currency),
 		ConfirmedAt: timestamppb.New(confirmedAt),
-	})
+	}
+	if err := s.settle(ctx, tx, b, pay.GetOrderId(), "confirming", event); err != nil {
+		return err
+	}
+	s.log.DebugContext(ctx, "order confirmed", "order_id", pay.GetOrderId(), "payment_id", pay.GetPaymentId())
+	return nil
 }
 
 // rejectPayment marks the order rejected for a declined payment and
-// appends OrderRejected.
-func (s *Service) rejectPayment(ctx context.Context, tx pgx.Tx, pay *paymentsv1.PaymentProcessed, o storedOrder) error {
+// appends OrderRejected, in one round trip as confirm does.
+func (s *Service) rejectPayment(ctx context.Context, tx inbox.Tx, pay *paymentsv1.PaymentProcessed, o storedOrder) error {
 	const reason = ordersv1.RejectionReason_REJECTION_REASON_PAYMENT_DECLINED
 	detail := pay.GetDeclineReason()
 	if detail == "" {
 		detail = "payment declined"
 	}
 	detail = stripNUL(detail)
-	var rejectedAt time.Time
-	err := tx.QueryRow(ctx, `
+	rejectedAt := settleTime()
+	b := &pgx.Batch{}
+	b.Queue(`
 		UPDATE orders SET status = 'rejected', payment_id = $2, rejection_reason = $3, rejection_detail = $4,
-		                  settled_at = clock_timestamp()
-		WHERE id = $1 RETURNING settled_at`, pay.GetOrderId(), pay.GetPaymentId(), reason.String(), detail).Scan(&rejectedAt)
-	if err != nil {
-		return fmt.Errorf("rejecting order %s: %w", pay.GetOrderId(), err)
-	}
-	s.log.DebugContext(ctx, "order rejected", "order_id", pay.GetOrderId(), "reason", reason.String(), "detail", detail)
-	return s.appendOrderEvent(ctx, tx, pay.GetOrderId(), &ordersv1.OrderRejected{
+		                  settled_at = $5
+		WHERE id = $1`, pay.GetOrderId(), pay.GetPaymentId(), reason.String(), detail, rejectedAt)
+	event := &ordersv1.OrderRejected{
 		OrderId:     pay.GetOrderId(),
 		Reason:      reason,
 		Detail:      detail,
 		RequestedAt: timestamppb.New(o.requestedAt),
 		RejectedAt:  timestamppb.New(rejectedAt),
-	})
+	}
+	if err := s.settle(ctx, tx, b, pay.GetOrderId(), "rejecting", event); err != nil {
+		return err
+	}
+	s.log.DebugContext(ctx, "order rejected", "order_id", pay.GetOrderId(), "reason", reason.String(), "detail", detail)
+	return nil
 }
+
+// settle sends b, which holds the update that settles order id, with the
+// event that says so appended to the outbox.
+func (s *Service) settle(ctx context.Context, tx inbox.Tx, b *pgx.Batch, id, doing string, event proto.Message) error {
+	if err := s.queueOrderEvent(ctx, b, id, event); err != nil {
+		return err
+	}
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("%s order %s: %w", doing, id, err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return orderEventError(id, event, err)
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("%s order %s: %w", doing, id, err)
+	}
+	return nil
+}
+
+// settleTime is the time an order is settled at, stamped by the service
+// rather than by Postgres so that the row and the event can be sent
+// together. It is cut to Postgres's microseconds, so both say the same.
+func settleTime() time.Time { return time.Now().Truncate(time.Microsecond) }

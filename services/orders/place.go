@@ -22,7 +22,7 @@ const noCurrency = "XXX"
 // placeOrder applies a PlaceOrder command within tx: the order is placed
 // (OrderPlaced) or rejected (OrderRejected), or nothing happens when its
 // order id is taken.
-func (s *Service) placeOrder(ctx context.Context, tx pgx.Tx, msg inbox.Message, cmd *ordersv1.PlaceOrder) error {
+func (s *Service) placeOrder(ctx context.Context, tx inbox.Tx, msg inbox.Message, cmd *ordersv1.PlaceOrder) error {
 	if !isUUID(cmd.GetOrderId()) {
 		return fmt.Errorf("%w: order id %q is not a uuid", inbox.ErrPark, cmd.GetOrderId())
 	}
@@ -30,9 +30,13 @@ func (s *Service) placeOrder(ctx context.Context, tx pgx.Tx, msg inbox.Message, 
 	if rej := checkShape(cmd); rej != nil {
 		return s.rejectAtPlacement(ctx, tx, cmd, requestedAt, rej)
 	}
-	catalogue, err := loadProducts(ctx, tx, skus(cmd.GetLines()))
+	catalogue, taken, err := readForPlacing(ctx, tx, cmd.GetOrderId(), skus(cmd.GetLines()))
 	if err != nil {
 		return err
+	}
+	if taken {
+		s.log.InfoContext(ctx, "order id already taken: PlaceOrder ignored", "order_id", cmd.GetOrderId())
+		return nil
 	}
 	p, rej := price(cmd.GetLines(), catalogue)
 	if rej != nil {
@@ -41,22 +45,13 @@ func (s *Service) placeOrder(ctx context.Context, tx pgx.Tx, msg inbox.Message, 
 	return s.place(ctx, tx, cmd, requestedAt, p)
 }
 
-// place stores a priced order and its lines and appends OrderPlaced.
-func (s *Service) place(ctx context.Context, tx pgx.Tx, cmd *ordersv1.PlaceOrder, requestedAt time.Time, p priced) error {
-	var placedAt time.Time
-	err := tx.QueryRow(ctx, `
-		INSERT INTO orders (id, customer_id, address, status, total_minor, currency, requested_at, placed_at)
-		VALUES ($1, $2, $3, 'placed', $4, $5, $6, clock_timestamp())
-		ON CONFLICT (id) DO NOTHING
-		RETURNING placed_at`,
-		cmd.GetOrderId(), cmd.GetCustomerId(), cmd.GetAddress(), p.totalMinor, p.currency, requestedAt).Scan(&placedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		s.log.InfoContext(ctx, "order id already taken: PlaceOrder ignored", "order_id", cmd.GetOrderId())
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("inserting order %s: %w", cmd.GetOrderId(), err)
-	}
+// place stores a priced order and its lines and appends OrderPlaced, all in
+// one round trip. Its order id was free when readForPlacing looked; should
+// another transaction take it since (the same command applied by another
+// instance across a rebalance), the insert fails on the primary key, and the
+// retry finds the id taken.
+func (s *Service) place(ctx context.Context, tx inbox.Tx, cmd *ordersv1.PlaceOrder, requestedAt time.Time, p priced) error {
+	placedAt := time.Now().Truncate(time.Microsecond) // Postgres keeps microseconds
 	n := len(p.lines)
 	lineNos, skus, names, quantities, prices := make([]int16, n), make([]string, n), make([]string, n), make([]int32, n), make([]int64, n)
 	event := &ordersv1.OrderPlaced{
@@ -78,15 +73,23 @@ func (s *Service) place(ctx context.Context, tx pgx.Tx, cmd *ordersv1.PlaceOrder
 			LineTotal: money(l.lineMinor, l.currency),
 		}
 	}
-	// The lines and the event in one round trip (a COPY of a few lines cost
-	// three: pgx describes the table first, then COPY is a two-step exchange).
+	// The order, its lines and the event in one round trip (a COPY of a few
+	// lines cost three: pgx describes the table first, then COPY is a
+	// two-step exchange).
 	b := &pgx.Batch{}
+	b.Queue(`
+		INSERT INTO orders (id, customer_id, address, status, total_minor, currency, requested_at, placed_at)
+		VALUES ($1, $2, $3, 'placed', $4, $5, $6, $7)`,
+		cmd.GetOrderId(), cmd.GetCustomerId(), cmd.GetAddress(), p.totalMinor, p.currency, requestedAt, placedAt)
 	b.Queue(insertLines, cmd.GetOrderId(), lineNos, skus, names, quantities, prices)
 	if err := s.queueOrderEvent(ctx, b, cmd.GetOrderId(), event); err != nil {
 		return err
 	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("inserting order %s: %w", cmd.GetOrderId(), err)
+	}
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("inserting the lines of order %s: %w", cmd.GetOrderId(), err)
 	}
@@ -107,7 +110,7 @@ SELECT $1::uuid, * FROM unnest($2::smallint[], $3::text[], $4::text[], $5::integ
 
 // rejectAtPlacement stores the refused command as a rejected order, so its
 // order id is taken, and appends OrderRejected.
-func (s *Service) rejectAtPlacement(ctx context.Context, tx pgx.Tx, cmd *ordersv1.PlaceOrder, requestedAt time.Time, rej *rejection) error {
+func (s *Service) rejectAtPlacement(ctx context.Context, tx inbox.Tx, cmd *ordersv1.PlaceOrder, requestedAt time.Time, rej *rejection) error {
 	var rejectedAt time.Time
 	err := tx.QueryRow(ctx, `
 		INSERT INTO orders (id, customer_id, address, status, total_minor, currency, requested_at,
@@ -134,29 +137,41 @@ func (s *Service) rejectAtPlacement(ctx context.Context, tx pgx.Tx, cmd *ordersv
 	})
 }
 
-// loadProducts reads the catalogue entries of skus; missing ones are absent
-// from the map.
-func loadProducts(ctx context.Context, tx pgx.Tx, skus []string) (map[string]product, error) {
-	rows, err := tx.Query(ctx, `SELECT sku, name, price_minor, currency FROM products WHERE sku = ANY($1)`, skus)
+// readForPlacing reads, in one round trip, the catalogue entries of skus
+// (missing ones are absent from the map) and whether order id is taken.
+func readForPlacing(ctx context.Context, tx inbox.Tx, id string, skus []string) (map[string]product, bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT sku, name, price_minor, currency FROM products WHERE sku = ANY($1)`, skus)
+	b.Queue(`SELECT EXISTS (SELECT FROM orders WHERE id = $1)`, id)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("reading products: %w", err)
+		return nil, false, fmt.Errorf("reading products: %w", err)
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (product, error) {
 		var p product
 		return p, r.Scan(&p.sku, &p.name, &p.priceMinor, &p.currency)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading products: %w", err)
+		return nil, false, fmt.Errorf("reading products: %w", err)
 	}
-	out := make(map[string]product, len(list))
+	var taken bool
+	if err := br.QueryRow().Scan(&taken); err != nil {
+		return nil, false, fmt.Errorf("looking up order %s: %w", id, err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, false, fmt.Errorf("reading products: %w", err)
+	}
+	catalogue := make(map[string]product, len(list))
 	for _, p := range list {
-		out[p.sku] = p
+		catalogue[p.sku] = p
 	}
-	return out, nil
+	return catalogue, taken, nil
 }
 
 // appendOrderEvent appends an event about orderID to the order events topic.
-func (s *Service) appendOrderEvent(ctx context.Context, tx pgx.Tx, orderID string, event proto.Message) error {
+func (s *Service) appendOrderEvent(ctx context.Context, tx inbox.Tx, orderID string, event proto.Message) error {
 	_, err := s.outbox.Append(ctx, tx, s.orderEvent(orderID, event))
 	if err != nil {
 		return orderEventError(orderID, event, err)

@@ -209,3 +209,54 @@ func TestDuplicatePlaceOrderIsANoOp(t *testing.T) {
 		t.Errorf("%d parked messages, want none", n)
 	}
 }
+
+// TestPlaceOrderWhoseIDIsTakenWhilePlacingIsANoOp: placing reads whether the
+// order id is free, then inserts the order, its lines and OrderPlaced in one
+// batch. When another transaction takes the id in between, the insert fails
+// on the primary key and the retry finds the id taken: the other
+// transaction's order stands, and no OrderPlaced is appended.
+func TestPlaceOrderWhoseIDIsTakenWhilePlacingIsANoOp(t *testing.T) {
+	e := newEnv(t)
+	events := e.Watch(e.Topics.OrderEvents)
+	ctx := context.Background()
+	cmd := placeOrder("c", "ROPE-DRY-60", 1)
+
+	// Another transaction takes the id and holds it uncommitted, so the
+	// service reads it free and then waits on it at its insert.
+	other, err := e.Admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if _, err := other.Exec(ctx, `
+		INSERT INTO orders (id, customer_id, address, status, total_minor, currency, requested_at, settled_at,
+		                    rejection_reason, rejection_detail)
+		VALUES ($1, 'someone-else', 'elsewhere', 'rejected', 0, 'XXX', now(), now(),
+		        'REJECTION_REASON_INVALID_ORDER', 'taken by the test')`, cmd.GetOrderId()); err != nil {
+		t.Fatal(err)
+	}
+	e.startService()
+	id := e.send(cmd)
+	e.WaitFor("the service's insert waiting on the test's", func() bool {
+		return e.Count(`SELECT count(*) FROM pg_stat_activity
+			WHERE usename = 'alpes_orders' AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO orders%'`) == 1
+	})
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitApplied(id)
+
+	if n := e.Count(`SELECT count(*) FROM orders WHERE id = $1 AND customer_id = 'someone-else'`, cmd.GetOrderId()); n != 1 {
+		t.Errorf("%d rows of the other transaction's order, want 1", n)
+	}
+	if n := e.Count(`SELECT count(*) FROM order_lines WHERE order_id = $1`, cmd.GetOrderId()); n != 0 {
+		t.Errorf("%d order lines for an order placed by no one, want 0", n)
+	}
+	// A later order: its event comes after anything the contested one caused.
+	later := placeOrder("c", "BIVY-SACK", 1)
+	e.send(later)
+	e.Await(events, later.GetOrderId(), &ordersv1.OrderPlaced{})
+	if n := len(events.Of(cmd.GetOrderId(), "alpes.orders.v1.OrderPlaced")); n != 0 {
+		t.Errorf("%d OrderPlaced for an id another transaction took, want 0", n)
+	}
+}

@@ -38,7 +38,7 @@ func NewInboxRegistry() *inbox.Registry {
 	return reg
 }
 
-func onOrderPlaced(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *ordersv1.OrderPlaced) error {
+func onOrderPlaced(ctx context.Context, tx inbox.Tx, msg inbox.Message, ev *ordersv1.OrderPlaced) error {
 	id, err := orderID(ev.GetOrderId())
 	if err != nil {
 		return err
@@ -55,7 +55,7 @@ func onOrderPlaced(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *orders
 	return err
 }
 
-func onOrderConfirmed(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *ordersv1.OrderConfirmed) error {
+func onOrderConfirmed(ctx context.Context, tx inbox.Tx, msg inbox.Message, ev *ordersv1.OrderConfirmed) error {
 	id, err := orderID(ev.GetOrderId())
 	if err != nil {
 		return err
@@ -65,7 +65,7 @@ func onOrderConfirmed(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *ord
 		total.GetAmountMinor(), nullString(total.GetCurrency()), nullUUID(ev.GetPaymentId()), optionalTime(ev.GetConfirmedAt()))
 }
 
-func onOrderRejected(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *ordersv1.OrderRejected) error {
+func onOrderRejected(ctx context.Context, tx inbox.Tx, msg inbox.Message, ev *ordersv1.OrderRejected) error {
 	id, err := orderID(ev.GetOrderId())
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func onOrderRejected(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *orde
 		rejectionReason(ev.GetReason()), nullString(ev.GetDetail()), optionalTime(ev.GetRequestedAt()), optionalTime(ev.GetRejectedAt()))
 }
 
-func onPaymentProcessed(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *paymentsv1.PaymentProcessed) error {
+func onPaymentProcessed(ctx context.Context, tx inbox.Tx, msg inbox.Message, ev *paymentsv1.PaymentProcessed) error {
 	id, err := orderID(ev.GetOrderId())
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func onPaymentProcessed(ctx context.Context, tx pgx.Tx, msg inbox.Message, ev *p
 // contradicting terminal status: two terminal events for one order break
 // the orders lifecycle, so the message is parked for an operator instead of
 // either fact silently winning (the error rolls the entry back too).
-func settle(ctx context.Context, tx pgx.Tx, e timelineEntry, sql string, id uuid.UUID, status string, args ...any) error {
+func settle(ctx context.Context, tx inbox.Tx, e timelineEntry, sql string, id uuid.UUID, status string, args ...any) error {
 	tag, err := project(ctx, tx, e, sql, append([]any{id}, args...)...)
 	if err != nil {
 		return fmt.Errorf("recording %s order %s: %w", status, id, err)
@@ -141,7 +141,7 @@ func entry(msg inbox.Message, id uuid.UUID, stated *timestamppb.Timestamp, summa
 // project runs sql, an event's change of order_facts, and inserts the
 // event's timeline entry, both in one round trip, and returns sql's command
 // tag.
-func project(ctx context.Context, tx pgx.Tx, e timelineEntry, sql string, args ...any) (pgconn.CommandTag, error) {
+func project(ctx context.Context, tx inbox.Tx, e timelineEntry, sql string, args ...any) (pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
 	b.Queue(sql, binaryUUIDs(args)...)
 	b.Queue(insertEntry, binaryUUIDs(e)...)

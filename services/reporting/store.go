@@ -9,13 +9,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/alpes/alpes/outbox/inbox"
 )
 
-// DB is what reporting needs of its database: transactions for the consumer
-// and the report's cursor, queries for the timeline, and a ping for
+// DB is what reporting needs of its database: the consumer's connections and
+// transactions, the report's cursor, queries for the timeline, and a ping for
 // readiness. A *pgxpool.Pool connected as alpes_reporting is one.
 type DB interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
+	inbox.DB
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
