@@ -174,34 +174,6 @@ func decodeObject(data []byte, path string) (map[string]json.RawMessage, error) 
 	return obj, nil
 }
 
-// duplicateKey returns a member name that occurs twice in the JSON object
-// data (already known to be well-formed). Decoding keeps only the last
-// occurrence, and another parser might keep the first: refusing them leaves
-// no room for two readers to disagree about a request.
-func duplicateKey(data []byte) (string, bool) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return "", false
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", false
-		}
-		name, _ := tok.(string)
-		if seen[name] {
-			return name, true
-		}
-		seen[name] = true
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return "", false
-		}
-	}
-	return "", false
-}
-
 // checkFields refuses members of obj that are server-owned or unknown.
 func checkFields(obj map[string]json.RawMessage, path string, allowed []string) error {
 	names := make([]string, 0, len(obj))
