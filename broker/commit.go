@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
+	"github.com/alpes/alpes/internal/pulsarwire"
 )
 
 // cursorSaveInterval is how often durable subscriptions' cursors are
@@ -24,16 +24,16 @@ type committer struct {
 	signal chan struct{}
 }
 
-// commitItem is a frame to send once entry id of topic t (if any) is
+// commitItem is a receipt to send once entry id of topic t (if any) is
 // durable. gen is the topic's log generation when the entry was appended:
 // a failed sync rolls the log back and starts a new one, and the entries
 // of the old generation are gone.
 type commitItem struct {
-	t    *topic // nil for a frame that waits only for its turn
-	id   int64
-	gen  uint64
-	conn *conn
-	cmd  *wirev1.BaseCommand
+	t       *topic // nil for a receipt that waits only for its turn
+	id      int64
+	gen     uint64
+	conn    *conn
+	receipt pulsarwire.SendReceipt
 }
 
 func (c *committer) enqueue(item commitItem) {
@@ -95,7 +95,7 @@ func (b *Broker) commitRound() {
 		if it.t != nil && !it.t.committed(it.id, it.gen) {
 			continue
 		}
-		it.conn.send(it.cmd, nil)
+		it.conn.sendReceipt(&it.receipt)
 	}
 	for _, t := range synced {
 		t.mu.Lock()

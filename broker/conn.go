@@ -158,6 +158,21 @@ func (c *conn) send(cmd *wirev1.BaseCommand, msg *pulsarwire.Message) {
 		c.log.Error("encoding frame", "err", err)
 		return
 	}
+	c.wakeWriter()
+}
+
+// sendReceipt queues a SEND_RECEIPT as send does. One goes out for every
+// message stored, so it is encoded by hand rather than built and
+// marshalled as a BaseCommand.
+func (c *conn) sendReceipt(r *pulsarwire.SendReceipt) {
+	c.outMu.Lock()
+	c.out = pulsarwire.AppendSendReceipt(c.out, r)
+	c.outMu.Unlock()
+	c.wakeWriter()
+}
+
+// wakeWriter tells the writer that frames are queued.
+func (c *conn) wakeWriter() {
 	select {
 	case c.outSignal <- struct{}{}:
 	default:

@@ -7,7 +7,7 @@ import (
 	"math/bits"
 	"strconv"
 
-	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
+	"github.com/alpes/alpes/internal/pulsarwire"
 )
 
 // keySlots is the size of Key_Shared's hash space (Pulsar's
@@ -15,30 +15,33 @@ import (
 // split, lie in [0, keySlots-1].
 const keySlots = 1 << 16
 
-// noneKey is what Pulsar hashes for an entry with no key, no producer name
-// or no sequence id.
-const noneKey = "NONE_KEY"
+// stickyKeyScratch is room enough for most sticky keys built from a
+// producer name and a sequence id, so that stickyKey can build them in a
+// caller's array rather than on the heap.
+const stickyKeyScratch = 64
 
 // stickyKey returns the bytes that place an entry on a Key_Shared
 // subscription, chosen as Pulsar chooses them: the ordering key when set,
 // else the partition key (base64-decoded when the producer says it is
 // encoded), else the producer name and sequence id, so that keyless
-// messages spread over the consumers.
-func stickyKey(md *wirev1.MessageMetadata) []byte {
+// messages spread over the consumers. Pulsar hashes "NONE_KEY" when the
+// producer name or sequence id is missing too, but both are required
+// fields: metadata without them never gets this far. A key stickyKey
+// builds is appended to dst; the one it returns may be dst's or md's.
+func stickyKey(dst []byte, md *pulsarwire.MetadataSummary) []byte {
 	switch {
-	case md.OrderingKey != nil:
+	case md.HasOrderingKey:
 		return md.OrderingKey
-	case md.PartitionKey != nil:
-		if md.GetPartitionKeyB64Encoded() {
-			if b, err := base64.StdEncoding.DecodeString(md.GetPartitionKey()); err == nil {
+	case md.HasPartitionKey:
+		if md.PartitionKeyB64Encoded {
+			if b, err := base64.StdEncoding.AppendDecode(dst, md.PartitionKey); err == nil {
 				return b
 			}
 		}
-		return []byte(md.GetPartitionKey())
-	case md.ProducerName != nil && md.SequenceId != nil:
-		return []byte(md.GetProducerName() + "-" + strconv.FormatInt(int64(md.GetSequenceId()), 10))
+		return md.PartitionKey
 	}
-	return []byte(noneKey)
+	dst = append(append(dst, md.ProducerName...), '-')
+	return strconv.AppendInt(dst, int64(md.SequenceID), 10)
 }
 
 // keyHash is Pulsar's Murmur3_32Hash of key: MurmurHash3 (x86, 32-bit,

@@ -340,7 +340,7 @@ func (c *conn) handleSend(req *wirev1.CommandSend, msg *pulsarwire.Message) bool
 	if len(msg.Raw) > c.b.cfg.MaxMessageSize+4 {
 		return sendError(wirev1.ServerError_NotAllowedError, fmt.Errorf("message of %d bytes exceeds the limit", len(msg.Raw)))
 	}
-	md, err := msg.DecodeMetadata()
+	md, err := msg.DecodeSummary()
 	if err != nil {
 		return sendError(wirev1.ServerError_UnknownError, err)
 	}
@@ -349,7 +349,7 @@ func (c *conn) handleSend(req *wirev1.CommandSend, msg *pulsarwire.Message) bool
 		// the client did not send.
 		msg.HasChecksum, msg.Checksum = true, pulsarwire.Checksum(msg.Raw)
 	}
-	p.topic.publish(p, req, msg, md)
+	p.topic.publish(p, req, msg, &md)
 	return true
 }
 
@@ -369,18 +369,18 @@ func (t *topic) countIn(messages, bytes int64) {
 // one is a duplicate, receipted with ledger and entry -1; at or below the
 // last pushed but not yet persisted one, it is refused with an error that
 // makes the client reconnect and resend.
-func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Message, md *wirev1.MessageMetadata) {
+func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Message, md *pulsarwire.MetadataSummary) {
 	seq := max(req.GetSequenceId(), req.GetHighestSequenceId())
-	receipt := &wirev1.CommandSendReceipt{
-		ProducerId: proto.Uint64(req.GetProducerId()),
-		SequenceId: proto.Uint64(req.GetSequenceId()),
-	}
-	if req.HighestSequenceId != nil {
-		receipt.HighestSequenceId = proto.Uint64(req.GetHighestSequenceId())
+	receipt := pulsarwire.SendReceipt{
+		ProducerID:           req.GetProducerId(),
+		SequenceID:           req.GetSequenceId(),
+		HighestSequenceID:    req.GetHighestSequenceId(),
+		HasHighestSequenceID: req.HighestSequenceId != nil,
 	}
 	sendError := func(code wirev1.ServerError, text string) {
 		p.conn.send(&wirev1.BaseCommand{Type: wirev1.BaseCommand_SEND_ERROR.Enum(), SendError: &wirev1.CommandSendError{
-			ProducerId: receipt.ProducerId, SequenceId: receipt.SequenceId, Error: code.Enum(), Message: proto.String(text),
+			ProducerId: proto.Uint64(receipt.ProducerID), SequenceId: proto.Uint64(receipt.SequenceID),
+			Error: code.Enum(), Message: proto.String(text),
 		}}, nil)
 	}
 	t.mu.Lock()
@@ -395,8 +395,8 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 		sendError(wirev1.ServerError_PersistenceError, "the topic's log is unusable: "+t.failed.Error())
 		return
 	}
-	name := md.GetProducerName()
-	e := newEntry(msg, md)
+	name := sharedString(md.ProducerName, p.name)
+	e := newEntry(msg, md, name)
 	e.seq = seq
 	// The chunks of a chunked message share its sequence id: only the
 	// last chunk is checked and advances the sequence, as in Pulsar.
@@ -406,9 +406,9 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 				sendError(wirev1.ServerError_PersistenceError, "sequence id not yet persisted: resend")
 				return
 			}
-			receipt.MessageId = &wirev1.MessageIdData{LedgerId: proto.Uint64(^uint64(0)), EntryId: proto.Uint64(^uint64(0))}
+			receipt.LedgerID, receipt.EntryID, receipt.Partition = ^uint64(0), ^uint64(0), -1
 			p.countReceipted(e)
-			t.b.commits.enqueue(commitItem{conn: p.conn, cmd: receiptCommand(receipt)})
+			t.b.commits.enqueue(commitItem{conn: p.conn, receipt: receipt})
 			return
 		}
 	}
@@ -417,9 +417,10 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 		sendError(wirev1.ServerError_PersistenceError, "storing entry failed")
 		return
 	}
-	receipt.MessageId = t.messageID(e.id)
+	// The message id, as messageID spells it.
+	receipt.LedgerID, receipt.EntryID, receipt.Partition = ledgerID, uint64(e.id), t.partition
 	p.countReceipted(e)
-	t.b.commits.enqueue(commitItem{t: t, id: e.id, gen: t.gen, conn: p.conn, cmd: receiptCommand(receipt)})
+	t.b.commits.enqueue(commitItem{t: t, id: e.id, gen: t.gen, conn: p.conn, receipt: receipt})
 }
 
 // countReceipted records an entry the producer gets a receipt for, stored
@@ -430,23 +431,32 @@ func (p *producer) countReceipted(e *entry) {
 	p.bytesIn.add(e.storedBytes())
 }
 
-func receiptCommand(r *wirev1.CommandSendReceipt) *wirev1.BaseCommand {
-	return &wirev1.BaseCommand{Type: wirev1.BaseCommand_SEND_RECEIPT.Enum(), SendReceipt: r}
-}
-
-func newEntry(msg *pulsarwire.Message, md *wirev1.MessageMetadata) *entry {
+// newEntry returns the entry of msg, whose metadata md summarizes and
+// whose producer name, as a string, is producer.
+func newEntry(msg *pulsarwire.Message, md *pulsarwire.MetadataSummary, producer string) *entry {
+	var key [stickyKeyScratch]byte
 	return &entry{
 		msg:         msg,
 		size:        int64(len(msg.Raw)),
-		producer:    md.GetProducerName(),
-		publishTime: md.GetPublishTime(),
-		numMessages: max(md.GetNumMessagesInBatch(), 1),
-		batched:     md.NumMessagesInBatch != nil,
-		keyHash:     keyHash(stickyKey(md)),
-		innerChunk:  md.GetNumChunksFromMsg() > 1 && md.GetChunkId() != md.GetNumChunksFromMsg()-1,
-		chunked:     md.GetNumChunksFromMsg() > 1,
-		deliverAt:   md.GetDeliverAtTime(),
+		producer:    producer,
+		publishTime: md.PublishTime,
+		numMessages: max(md.NumMessagesInBatch, 1),
+		batched:     md.HasNumMessagesInBatch,
+		keyHash:     keyHash(stickyKey(key[:0], md)),
+		innerChunk:  md.NumChunksFromMsg > 1 && md.ChunkID != md.NumChunksFromMsg-1,
+		chunked:     md.NumChunksFromMsg > 1,
+		deliverAt:   md.DeliverAtTime,
 	}
+}
+
+// sharedString returns b as a string: known itself when it holds the same
+// bytes. The entries of a producer then share its name rather than each
+// holding a copy, and storing one costs no allocation for it.
+func sharedString(b []byte, known string) string {
+	if string(b) == known {
+		return known
+	}
+	return string(b)
 }
 
 // purgeInactiveProducersLoop forgets, once per

@@ -136,15 +136,17 @@ func (b *Broker) recoverTopic(name topicName) (*topic, error) {
 		return nil, err
 	}
 	t := newTopic(b, name, store)
+	var producer string // the last entry's producer name, which the next one likely shares
 	err = store.recover(func(id int64, seq uint64, msg *pulsarwire.Message, offset int64) error {
 		if want := t.firstID + int64(len(t.entries)); id != want {
 			return fmt.Errorf("log holds entry %d where %d belongs", id, want)
 		}
-		md, err := msg.DecodeMetadata()
+		md, err := msg.DecodeSummary()
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", id, err)
 		}
-		e := newEntry(msg, md)
+		producer = sharedString(md.ProducerName, producer)
+		e := newEntry(msg, &md, producer)
 		e.id, e.seq, e.offset, e.size = id, seq, offset, int64(len(msg.Raw))
 		t.pushEntry(e)
 		if !e.innerChunk && int64(seq) > t.dedupOf(e.producer) {

@@ -65,12 +65,14 @@ func (b *Broker) topic(name topicName, create bool) (*topic, error) {
 // the policy of the topic (of its partitioned topic, for a partition) if
 // it has one, else its namespace's, else the broker's default.
 func (b *Broker) deduplicationEnabled(name topicName) bool {
+	// Every SEND asks: the keys are spelled in buf, not allocated.
+	var buf [nameScratch]byte
 	b.policyMu.RLock()
 	defer b.policyMu.RUnlock()
-	if on, ok := b.topicDedupPolicy[name.base().String()]; ok {
+	if on, ok := b.topicDedupPolicy[string(name.base().appendTo(buf[:0]))]; ok {
 		return on
 	}
-	if on, ok := b.dedupPolicy[name.namespaceName()]; ok {
+	if on, ok := b.dedupPolicy[string(name.appendNamespace(buf[:0]))]; ok {
 		return on
 	}
 	return b.cfg.Deduplication

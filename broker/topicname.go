@@ -48,12 +48,35 @@ func parseTopicName(s string) (topicName, error) {
 	return t, nil
 }
 
+// nameScratch is room enough for most names, so that a name can be
+// spelled in a caller's array: a map lookup keyed by string(b) does not
+// allocate, which matters on the path of every SEND.
+const nameScratch = 128
+
 func (t topicName) String() string {
-	return t.domain + "://" + t.tenant + "/" + t.namespace + "/" + t.local
+	var buf [nameScratch]byte
+	return string(t.appendTo(buf[:0]))
+}
+
+// appendTo appends the name, as String spells it, to dst.
+func (t topicName) appendTo(dst []byte) []byte {
+	dst = append(append(dst, t.domain...), "://"...)
+	dst = append(t.appendNamespace(dst), '/')
+	return append(dst, t.local...)
 }
 
 // namespaceName returns "tenant/namespace".
-func (t topicName) namespaceName() string { return t.tenant + "/" + t.namespace }
+func (t topicName) namespaceName() string {
+	var buf [nameScratch]byte
+	return string(t.appendNamespace(buf[:0]))
+}
+
+// appendNamespace appends the namespace's name, "tenant/namespace", to
+// dst.
+func (t topicName) appendNamespace(dst []byte) []byte {
+	dst = append(append(dst, t.tenant...), '/')
+	return append(dst, t.namespace...)
+}
 
 // partition returns the partition index encoded in the name, or -1.
 func (t topicName) partition() int {

@@ -24,9 +24,9 @@ func ParseFrame(body []byte) (*Frame, error) {
 	if cmdSize > uint64(len(rest)) {
 		return nil, fmt.Errorf("%w: command size %d exceeds the %d bytes left", ErrMalformedFrame, cmdSize, len(rest))
 	}
-	cmd := new(wirev1.BaseCommand)
-	if err := proto.Unmarshal(rest[:cmdSize], cmd); err != nil {
-		return nil, fmt.Errorf("%w: decoding command: %w", ErrMalformedFrame, err)
+	cmd, err := decodeCommand(rest[:cmdSize])
+	if err != nil {
+		return nil, err
 	}
 	rest = rest[cmdSize:]
 	if len(rest) == 0 {
