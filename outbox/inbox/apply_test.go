@@ -202,3 +202,20 @@ func TestABacklogIsAppliedInBulkWithoutWaiting(t *testing.T) {
 		t.Errorf("%d messages applied in %d transactions: a backlog should be applied in bulk", len(evs), txs)
 	}
 }
+
+// TestABatchIsAppliedOnceTheStreamPauses: a batch that found more than one
+// message waiting goes on filling only while messages keep coming. Here
+// BatchWait is an hour and two messages wait before the consumer starts:
+// they must be applied once no third follows within BatchGap, not an hour
+// later (waitEffects gives up after a minute).
+func TestABatchIsAppliedOnceTheStreamPauses(t *testing.T) {
+	e := newEnv(t)
+	evs := sequence(1, 2)
+	e.publisher(e.ordersTopic).publish(evs...)
+	cfg := e.config(effectRegistry())
+	cfg.BatchWait, cfg.BatchGap = time.Hour, 20*time.Millisecond
+	e.start(cfg)
+
+	e.waitEffects(len(evs))
+	e.assertEffects(evs)
+}

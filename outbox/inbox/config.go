@@ -20,6 +20,7 @@ import (
 const (
 	DefaultBatchSize    = 100
 	DefaultBatchWait    = 5 * time.Millisecond
+	DefaultBatchGap     = time.Millisecond
 	DefaultMaxAttempts  = 5
 	DefaultRetryBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff   = 10 * time.Second
@@ -72,9 +73,14 @@ type Config struct {
 	// BatchWait is how long a batch may wait for more messages. A batch first
 	// takes what has already arrived. A lone message, as on a quiet stream,
 	// is applied at once; when more than one was waiting the stream is busy,
-	// and the batch waits up to BatchWait to fill, so that a busy stream
-	// commits fewer, larger transactions. Negative never waits. Default 5ms.
+	// and the batch goes on taking messages while they keep coming (see
+	// BatchGap), for up to BatchWait in all, so that a busy stream commits
+	// fewer, larger transactions. Negative never waits. Default 5ms.
 	BatchWait time.Duration
+	// BatchGap is how long a filling batch waits for its next message: when
+	// none arrives within it, the stream has paused and the batch is applied
+	// without waiting out the rest of BatchWait. Default 1ms.
+	BatchGap time.Duration
 	// MaxAttempts is how many times a message whose handler fails is tried
 	// before it is dead-lettered, the first attempt included. Attempts that
 	// meet a transient database error do not count: those are retried until
@@ -134,6 +140,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	check(c.BatchSize > 0, "batch size %d: want at least 1", c.BatchSize)
 	setDefault(&c.BatchWait, DefaultBatchWait)
+	setDefault(&c.BatchGap, DefaultBatchGap)
 	check(c.MaxAttempts > 0, "max attempts %d: want at least 1", c.MaxAttempts)
 	check(c.RetryBackoff > 0, "retry backoff %s: want more than 0", c.RetryBackoff)
 	check(c.MaxBackoff >= c.RetryBackoff, "max backoff %s: want at least the retry backoff %s", c.MaxBackoff, c.RetryBackoff)

@@ -5,8 +5,9 @@
 // named after the service, from the earliest message, so any number of
 // instances of a service share the work while the messages of one key (one
 // order, one product) stay in order. It takes messages in batches (up to
-// Config.BatchSize, waiting briefly for more only when the stream is busy:
-// see Config.BatchWait) and applies a batch in one Postgres transaction:
+// Config.BatchSize, waiting briefly for more only when the stream is busy,
+// and only while they keep coming: see Config.BatchWait and BatchGap) and
+// applies a batch in one Postgres transaction:
 //
 //   - every message's event id (alpes-event-id) is inserted into the inbox
 //     table with ON CONFLICT DO NOTHING; a message whose id is already there
@@ -17,6 +18,11 @@
 //     effect and the inbox row commit together or not at all;
 //   - apply_progress records, per topic, the newest source commit time
 //     applied, from which anyone computes commit → applied lag.
+//
+// The framework's own statements cost two round trips per transaction, not
+// four: BEGIN is sent in one batch with the inbox insert, and the progress
+// update in one with COMMIT. Handlers get an inbox.Tx, which runs statements
+// and batches but cannot commit or roll back.
 //
 // Only after the commit is every message of the batch acknowledged. A crash
 // before the commit leaves the messages unacknowledged, and the broker

@@ -63,7 +63,7 @@ type Config struct {
 	// OrderEvents and CatalogEvents. Default: eventcatalog.DefaultTopics().
 	Topics eventcatalog.Topics
 	// Consumer tunes the view consumer: its BatchSize, BatchWait,
-	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// BatchGap, MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Server: subscription "bff", Topics' order and catalogue
 	// events, the view's handlers, DB, Pulsar, Logger and TracerProvider.

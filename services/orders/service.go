@@ -39,7 +39,7 @@ type Config struct {
 	// and CatalogEvents. The zero value is eventcatalog.DefaultTopics().
 	Topics eventcatalog.Topics
 	// Consumer tunes the inbox consumer: its BatchSize, BatchWait,
-	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// BatchGap, MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Service: subscription "orders", Topics' order commands
 	// and payment events, the service's handlers, DB, Pulsar, Logger and

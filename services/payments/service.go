@@ -43,7 +43,7 @@ type Config struct {
 	// Gateway decides every charge. Nil means DefaultGateway().
 	Gateway *Gateway
 	// Consumer tunes the inbox consumer: its BatchSize, BatchWait,
-	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// BatchGap, MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Service: subscription "payments", Topics' order
 	// events, the service's handlers, DB, Pulsar, Logger and TracerProvider.

@@ -59,7 +59,7 @@ type Config struct {
 	FetchSize int
 
 	// Consumer tunes the inbox consumer: its BatchSize, BatchWait,
-	// MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
+	// BatchGap, MaxAttempts, RetryBackoff, MaxBackoff, ReceiveQueue, Sweep and
 	// Failpoints are used (zero takes inbox's defaults). Its other fields
 	// are set by the Service: subscription "reporting", Topics' order and
 	// payment events, the projection's handlers, DB, Pulsar, Logger and
