@@ -65,6 +65,23 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
+// appPoolWith connects a pool of its own as the service role, with its
+// configuration changed by change first, closed when the test ends.
+func (e *env) appPoolWith(change func(*pgxpool.Config)) *pgxpool.Pool {
+	e.t.Helper()
+	cfg, err := pgxpool.ParseConfig(e.db.DSNAs(serviceRole))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	change(cfg)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(pool.Close)
+	return pool
+}
+
 // exec runs sql as the superuser.
 func (e *env) exec(sql string, args ...any) {
 	e.t.Helper()

@@ -61,23 +61,6 @@ func (e *env) lockEffect(ev event) (heal func()) {
 	}
 }
 
-// appPoolWithStatementTimeout connects as the service role with
-// statement_timeout set, as a service may configure it.
-func (e *env) appPoolWithStatementTimeout(timeout time.Duration) *pgxpool.Pool {
-	e.t.Helper()
-	cfg, err := pgxpool.ParseConfig(e.db.DSNAs(serviceRole))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(timeout.Milliseconds())
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(pool.Close)
-	return pool
-}
-
 // callCounter is recordEffect, counting its calls per event id.
 type callCounter struct {
 	mu    sync.Mutex
@@ -111,7 +94,9 @@ func TestTransientDatabaseErrorsAreRetriedUntilTheyHeal(t *testing.T) {
 	reg := inbox.NewRegistry()
 	inbox.Handle(reg, h.handle)
 	cfg := e.config(reg)
-	cfg.DB = e.appPoolWithStatementTimeout(200 * time.Millisecond)
+	cfg.DB = e.appPoolWith(func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["statement_timeout"] = "200" // ms, as a service may configure it
+	})
 	cfg.MaxAttempts = 3
 	cfg.MaxBackoff = 40 * time.Millisecond
 	c := e.start(cfg)

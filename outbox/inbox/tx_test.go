@@ -26,7 +26,7 @@ func TestApplyTransactionCostsTwoRoundTripsBesidesItsHandler(t *testing.T) {
 
 	rec := &sendRecorder{byConn: map[*pgx.Conn][]string{}}
 	cfg := e.config(effectRegistry())
-	cfg.DB = e.tracedPool(rec)
+	cfg.DB = e.appPoolWith(func(c *pgxpool.Config) { c.ConnConfig.Tracer = rec })
 	c := e.start(cfg)
 	e.waitFor("the event applied", func() bool { return c.Stats().Applied == 1 })
 
@@ -72,23 +72,6 @@ func TestHandlerThatCarriesOnAfterAFailedStatementCommitsNothing(t *testing.T) {
 	if st := c.Stats(); st.Applied != 1 || st.DBRetries < 1 {
 		t.Errorf("stats %+v, want 1 applied after at least one retry", st)
 	}
-}
-
-// tracedPool is a pool of the service role whose connections report what
-// they send to rec.
-func (e *env) tracedPool(rec *sendRecorder) *pgxpool.Pool {
-	e.t.Helper()
-	cfg, err := pgxpool.ParseConfig(e.db.DSNAs(serviceRole))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(pool.Close)
-	return pool
 }
 
 // sendRecorder is a pgx tracer that records, per connection, each query and
