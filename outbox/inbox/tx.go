@@ -29,9 +29,9 @@ var (
 // applyConn is one apply transaction on a connection of its own, begun and
 // committed in the same round trips as the inbox's own statements rather
 // than in two more: BEGIN travels with the inbox insert, COMMIT with the
-// progress update. pgx's Tx sends each of them alone, and at a trickle,
-// where every message is a transaction of its own, those round trips were a
-// third of the inbox's cost per message (docs/profiles.md).
+// progress update. pgx's Tx sends each of them alone: at a trickle, where
+// every message is a transaction of its own, that is two round trips more
+// per message, and as many wake-ups of the service and its backend.
 //
 // Postgres runs a batch as one implicit transaction unless it holds a BEGIN;
 // then the transaction outlives the batch, as it does here, until COMMIT or
@@ -79,7 +79,7 @@ func (ac *applyConn) conn() *pgx.Conn { return ac.pooled.Conn() }
 
 // commit runs last with args, unless args is empty, then COMMIT, in one
 // round trip. A transaction that had failed before is rolled back by COMMIT,
-// and commit says so with an error wrapping pgx.ErrTxCommitRollback.
+// and commit says so with pgx.ErrTxCommitRollback.
 func (ac *applyConn) commit(ctx context.Context, last string, args ...any) error {
 	b := &pgx.Batch{}
 	if len(args) > 0 {
