@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -98,7 +99,11 @@ type stream struct {
 }
 
 func (s *stream) run(ctx context.Context) error {
-	s.nextStatus = time.Now().Add(s.opts.StatusInterval)
+	// Report the positions at once: until a status arrives the walsender
+	// takes the write position for zero (see sendStatus).
+	if err := s.sendStatus(ctx); err != nil {
+		return err
+	}
 	deadline := newReadDeadline(ctx, s.conn.Conn())
 	defer deadline.release()
 	for {
@@ -266,6 +271,21 @@ func (s *stream) emit(ctx context.Context, batch []Change) error {
 	}
 }
 
+// noWritePosition is the write position every status reports: the largest
+// LSN, which the walsender can never read past. A logical client writes no
+// WAL, and Postgres uses the figure only to show it (pg_stat_replication's
+// write_lsn and write_lag), to release commits waiting for a synchronous
+// standby under synchronous_commit = remote_write, and to decide, each time
+// it is about to wait for WAL, whether to send the client a keepalive: it
+// sends one whenever the reported write and flush positions are both behind
+// what it has read. Every commit anywhere in the cluster, in any database,
+// makes each walsender read and wait again, so honest positions reported
+// once a second cost the relay a keepalive or two per commit of the whole
+// cluster on each of its slots, each one a wake-up for nothing (docs/relay.md,
+// "Confirm"). The flush and apply positions stay exact: they alone move the
+// slot.
+const noWritePosition = LSN(math.MaxUint64)
+
 // errZeroFlush guards the one mistake that would lose data silently:
 // pglogrepl replaces a zero flush position with the write position.
 var errZeroFlush = errors.New("refusing to send a standby status with flush position 0")
@@ -280,7 +300,7 @@ func (s *stream) sendStatus(ctx context.Context) error {
 	}
 	written := max(s.written, flushed)
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, s.conn, pglogrepl.StandbyStatusUpdate{
-		WALWritePosition: written,
+		WALWritePosition: noWritePosition,
 		WALFlushPosition: flushed,
 		WALApplyPosition: flushed,
 		ClientTime:       time.Now(),

@@ -128,3 +128,96 @@ func TestStreamHandsOverBoundedBatchesInOrder(t *testing.T) {
 		t.Errorf("%d rows, %d of the big transaction; want %d and %d", rows, bigSeen, small+bigRows, bigRows)
 	}
 }
+
+// TestCommitsElsewhereInTheClusterWakeNoKeepalives: a walsender about to
+// wait for WAL sends a keepalive whenever its client's reported write and
+// flush positions are both behind what it has read, and every commit
+// anywhere in the cluster makes it read and wait again. A client reporting
+// honest positions once a second would get a keepalive or two per commit of
+// every database the cluster holds, each one a wake-up of the relay for
+// nothing. The stream reports a write position the walsender can never pass
+// (see sendStatus), so commits in another database cost it no message.
+func TestCommitsElsewhereInTheClusterWakeNoKeepalives(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := pgtest.New(t, "orders")
+	other := pgtest.New(t, "payments")
+	admin, elsewhere := db.Pool(t), other.Pool(t)
+	pgtest.Exec(t, elsewhere, `CREATE TABLE busy (n int)`)
+	var start string
+	if err := admin.QueryRow(ctx, `SELECT lsn::text FROM pg_create_logical_replication_slot('keepalive_test', 'pgoutput')`).Scan(&start); err != nil {
+		t.Fatal(err)
+	}
+	startLSN, err := pglogrepl.ParseLSN(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl, err := pgconn.Connect(ctx, db.ReplicationDSN(migrations.RelayRole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repl.Close(context.Background())
+	out := make(chan []pgsource.Change, 16)
+	statuses := make(chan struct{}, 1)
+	streamCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- pgsource.Stream(streamCtx, repl, pgsource.StreamOptions{
+			Slot:           "keepalive_test",
+			Publication:    schema.Publication,
+			Start:          startLSN,
+			Confirmed:      func() pgsource.LSN { return startLSN },
+			StatusInterval: time.Second,
+			OnStatus: func(_, _ pgsource.LSN) {
+				select {
+				case statuses <- struct{}{}:
+				default:
+				}
+			},
+		}, out)
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("stream: %v", err)
+		}
+	}()
+	select { // the stream reports its positions as soon as it starts
+	case <-statuses:
+	case <-time.After(500 * time.Millisecond):
+		t.Fatal("no standby status update when the stream started")
+	}
+
+	const commits = 300
+	for i := range commits {
+		pgtest.Exec(t, elsewhere, `INSERT INTO busy VALUES ($1)`, i)
+	}
+	// A row of the slot's own database, committed after all of them: once
+	// it arrives, the walsender has read past every commit above.
+	pgtest.Exec(t, admin, `INSERT INTO outbox (id, topic, aggregate_id, type, payload)
+		VALUES (gen_random_uuid(), 'persistent://alpes/test/t.v1', 'last', 't', '\x00')`)
+	keepalives := 0
+	for arrived := false; !arrived; {
+		select {
+		case batch := <-out:
+			for _, c := range batch {
+				switch c := c.(type) {
+				case *pgsource.Keepalive:
+					keepalives++
+				case *pgsource.Row:
+					arrived = c.AggregateID == "last"
+				}
+			}
+		case err := <-done:
+			t.Fatalf("stream ended: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the last row never arrived")
+		}
+	}
+	// The stream's own requests (one a second while caught up) are answered
+	// with keepalives; a keepalive per commit elsewhere would be 300 or more.
+	if keepalives > commits/10 {
+		t.Errorf("%d keepalives during %d commits in another database; want at most %d", keepalives, commits, commits/10)
+	}
+	t.Logf("%d keepalives during %d commits in another database", keepalives, commits)
+}
