@@ -67,6 +67,14 @@ func TestHundredsOfOrdersEndToEnd(t *testing.T) {
 		}
 		return v
 	}
+	// Reporting is off the client's path: an outcome shows in the bff's view
+	// without waiting for reporting, which applies the same events from a
+	// subscription of its own and may be a second behind on a loaded box.
+	// Wait, bounded, until it has applied as many as it was sent; an event
+	// lost or applied twice still fails the checks below.
+	for deadline := time.Now().Add(time.Minute); query("reporting", `SELECT count(*) FROM inbox`) < 3*n && time.Now().Before(deadline); {
+		<-time.After(50 * time.Millisecond)
+	}
 	settled := int(sum.Confirmed + sum.Rejected)
 	checks := []struct {
 		db, sql string
