@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/migrations"
@@ -25,14 +26,7 @@ func TestStreamHandsOverBoundedBatchesInOrder(t *testing.T) {
 	defer cancel()
 	db := pgtest.New(t, "orders")
 	admin := db.Pool(t)
-	var start string
-	if err := admin.QueryRow(ctx, `SELECT lsn::text FROM pg_create_logical_replication_slot('stream_test', 'pgoutput')`).Scan(&start); err != nil {
-		t.Fatal(err)
-	}
-	startLSN, err := pglogrepl.ParseLSN(start)
-	if err != nil {
-		t.Fatal(err)
-	}
+	startLSN := createSlot(ctx, t, admin, "stream_test")
 	const small, bigRows = 1000, 3*pgsource.MaxBatchChanges + 7
 	// small one-row transactions, then one of bigRows rows.
 	const columns = `INSERT INTO outbox (id, topic, aggregate_id, type, payload) `
@@ -45,36 +39,8 @@ func TestStreamHandsOverBoundedBatchesInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	repl, err := pgconn.Connect(ctx, db.ReplicationDSN(migrations.RelayRole))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer repl.Close(context.Background())
 	out := make(chan []pgsource.Change) // unbuffered: the test paces the stream
-	statuses := make(chan struct{}, 100)
-	streamCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- pgsource.Stream(streamCtx, repl, pgsource.StreamOptions{
-			Slot:           "stream_test",
-			Publication:    schema.Publication,
-			Start:          startLSN,
-			Confirmed:      func() pgsource.LSN { return startLSN },
-			StatusInterval: 20 * time.Millisecond,
-			OnStatus: func(_, _ pgsource.LSN) {
-				select {
-				case statuses <- struct{}{}:
-				default:
-				}
-			},
-		}, out)
-	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stream: %v", err)
-		}
-	}()
+	statuses, done := startStream(ctx, t, db, "stream_test", startLSN, 20*time.Millisecond, out)
 
 	// Nobody takes a batch yet: status updates must keep flowing.
 	for range 3 {
@@ -144,44 +110,9 @@ func TestCommitsElsewhereInTheClusterWakeNoKeepalives(t *testing.T) {
 	other := pgtest.New(t, "payments")
 	admin, elsewhere := db.Pool(t), other.Pool(t)
 	pgtest.Exec(t, elsewhere, `CREATE TABLE busy (n int)`)
-	var start string
-	if err := admin.QueryRow(ctx, `SELECT lsn::text FROM pg_create_logical_replication_slot('keepalive_test', 'pgoutput')`).Scan(&start); err != nil {
-		t.Fatal(err)
-	}
-	startLSN, err := pglogrepl.ParseLSN(start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repl, err := pgconn.Connect(ctx, db.ReplicationDSN(migrations.RelayRole))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer repl.Close(context.Background())
+	startLSN := createSlot(ctx, t, admin, "keepalive_test")
 	out := make(chan []pgsource.Change, 16)
-	statuses := make(chan struct{}, 1)
-	streamCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- pgsource.Stream(streamCtx, repl, pgsource.StreamOptions{
-			Slot:           "keepalive_test",
-			Publication:    schema.Publication,
-			Start:          startLSN,
-			Confirmed:      func() pgsource.LSN { return startLSN },
-			StatusInterval: time.Second,
-			OnStatus: func(_, _ pgsource.LSN) {
-				select {
-				case statuses <- struct{}{}:
-				default:
-				}
-			},
-		}, out)
-	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stream: %v", err)
-		}
-	}()
+	statuses, done := startStream(ctx, t, db, "keepalive_test", startLSN, time.Second, out)
 	select { // the stream reports its positions as soon as it starts
 	case <-statuses:
 	case <-time.After(500 * time.Millisecond):
@@ -220,4 +151,57 @@ func TestCommitsElsewhereInTheClusterWakeNoKeepalives(t *testing.T) {
 		t.Errorf("%d keepalives during %d commits in another database; want at most %d", keepalives, commits, commits/10)
 	}
 	t.Logf("%d keepalives during %d commits in another database", keepalives, commits)
+}
+
+// createSlot creates a pgoutput slot named name and returns its start.
+func createSlot(ctx context.Context, t *testing.T, admin *pgxpool.Pool, name string) pgsource.LSN {
+	t.Helper()
+	var start string
+	if err := admin.QueryRow(ctx, `SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')`, name).Scan(&start); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := pglogrepl.ParseLSN(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+// startStream streams slot from start into out, confirming nothing past
+// start, over a replication connection as the relay's role. statuses gets
+// a value after each standby status update (none while it is full); done
+// gets Stream's error. When the test ends the stream is stopped and must
+// have ended only because it was.
+func startStream(ctx context.Context, t *testing.T, db *pgtest.DB, slot string, start pgsource.LSN, interval time.Duration, out chan<- []pgsource.Change) (statuses <-chan struct{}, done <-chan error) {
+	t.Helper()
+	repl, err := pgconn.Connect(ctx, db.ReplicationDSN(migrations.RelayRole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := make(chan struct{}, 100)
+	ended := make(chan error, 1)
+	streamCtx, stop := context.WithCancel(ctx)
+	go func() {
+		ended <- pgsource.Stream(streamCtx, repl, pgsource.StreamOptions{
+			Slot:           slot,
+			Publication:    schema.Publication,
+			Start:          start,
+			Confirmed:      func() pgsource.LSN { return start },
+			StatusInterval: interval,
+			OnStatus: func(_, _ pgsource.LSN) {
+				select {
+				case status <- struct{}{}:
+				default:
+				}
+			},
+		}, out)
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ended; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("stream: %v", err)
+		}
+		repl.Close(context.Background())
+	})
+	return status, ended
 }
