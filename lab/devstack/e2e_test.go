@@ -18,6 +18,13 @@ import (
 // startStack runs the whole system in-process on free ports and returns
 // what it printed once it is ready.
 func startStack(t *testing.T) string {
+	out, _ := startStackBackground(t)
+	return out
+}
+
+// startStackBackground is startStack, also returning the running stack,
+// for tests that wait on it.
+func startStackBackground(t *testing.T) (string, *stacktest.Background) {
 	t.Helper()
 	if _, err := pgcluster.FindBinDir(); err != nil && testing.Short() {
 		t.Skipf("skipping under -short: %v", err)
@@ -30,7 +37,7 @@ func startStack(t *testing.T) string {
 			t.Errorf("the stack stopped with %v", err)
 		}
 	})
-	return dev.WaitForOutput(t, out, "Ctrl-C", 2*time.Minute)
+	return dev.WaitForOutput(t, out, "Ctrl-C", 2*time.Minute), dev
 }
 
 // TestHundredsOfOrdersEndToEnd places 300 orders concurrently through the
@@ -38,7 +45,7 @@ func startStack(t *testing.T) string {
 // afterwards: every order settled, every consumer applied every event once,
 // the report lists every order, and timelines are complete and in order.
 func TestHundredsOfOrdersEndToEnd(t *testing.T) {
-	out := startStack(t)
+	out, dev := startStackBackground(t)
 	ctx := context.Background()
 	const n = 300
 	sum, err := loadgen.Run(ctx, loadgen.Config{
@@ -71,10 +78,10 @@ func TestHundredsOfOrdersEndToEnd(t *testing.T) {
 	// without waiting for reporting, which applies the same events from a
 	// subscription of its own and may be a second behind on a loaded box.
 	// Wait, bounded, until it has applied as many as it was sent; an event
-	// lost or applied twice still fails the checks below.
-	for deadline := time.Now().Add(time.Minute); query("reporting", `SELECT count(*) FROM inbox`) < 3*n && time.Now().Before(deadline); {
-		<-time.After(50 * time.Millisecond)
-	}
+	// applied twice still fails the checks below.
+	dev.WaitUntil(t, fmt.Sprintf("reporting's inbox to hold all %d events", 3*n), time.Minute, func() bool {
+		return query("reporting", `SELECT count(*) FROM inbox`) >= 3*n
+	})
 	settled := int(sum.Confirmed + sum.Rejected)
 	checks := []struct {
 		db, sql string
