@@ -45,8 +45,9 @@ func (e *handlerError) Error() string { return fmt.Sprintf("handler of message %
 func (e *handlerError) Unwrap() error { return e.err }
 
 // applyTx applies ds in one transaction and commits. It returns a
-// *handlerError when a handler fails with an error of its own, and any other
-// error for a database fault; either way nothing was committed. The
+// *handlerError when a handler fails with an error of its own (or returns
+// nil but leaves the transaction unusable: see applyConn.leftUsable), and
+// any other error for a database fault; either way nothing was committed. The
 // transaction costs two round trips besides its handlers' statements: BEGIN
 // with the inbox insert, and the progress update with COMMIT (applyConn).
 func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error) {
@@ -66,7 +67,11 @@ func (c *Consumer) applyTx(ctx context.Context, ds []*delivery) (outcome, error)
 		}
 		delete(fresh, d.eventID.Bytes) // a second copy in the same run is a duplicate
 		applied = append(applied, d)
-		if err := c.applyOne(ctx, tx, d, &out); err != nil {
+		err := c.applyOne(ctx, tx, d, &out)
+		if err == nil && d.disp == dispHandle {
+			err = ac.leftUsable()
+		}
+		if err != nil {
 			if isTransient(err) {
 				return out, err
 			}

@@ -38,8 +38,11 @@
 // message too, by returning an error wrapping ErrPark. Nothing of that kind
 // makes the consumer stop or loop.
 //
-// A handler error is retried: the messages before the failing one in the
-// batch are committed and acknowledged first, then the failing message is
+// A handler error is retried. So is a handler's return of nil over a
+// transaction it left unusable: aborted by a statement whose error it
+// dropped, or its connection busy with rows it never closed; COMMIT would
+// roll back, and the fault would pass for the database's. The messages
+// before the failing one in the batch are committed and acknowledged first, then the failing message is
 // applied alone, up to Config.MaxAttempts times with exponential backoff. If
 // it still fails it is published to the dead-letter topic
 // <topic>-<subscription>-DLQ with its properties and alpes-dlq-reason,

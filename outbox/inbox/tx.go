@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -105,6 +106,34 @@ func (ac *applyConn) commit(ctx context.Context, last string, args ...any) error
 	}
 	return nil
 }
+
+// leftUsable checks the transaction after a handler returned nil. A
+// handler that drops the error of a failed statement leaves the
+// transaction aborted, and one that returns before reading or closing a
+// statement's rows leaves the connection busy. Either way every statement
+// after it fails, the framework's own too, and COMMIT would roll back: a
+// failure that looks like the database's and would be retried, with the
+// whole run of messages, forever. Said here, it is the handler's, so its
+// message takes the bounded retries and then the dead-letter topic. A
+// connection that has closed is left for the commit to meet, as the
+// database fault it is.
+func (ac *applyConn) leftUsable() error {
+	pc := ac.conn().PgConn()
+	switch {
+	case pc.IsClosed():
+		return nil
+	case pc.IsBusy():
+		return errHandlerLeftBusy
+	case pc.TxStatus() == 'E':
+		return errHandlerLeftAborted
+	}
+	return nil
+}
+
+var (
+	errHandlerLeftAborted = errors.New("the handler returned nil but left its transaction aborted: a statement failed and its error was not returned")
+	errHandlerLeftBusy    = errors.New("the handler returned nil with a statement's results still unread: its rows or batch were not closed")
+)
 
 // release ends the transaction if it is still open, rolling it back, and
 // returns the connection to the pool. The pool destroys a connection that
