@@ -124,6 +124,9 @@ type Sizes struct {
 	ScalePlaceRate float64 `json:"scale_place_rate_per_s"`
 	// OutcomeWait bounds how long the client waits for one order's outcome.
 	OutcomeWait time.Duration `json:"outcome_wait_ns"`
+	// SettleMax bounds the wait for a quiet box before each scenario (see
+	// Settled); 0 starts each at once.
+	SettleMax time.Duration `json:"settle_max_ns"`
 }
 
 // FullSizes are the sizes of a recorded run (about 50 minutes with 3 runs:
@@ -142,6 +145,7 @@ func FullSizes() Sizes {
 		ScaleInstances: []int{1, 2, 4}, ScaleCPUShare: 0.03, ScaleOrders: 3000, ScalePlaceRate: 300,
 		BrokerMessages: 100_000,
 		OutcomeWait:    60 * time.Second,
+		SettleMax:      time.Minute,
 	}
 }
 
@@ -156,6 +160,7 @@ func QuickSizes() Sizes {
 		ScaleInstances: []int{1, 2, 4}, ScaleCPUShare: 0.03, ScaleOrders: 1000, ScalePlaceRate: 250,
 		BrokerMessages: 20_000,
 		OutcomeWait:    30 * time.Second,
+		SettleMax:      10 * time.Second,
 	}
 }
 
@@ -249,6 +254,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		done++
 		r.printf("== %s (scenario %d of %d, %s into the run)", name, done, planned, time.Since(rep.Started).Round(time.Second))
+		if s := r.settle(ctx, name); s != nil {
+			rep.Settled = append(rep.Settled, *s)
+		}
 		start := time.Now()
 		if err := f(ctx); err != nil {
 			err = fmt.Errorf("scenario %s: %w", name, err)

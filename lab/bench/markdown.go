@@ -145,6 +145,24 @@ func (rep *Report) mdMachine(w *mdWriter) {
 	}
 	w.row("commit", commit)
 	w.row("load average (1, 5, 15 min)", fmt.Sprintf("%s before, %s after", m.LoadBefore, m.LoadAfter))
+	if len(rep.Settled) > 0 {
+		w.row(fmt.Sprintf("the box as each scenario began (after `sync`, waiting up to %s for %.0f %% idle over %s)",
+			rep.Sizes.SettleMax, 100*settleIdle, settleSample), settledSummary(rep.Settled))
+	}
+}
+
+// settledSummary says, per scenario, how long it waited for a quiet box
+// and how idle the box then was.
+func settledSummary(all []Settled) string {
+	parts := make([]string, len(all))
+	for i, s := range all {
+		quiet := ""
+		if !s.Quiet {
+			quiet = ", **not quiet**"
+		}
+		parts[i] = fmt.Sprintf("%s %s (%.0f %% idle%s)", s.Scenario, s.Waited.Round(100*time.Millisecond), 100*s.Idle, quiet)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (rep *Report) mdSummary(w *mdWriter) {

@@ -23,6 +23,8 @@ type Report struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Machine  Machine   `json:"machine"`
+	// Settled says how quiet the box was as each scenario began.
+	Settled []Settled `json:"settled,omitempty"`
 
 	Throughput *Throughput       `json:"a_throughput,omitempty"`
 	Floor      *Floor            `json:"a_floor,omitempty"`
