@@ -288,67 +288,52 @@ func TestPanickingHandlerIsDeadLetteredNotACrash(t *testing.T) {
 	}
 }
 
-// A handler that swallows the error of a failed statement and returns nil
-// has left its transaction aborted: COMMIT would answer ROLLBACK, and the
-// whole run would be retried as a database fault, forever, holding back
-// every message behind it. The consumer sees the aborted transaction as
-// that handler's failure: its message is retried alone, then dead-lettered.
-func TestHandlerIgnoringAFailedStatementIsDeadLetteredNotRetriedForever(t *testing.T) {
-	e := newEnv(t)
-	careless, before, after := placed("order-1", 0), placed("order-2", 0), placed("order-1", 1)
-	reg := inbox.NewRegistry()
-	inbox.Handle(reg, func(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
-		if msg.EventID == careless.id {
-			_, _ = tx.Exec(ctx, `SELECT 1 / 0`) // the error dropped on the floor
+// A handler that returns nil over a transaction it left unusable, aborted
+// by a statement whose error it dropped or busy with rows it never closed,
+// makes every later statement fail and COMMIT roll back. Taken for the
+// database's fault, the whole run would be retried forever, holding back
+// every message behind it. The consumer sees it as that handler's failure:
+// its message is retried alone, then dead-lettered, and the rest proceed.
+func TestCarelessHandlerIsDeadLetteredNotRetriedForever(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		careless     func(ctx context.Context, tx inbox.Tx) error
+	}{
+		{"a failed statement's error dropped", "transaction aborted", func(ctx context.Context, tx inbox.Tx) error {
+			_, _ = tx.Exec(ctx, `SELECT 1 / 0`)
 			return nil
-		}
-		return recordEffect(ctx, tx, msg, body)
-	})
-	dlq := e.subscribe(inbox.DeadLetterTopic(e.ordersTopic, service))
-	e.publisher(e.ordersTopic).publish(before, careless, after)
-	cfg := e.config(reg)
-	cfg.MaxAttempts = 2
-	c := e.start(cfg)
-
-	e.waitEffects(2)
-	e.waitDrained(e.ordersTopic)
-	e.assertEffects([]event{before, after})
-	if reason := dlq.receive(t).Properties()[inbox.DLQReason]; !strings.Contains(reason, "transaction aborted") {
-		t.Errorf("%s = %q: want the aborted transaction named", inbox.DLQReason, reason)
-	}
-	if st := c.Stats(); st.DeadLettered != 1 || st.Retries != 1 || st.DBRetries != 0 {
-		t.Errorf("stats %+v: want 1 retry, then 1 dead letter, and no retry as a database fault", st)
-	}
-}
-
-// A handler that returns before reading or closing its rows leaves the
-// connection busy, so that every statement after it fails: the same
-// handler's failure, not the database's.
-func TestHandlerLeavingRowsOpenIsDeadLetteredNotRetriedForever(t *testing.T) {
-	e := newEnv(t)
-	careless, after := placed("order-1", 0), placed("order-1", 1)
-	reg := inbox.NewRegistry()
-	inbox.Handle(reg, func(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
-		if msg.EventID == careless.id {
-			_, err := tx.Query(ctx, `SELECT generate_series(1, 10000)`) // rows never closed
+		}},
+		{"rows never closed", "results still unread", func(ctx context.Context, tx inbox.Tx) error {
+			_, err := tx.Query(ctx, `SELECT generate_series(1, 10000)`)
 			return err
-		}
-		return recordEffect(ctx, tx, msg, body)
-	})
-	dlq := e.subscribe(inbox.DeadLetterTopic(e.ordersTopic, service))
-	e.publisher(e.ordersTopic).publish(careless, after)
-	cfg := e.config(reg)
-	cfg.MaxAttempts = 2
-	c := e.start(cfg)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			careless, before, after := placed("order-1", 0), placed("order-2", 0), placed("order-1", 1)
+			reg := inbox.NewRegistry()
+			inbox.Handle(reg, func(ctx context.Context, tx inbox.Tx, msg inbox.Message, body *ordersv1.OrderPlaced) error {
+				if msg.EventID == careless.id {
+					return tc.careless(ctx, tx)
+				}
+				return recordEffect(ctx, tx, msg, body)
+			})
+			dlq := e.subscribe(inbox.DeadLetterTopic(e.ordersTopic, service))
+			e.publisher(e.ordersTopic).publish(before, careless, after)
+			cfg := e.config(reg)
+			cfg.MaxAttempts = 2
+			c := e.start(cfg)
 
-	e.waitEffects(1)
-	e.waitDrained(e.ordersTopic)
-	e.assertEffects([]event{after})
-	if reason := dlq.receive(t).Properties()[inbox.DLQReason]; !strings.Contains(reason, "results still unread") {
-		t.Errorf("%s = %q: want the unread results named", inbox.DLQReason, reason)
-	}
-	if st := c.Stats(); st.DeadLettered != 1 || st.Retries != 1 || st.DBRetries != 0 {
-		t.Errorf("stats %+v: want 1 retry, then 1 dead letter, and no retry as a database fault", st)
+			e.waitEffects(2)
+			e.waitDrained(e.ordersTopic)
+			e.assertEffects([]event{before, after})
+			if reason := dlq.receive(t).Properties()[inbox.DLQReason]; !strings.Contains(reason, tc.reason) {
+				t.Errorf("%s = %q: want %q in it", inbox.DLQReason, reason, tc.reason)
+			}
+			if st := c.Stats(); st.DeadLettered != 1 || st.Retries != 1 || st.DBRetries != 0 {
+				t.Errorf("stats %+v: want 1 retry, then 1 dead letter, and no retry as a database fault", st)
+			}
+		})
 	}
 }
 
