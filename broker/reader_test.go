@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/alpes/alpes/broker/brokertest"
 )
 
 func newReader(t *testing.T, c pulsar.Client, opts pulsar.ReaderOptions) pulsar.Reader {
@@ -79,21 +81,23 @@ func TestReaders(t *testing.T) {
 					t.Fatalf("latest reader got %q, want new", got)
 				}
 			})
-			// Unbatched only: on Pulsar 4.0.8 with pulsar-client-go v0.19, an
-			// inclusive reader at the latest message of a batched topic
-			// received nothing within 10 s in 2 of about 25 runs of the suite
-			// (the client asks for the last id, then seeks to it, while it
-			// subscribes); the cause is not established. alpes publishes
-			// unbatched and reads from the earliest message.
-			if !batching {
-				t.Run("latest inclusive", func(t *testing.T) {
-					r := newReader(t, c, pulsar.ReaderOptions{Topic: tp, StartMessageID: pulsar.LatestMessageID(),
-						StartMessageIDInclusive: true})
-					if got := next(t, r); got != "new" {
-						t.Fatalf("latest inclusive reader got %q, want the last message", got)
-					}
-				})
-			}
+			// Held against the embedded broker only. On Pulsar 4.0.8 with
+			// pulsar-client-go v0.19 an inclusive reader at the latest
+			// message sometimes received nothing within 10 s: in 2 of about
+			// 25 runs of the suite with batching, and in one CI run of
+			// 2026-12-07 without. The client subscribes at the latest
+			// position, asks for the last id and seeks to it while the
+			// subscription is new; the cause is not established. The
+			// reference being unreliable here, the case cannot be held to it;
+			// alpes itself never reads from the latest message.
+			t.Run("latest inclusive", func(t *testing.T) {
+				brokertest.SkipOnReal(t, "Pulsar's own answer to an inclusive reader at the latest message is not reliable (see the comment)")
+				r := newReader(t, c, pulsar.ReaderOptions{Topic: tp, StartMessageID: pulsar.LatestMessageID(),
+					StartMessageIDInclusive: true})
+				if got := next(t, r); got != "new" {
+					t.Fatalf("latest inclusive reader got %q, want the last message", got)
+				}
+			})
 			t.Run("seek", func(t *testing.T) {
 				r := newReader(t, c, pulsar.ReaderOptions{Topic: tp, StartMessageID: pulsar.EarliestMessageID()})
 				next(t, r)
