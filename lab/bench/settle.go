@@ -128,10 +128,10 @@ func parseCPULine(line string) (cpuTimes, error) {
 	return t, nil
 }
 
+// idleShare is the share of the ticks between two readings spent idle.
 func idleShare(before, after cpuTimes) (float64, error) {
-	total := after.total - before.total
 	if after.total <= before.total || after.idle < before.idle {
 		return 0, errors.New("/proc/stat's counters did not advance")
 	}
-	return float64(after.idle-before.idle) / float64(total), nil
+	return float64(after.idle-before.idle) / float64(after.total-before.total), nil
 }

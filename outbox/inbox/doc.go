@@ -42,8 +42,9 @@
 // transaction it left unusable: aborted by a statement whose error it
 // dropped, or its connection busy with rows it never closed; COMMIT would
 // roll back, and the fault would pass for the database's. The messages
-// before the failing one in the batch are committed and acknowledged first, then the failing message is
-// applied alone, up to Config.MaxAttempts times with exponential backoff. If
+// before the failing one in the batch are committed and acknowledged
+// first, then the failing message is applied alone, up to
+// Config.MaxAttempts times with exponential backoff. If
 // it still fails it is published to the dead-letter topic
 // <topic>-<subscription>-DLQ with its properties and alpes-dlq-reason,
 // recorded in the inbox and in parked_messages, and acknowledged. The
