@@ -365,12 +365,16 @@ func (t *topic) countIn(messages, bytes int64) {
 
 // publish appends the entry unless deduplication finds it a duplicate,
 // and queues the receipt behind the group commit. Deduplication follows
-// Pulsar: per producer name, a sequence id at or below the last persisted
-// one is a duplicate, receipted with ledger and entry -1; at or below the
-// last pushed but not yet persisted one, it is refused with an error that
-// makes the client reconnect and resend.
+// Pulsar: per producer name, an entry whose sequence id (a batch's lowest)
+// is at or below the last persisted one is a duplicate, receipted with
+// ledger and entry -1; at or below the last pushed but not yet persisted
+// one, it is refused with an error that makes the client reconnect and
+// resend. A stored entry makes its highest sequence id (a batch's
+// highest_sequence_id, when set) the producer's last, so a batch that
+// starts at or below the last id and reaches above it is dropped whole.
 func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Message, md *pulsarwire.MetadataSummary) {
-	seq := max(req.GetSequenceId(), req.GetHighestSequenceId())
+	lowest := req.GetSequenceId()
+	seq := max(lowest, req.GetHighestSequenceId())
 	receipt := pulsarwire.SendReceipt{
 		ProducerID:           req.GetProducerId(),
 		SequenceID:           req.GetSequenceId(),
@@ -401,8 +405,8 @@ func (t *topic) publish(p *producer, req *wirev1.CommandSend, msg *pulsarwire.Me
 	// The chunks of a chunked message share its sequence id: only the
 	// last chunk is checked and advances the sequence, as in Pulsar.
 	if !e.innerChunk && t.b.deduplicationEnabled(t.name) {
-		if pushed, ok := t.pushed[name]; ok && int64(seq) <= pushed {
-			if int64(seq) > t.dedupOf(name) {
+		if pushed, ok := t.pushed[name]; ok && int64(lowest) <= pushed {
+			if int64(lowest) > t.dedupOf(name) {
 				sendError(wirev1.ServerError_PersistenceError, "sequence id not yet persisted: resend")
 				return
 			}

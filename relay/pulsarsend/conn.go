@@ -40,12 +40,15 @@ type conn struct {
 	heard     atomic.Bool                          // a frame arrived since the keeper last looked
 }
 
-// outgoing is a frame for the writer: a message of a producer, or a command.
+// outgoing is a frame for the writer: a message of a producer, a batch of
+// messages, or a command.
 type outgoing struct {
-	p   *Producer
-	msg *pulsar.ProducerMessage
-	seq uint64
-	cmd *wirev1.BaseCommand
+	p     *Producer
+	msg   *pulsar.ProducerMessage
+	seq   uint64
+	batch []BatchMessage
+	seqs  []uint64
+	cmd   *wirev1.BaseCommand
 }
 
 // dial connects to key's target, completes the CONNECT handshake (asking a

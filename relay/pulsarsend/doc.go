@@ -4,15 +4,24 @@
 //
 // Contract, kept on purpose (docs/adr/0008):
 //
-//   - Unbatched: one SEND per message, whose metadata is exactly what
+//   - One message per SEND (Producer.Send), whose metadata is exactly what
 //     pulsar-client-go v0.19 sends for an unbatched, uncompressed
-//     ProducerMessage with a key, properties, an event time and a sequence
-//     id: producer name, sequence id, publish time, properties, partition
-//     key (when the key is not empty), uncompressed size and event time
-//     (when set). Consumers (pulsar-client-go, Key_Shared subscriptions, the
-//     inbox) see the same messages. A message using anything else (a
-//     schema value, an ordering key, delayed delivery, replication clusters,
-//     a transaction) is refused.
+//     ProducerMessage with a key, an ordering key, properties, an event time
+//     and a sequence id: producer name, sequence id, publish time,
+//     properties, partition key (when the key is not empty), uncompressed
+//     size, event time and ordering key (when set). Consumers
+//     (pulsar-client-go, Key_Shared subscriptions, the inbox) see the same
+//     messages. A message using anything else (a schema value, delayed
+//     delivery, replication clusters, a transaction) is refused.
+//   - Or several messages per SEND (Producer.SendBatch): one entry laid out
+//     as pulsar-client-go lays out a batch (a SingleMessageMetadata and a
+//     payload per message), whose command and metadata carry the lowest
+//     sequence id and, unlike pulsar-client-go, the highest
+//     (highest_sequence_id), which the broker's deduplication remembers.
+//     A batch's messages share one routing key (ordering key, or key when
+//     there is none), which the entry carries: Key_Shared dispatches an
+//     entry whole by that key, so a batch goes where each of its messages
+//     would go alone.
 //   - No internal reconnect: a connection error, a SEND_ERROR, a
 //     CLOSE_PRODUCER from the broker, a receipt missing for longer than
 //     Options.ReceiptTimeout, or a broker silent for Options.KeepAlive fails

@@ -67,6 +67,17 @@ func (c *conn) write(w *bufio.Writer, scratch []byte, o *outgoing, publishTime u
 		}
 		return frame, nil
 	}
+	if o.batch != nil {
+		frame, size := appendBatchSend(scratch, o.p.id, o.p.name, o.seqs, publishTime, o.batch)
+		if size > c.maxMessageSize {
+			o.p.fail(fmt.Errorf("%w: sequence ids %d to %d: batch of %d bytes exceeds the broker's limit of %d", ErrSendRefused, o.seqs[0], o.seqs[len(o.seqs)-1], size, c.maxMessageSize))
+			return frame, nil
+		}
+		if _, err := w.Write(frame); err != nil {
+			return frame, fmt.Errorf("%w: writing: %w", ErrConnection, err)
+		}
+		return frame, nil
+	}
 	head, size := appendSend(scratch, o.p.id, o.p.name, o.seq, publishTime, o.msg, o.p.corruptChecksum)
 	if size > c.maxMessageSize {
 		// The producer fails, not the connection: nothing was written.

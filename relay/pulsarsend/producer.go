@@ -13,20 +13,24 @@ import (
 	wirev1 "github.com/alpes/alpes/internal/pulsarwire/proto/pulsar/wire/v1"
 )
 
-// Receipt is the broker's answer to one send.
+// Receipt is the broker's answer to one message.
 type Receipt struct {
 	SequenceID uint64
-	// LedgerID and EntryID locate the stored message; both are -1 when the
+	// LedgerID and EntryID locate the stored entry; both are -1 when the
 	// broker dropped it as a duplicate.
 	LedgerID, EntryID int64
+	// BatchIndex is the message's place in its batch, or -1 when it was
+	// sent on its own.
+	BatchIndex int32
 }
 
 // Duplicate reports whether the broker dropped the message as a duplicate
 // of one it had persisted under the same producer name and sequence id.
 func (r Receipt) Duplicate() bool { return r.LedgerID == -1 && r.EntryID == -1 }
 
-// Producer sends messages to one topic under one producer name, unbatched,
-// with the sequence ids its caller gives. It is safe for concurrent use,
+// Producer sends messages to one topic under one producer name, one per
+// entry (Send) or several in one (SendBatch), with the sequence ids its
+// caller gives. It is safe for concurrent use,
 // but sends must come in increasing sequence id order to be receipted: the
 // caller that sends from several goroutines orders them itself.
 type Producer struct {
@@ -131,6 +135,66 @@ func (p *Producer) Send(msg *pulsar.ProducerMessage, done func(Receipt, error)) 
 	return nil
 }
 
+// BatchMessage is one message of a batch, and the callback its receipt
+// goes to.
+type BatchMessage struct {
+	Msg  *pulsar.ProducerMessage
+	Done func(Receipt, error)
+}
+
+// ErrMixedBatch is returned by SendBatch for messages that cannot share an
+// entry: their sequence ids do not grow, or their routing keys differ.
+var ErrMixedBatch = errors.New("pulsarsend: messages cannot share a batch")
+
+// SendBatch queues batch as one entry, calling each message's Done once,
+// as Send does. A batch of one is sent as Send sends it. Sequence ids must
+// grow strictly through the batch, and the messages must share one routing
+// key: the same ordering key, or the same key and no ordering key. A
+// Key_Shared subscription dispatches an entry whole by that key, so the
+// batch goes where each message would have gone on its own.
+//
+// The broker judges a batch for deduplication by its lowest sequence id,
+// against the highest it has taken under the producer's name, and then
+// remembers the batch's highest: a batch that straddles what the broker
+// holds is dropped (or refused) whole, its new messages with it. A caller
+// that resends after a crash therefore sends nothing at or below
+// LastSequenceID in a batch with anything above it. batch and its messages
+// must not change until every Done is called. An error returned means
+// nothing was queued and no Done will be called.
+func (p *Producer) SendBatch(batch []BatchMessage) error {
+	if len(batch) == 1 {
+		return p.Send(batch[0].Msg, batch[0].Done)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	seqs := make([]uint64, len(batch))
+	for i, m := range batch {
+		if err := supported(m.Msg); err != nil {
+			return err
+		}
+		seqs[i] = uint64(*m.Msg.SequenceID)
+		switch first := batch[0].Msg; {
+		case i > 0 && seqs[i] <= seqs[i-1]:
+			return fmt.Errorf("%w: sequence id %d after %d", ErrMixedBatch, seqs[i], seqs[i-1])
+		case m.Msg.OrderingKey != first.OrderingKey:
+			return fmt.Errorf("%w: ordering keys %q and %q", ErrMixedBatch, first.OrderingKey, m.Msg.OrderingKey)
+		case first.OrderingKey == "" && m.Msg.Key != first.Key:
+			return fmt.Errorf("%w: keys %q and %q without ordering keys", ErrMixedBatch, first.Key, m.Msg.Key)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	if err := p.conn.enqueue(outgoing{p: p, batch: batch, seqs: seqs}); err != nil {
+		return err
+	}
+	p.pending.push(pendingSend{seq: seqs[0], batch: batch, seqs: seqs})
+	return nil
+}
+
 // supported refuses what this producer does not send as pulsar-client-go
 // would.
 func supported(msg *pulsar.ProducerMessage) error {
@@ -139,8 +203,6 @@ func supported(msg *pulsar.ProducerMessage) error {
 		return fmt.Errorf("%w: no sequence id", ErrUnsupportedMessage)
 	case msg.Value != nil || msg.Schema != nil:
 		return fmt.Errorf("%w: a schema value", ErrUnsupportedMessage)
-	case msg.OrderingKey != "":
-		return fmt.Errorf("%w: an ordering key", ErrUnsupportedMessage)
 	case msg.DeliverAfter != 0 || !msg.DeliverAt.IsZero():
 		return fmt.Errorf("%w: delayed delivery", ErrUnsupportedMessage)
 	case msg.ReplicationClusters != nil || msg.DisableReplication:
@@ -175,7 +237,7 @@ func (p *Producer) receipted(rc receipt) error {
 	if drained != nil {
 		close(drained)
 	}
-	front.done(Receipt{SequenceID: rc.sequenceID, LedgerID: rc.ledgerID, EntryID: rc.entryID}, nil)
+	front.complete(rc.ledgerID, rc.entryID, nil)
 	return nil
 }
 
@@ -196,7 +258,7 @@ func (p *Producer) fail(err error) {
 	err = p.err
 	p.mu.Unlock()
 	for _, s := range pending {
-		s.done(Receipt{SequenceID: s.seq}, err)
+		s.complete(0, 0, err)
 	}
 }
 
@@ -265,10 +327,33 @@ func (p *Producer) closeWithin(timeout time.Duration) {
 	p.fail(ErrClosed)
 }
 
-// pendingSend is a send awaiting its receipt.
+// pendingSend is a send awaiting its receipt: one message (done), or a
+// batch whose receipt carries its lowest sequence id.
 type pendingSend struct {
-	seq  uint64
-	done func(Receipt, error)
+	seq   uint64
+	done  func(Receipt, error)
+	batch []BatchMessage
+	seqs  []uint64 // the batch's sequence ids
+}
+
+// complete calls the send's callbacks: with the entry's position, or with
+// err.
+func (s pendingSend) complete(ledgerID, entryID int64, err error) {
+	if s.batch == nil {
+		r := Receipt{SequenceID: s.seq, BatchIndex: -1}
+		if err == nil {
+			r.LedgerID, r.EntryID = ledgerID, entryID
+		}
+		s.done(r, err)
+		return
+	}
+	for i, m := range s.batch {
+		r := Receipt{SequenceID: s.seqs[i], BatchIndex: int32(i)}
+		if err == nil {
+			r.LedgerID, r.EntryID = ledgerID, entryID
+		}
+		m.Done(r, err)
+	}
 }
 
 // queue is a FIFO of pending sends on a slice that is reused once it has

@@ -25,22 +25,34 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // MessageMetadata and BaseCommand field numbers (wire.proto).
 const (
-	mdProducerName     = 1
-	mdSequenceID       = 2
-	mdPublishTime      = 3
-	mdProperties       = 4
-	mdPartitionKey     = 6
-	mdUncompressedSize = 9
-	mdEventTime        = 12
+	mdProducerName       = 1
+	mdSequenceID         = 2
+	mdPublishTime        = 3
+	mdProperties         = 4
+	mdPartitionKey       = 6
+	mdUncompressedSize   = 9
+	mdNumMessagesInBatch = 11
+	mdEventTime          = 12
+	mdOrderingKey        = 18
+	mdHighestSequenceID  = 24
 
 	kvKey   = 1
 	kvValue = 2
 
+	smdProperties   = 1
+	smdPartitionKey = 2
+	smdPayloadSize  = 3
+	smdEventTime    = 5
+	smdOrderingKey  = 7
+	smdSequenceID   = 8
+
 	cmdType = 1
 	cmdSend = 6
 
-	sendProducerID = 1
-	sendSequenceID = 2
+	sendProducerID        = 1
+	sendSequenceID        = 2
+	sendNumMessages       = 3
+	sendHighestSequenceID = 6
 )
 
 // appendSend appends to dst the SEND frame of msg up to, not including, its
@@ -82,6 +94,9 @@ func appendSend(dst []byte, producerID uint64, producerName string, seq, publish
 	if !msg.EventTime.IsZero() {
 		dst = appendVarint(dst, mdEventTime, uint64(msg.EventTime.UnixNano())/1e6)
 	}
+	if msg.OrderingKey != "" {
+		dst = appendString(dst, mdOrderingKey, msg.OrderingKey)
+	}
 	mdSize := len(dst) - mdStart
 
 	binary.BigEndian.PutUint32(dst[crcAt+4:], uint32(mdSize))
@@ -103,4 +118,112 @@ func appendString(dst []byte, field protowire.Number, s string) []byte {
 func appendVarint(dst []byte, field protowire.Number, v uint64) []byte {
 	dst = protowire.AppendTag(dst, field, protowire.VarintType)
 	return protowire.AppendVarint(dst, v)
+}
+
+// appendBatchSend appends to dst the whole SEND frame of a batch: one entry
+// holding msgs, whose sequence ids seqs grow strictly. The command and the
+// metadata carry the lowest id as the batch's sequence id and the highest
+// as its highest_sequence_id, which is what Pulsar's deduplication judges
+// and remembers (see Producer.SendBatch). The batch's routing key is the
+// messages' shared ordering key, or their shared key when they have none,
+// so that a Key_Shared subscription places the entry where it would place
+// each message. Each message is a SingleMessageMetadata and its payload,
+// as pulsar-client-go lays out a batch. size is what the broker holds
+// against its maxMessageSize.
+func appendBatchSend(dst []byte, producerID uint64, producerName string, seqs []uint64, publishTime uint64, msgs []BatchMessage) (frame []byte, size int) {
+	lo, hi, n := seqs[0], seqs[len(seqs)-1], uint64(len(msgs))
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // total size, command size
+
+	sendSize := 4 + protowire.SizeVarint(producerID) + protowire.SizeVarint(lo) + protowire.SizeVarint(n) + protowire.SizeVarint(hi)
+	dst = protowire.AppendTag(dst, cmdType, protowire.VarintType)
+	dst = protowire.AppendVarint(dst, uint64(wirev1.BaseCommand_SEND))
+	dst = protowire.AppendTag(dst, cmdSend, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(sendSize))
+	dst = appendVarint(dst, sendProducerID, producerID)
+	dst = appendVarint(dst, sendSequenceID, lo)
+	dst = appendVarint(dst, sendNumMessages, n)
+	dst = appendVarint(dst, sendHighestSequenceID, hi)
+	cmdSize := len(dst) - start - 8
+
+	dst = binary.BigEndian.AppendUint16(dst, magicChecksum)
+	crcAt := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // checksum, metadata size
+	mdStart := len(dst)
+
+	// The payload's size goes into the metadata, ahead of the payload:
+	// add it up first.
+	payloadSize := 0
+	for i, m := range msgs {
+		smd := singleMetadataSize(m.Msg, seqs[i])
+		payloadSize += 4 + smd + len(m.Msg.Payload)
+	}
+	first := msgs[0].Msg
+	dst = appendString(dst, mdProducerName, producerName)
+	dst = appendVarint(dst, mdSequenceID, lo)
+	dst = appendVarint(dst, mdPublishTime, publishTime)
+	if first.OrderingKey == "" && first.Key != "" {
+		dst = appendString(dst, mdPartitionKey, first.Key)
+	}
+	dst = appendVarint(dst, mdUncompressedSize, uint64(uint32(payloadSize)))
+	dst = appendVarint(dst, mdNumMessagesInBatch, n)
+	if first.OrderingKey != "" {
+		dst = appendString(dst, mdOrderingKey, first.OrderingKey)
+	}
+	dst = appendVarint(dst, mdHighestSequenceID, hi)
+	mdSize := len(dst) - mdStart
+
+	for i, m := range msgs {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(singleMetadataSize(m.Msg, seqs[i])))
+		dst = appendSingleMetadata(dst, m.Msg, seqs[i])
+		dst = append(dst, m.Msg.Payload...)
+	}
+
+	binary.BigEndian.PutUint32(dst[crcAt+4:], uint32(mdSize))
+	binary.BigEndian.PutUint32(dst[crcAt:], crc32.Checksum(dst[crcAt+4:], castagnoli))
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	binary.BigEndian.PutUint32(dst[start+4:], uint32(cmdSize))
+	return dst, mdSize + payloadSize
+}
+
+// appendSingleMetadata appends msg's SingleMessageMetadata within a batch:
+// what pulsar-client-go v0.19 writes for it (genSingleMessageMetadataInBatch).
+func appendSingleMetadata(dst []byte, msg *pulsar.ProducerMessage, seq uint64) []byte {
+	for k, v := range msg.Properties {
+		dst = protowire.AppendTag(dst, smdProperties, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(2+protowire.SizeBytes(len(k))+protowire.SizeBytes(len(v))))
+		dst = appendString(dst, kvKey, k)
+		dst = appendString(dst, kvValue, v)
+	}
+	if msg.Key != "" {
+		dst = appendString(dst, smdPartitionKey, msg.Key)
+	}
+	dst = appendVarint(dst, smdPayloadSize, uint64(uint32(len(msg.Payload))))
+	if !msg.EventTime.IsZero() {
+		dst = appendVarint(dst, smdEventTime, uint64(msg.EventTime.UnixNano())/1e6)
+	}
+	if msg.OrderingKey != "" {
+		dst = appendString(dst, smdOrderingKey, msg.OrderingKey)
+	}
+	return appendVarint(dst, smdSequenceID, seq)
+}
+
+// singleMetadataSize is the length appendSingleMetadata appends.
+func singleMetadataSize(msg *pulsar.ProducerMessage, seq uint64) int {
+	n := 0
+	for k, v := range msg.Properties {
+		kv := 2 + protowire.SizeBytes(len(k)) + protowire.SizeBytes(len(v))
+		n += 1 + protowire.SizeBytes(kv)
+	}
+	if msg.Key != "" {
+		n += 1 + protowire.SizeBytes(len(msg.Key))
+	}
+	n += 1 + protowire.SizeVarint(uint64(uint32(len(msg.Payload))))
+	if !msg.EventTime.IsZero() {
+		n += 1 + protowire.SizeVarint(uint64(msg.EventTime.UnixNano())/1e6)
+	}
+	if msg.OrderingKey != "" {
+		n += 1 + protowire.SizeBytes(len(msg.OrderingKey))
+	}
+	return n + 1 + protowire.SizeVarint(seq)
 }
