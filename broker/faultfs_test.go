@@ -17,9 +17,10 @@ import (
 type FaultFS struct {
 	mu         sync.Mutex
 	files      map[string]*faultFile
-	failSyncs  int // the next this many log syncs fail
-	failWrites int // the next this many log writes fail
-	syncErrors int // log syncs that failed so far
+	failSyncs  int           // the next this many log syncs fail
+	failWrites int           // the next this many log writes fail
+	syncErrors int           // log syncs that failed so far
+	held       chan struct{} // while not nil, log syncs wait for it to close
 }
 
 func NewFaultFS() *FaultFS { return &FaultFS{files: map[string]*faultFile{}} }
@@ -43,6 +44,21 @@ func (fs *FaultFS) FailWrites(n int) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.failWrites = n
+}
+
+// HoldSyncs makes log syncs wait until release is called: what is written
+// meanwhile is pushed but not persisted.
+func (fs *FaultFS) HoldSyncs() (release func()) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	held := make(chan struct{})
+	fs.held = held
+	return sync.OnceFunc(func() {
+		fs.mu.Lock()
+		fs.held = nil
+		fs.mu.Unlock()
+		close(held)
+	})
 }
 
 // SyncErrors is how many syncs failed.
@@ -144,6 +160,11 @@ func (f *faultFile) ReadAt(p []byte, off int64) (int, error) {
 // from what would be made durable, though reads still see them.
 func (f *faultFile) Sync() error {
 	f.fs.mu.Lock()
+	if held := f.fs.held; held != nil {
+		f.fs.mu.Unlock()
+		<-held
+		f.fs.mu.Lock()
+	}
 	defer f.fs.mu.Unlock()
 	pending := f.pending
 	f.pending = nil

@@ -227,12 +227,12 @@ func (t *topic) createInitialSubscription(name string) {
 }
 
 // producerSuccess builds PRODUCER_SUCCESS with the last sequence id the
-// topic persisted for that producer name (-1 without deduplication, as in
-// Pulsar) and the topic's epoch once an exclusive producer set one. Caller
-// holds t.mu.
+// topic took for that producer name, persisted or still being written, as
+// Pulsar answers (-1 without deduplication), and the topic's epoch once an
+// exclusive producer set one. Caller holds t.mu.
 func (t *topic) producerSuccess(reqID uint64, name string, schemaVersion []byte) *wirev1.BaseCommand {
 	last := int64(-1)
-	if seq, ok := t.dedup[name]; ok && t.b.deduplicationEnabled(t.name) {
+	if seq, ok := t.pushed[name]; ok && t.b.deduplicationEnabled(t.name) {
 		last = seq
 	}
 	if schemaVersion == nil {

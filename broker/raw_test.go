@@ -92,6 +92,48 @@ func TestSendErrorsAndDuplicateReceipt(t *testing.T) {
 	}
 }
 
+// TestProducerLearnsTheLastPushedSequenceID: PRODUCER_SUCCESS carries the
+// highest sequence id the broker has taken under the name, persisted or
+// not, as Pulsar's (MessageDeduplication.getLastPublishedSequenceId reads
+// the pushed ids). A producer that resumes after a connection whose last
+// send is still being written must not take that id for free: the relay
+// batches only above it (docs/adr/0008).
+func TestProducerLearnsTheLastPushedSequenceID(t *testing.T) {
+	fs := NewFaultFS()
+	b := startRaw(t, func(c *Config) {
+		c.DataDir = t.TempDir()
+		*c = WithStorage(*c, fs)
+	})
+	c := dialRaw(t, b)
+	c.connect("")
+	c.createProducer("pushed", "p")
+	c.write(sendCommand(0), rawMessage(t, "p", 0, "persisted"))
+	c.expect(wirev1.BaseCommand_SEND_RECEIPT)
+
+	release := fs.HoldSyncs()
+	defer release()
+	c.write(sendCommand(1), rawMessage(t, "p", 1, "pushed, not persisted"))
+	c.nc.Close() // before its receipt, which waits for the sync
+
+	c2 := dialRaw(t, b)
+	c2.connect("")
+	for reqID := uint64(1); ; reqID++ {
+		c2.write(&wirev1.BaseCommand{Type: wirev1.BaseCommand_PRODUCER.Enum(), Producer: &wirev1.CommandProducer{
+			Topic: proto.String("pushed"), ProducerId: proto.Uint64(1), RequestId: proto.Uint64(reqID), ProducerName: proto.String("p"),
+		}}, nil)
+		cmd := c2.expectOneOf(wirev1.BaseCommand_PRODUCER_SUCCESS, wirev1.BaseCommand_ERROR)
+		if ps := cmd.GetProducerSuccess(); ps != nil {
+			if got := ps.GetLastSequenceId(); got != 1 {
+				t.Fatalf("last sequence id %d, want 1 (pushed while the previous connection lived)", got)
+			}
+			return
+		}
+		if cmd.GetError().GetError() != wirev1.ServerError_ProducerBusy {
+			t.Fatalf("claiming the name: %v", cmd)
+		}
+	}
+}
+
 func TestMalformedFramesCloseTheConnection(t *testing.T) {
 	b := startRaw(t, nil)
 	connectFrame, _ := pulsarwire.AppendFrame(nil, &wirev1.BaseCommand{Type: wirev1.BaseCommand_CONNECT.Enum(),
