@@ -53,8 +53,9 @@ type Config struct {
 	HTTPToken string
 	Logger    *slog.Logger
 	// Failpoints, when set, crash the process at named points of the
-	// publish/confirm cycle, for fault tests: relay/before-send,
-	// relay/after-send, relay/after-receipt and relay/before-confirm.
+	// publish/confirm cycle, for fault tests: relay/before-send and
+	// relay/after-send (hit once per entry: a batch, or a message alone),
+	// relay/after-receipt (once per message) and relay/before-confirm.
 	Failpoints *failpoint.Set
 	// TracerProvider receives a producer span per message published,
 	// "send <topic>": a child of the trace context in the outbox row's

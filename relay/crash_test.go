@@ -111,8 +111,21 @@ func (c *child) waitKilled(t *testing.T) {
 }
 
 func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
-	points := []string{"relay/before-send", "relay/after-send", "relay/after-receipt", "relay/before-confirm"}
-	for _, point := range points {
+	// The first relay crashes at the point's first count while rows stream
+	// in; the second, which starts on the backlog left meanwhile, at its
+	// second count; the third runs until everything has arrived. Sends are
+	// counted in entries, and a backlog goes in batches: a few entries.
+	points := []struct {
+		name          string
+		first, second int
+	}{
+		{"relay/before-send", 4, 2},
+		{"relay/after-send", 4, 2},
+		{"relay/after-receipt", 40, 90},
+		{"relay/before-confirm", 40, 90},
+	}
+	for _, pt := range points {
+		point := pt.name
 		t.Run(strings.TrimPrefix(point, "relay/"), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
@@ -120,10 +133,8 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 			admin := db.Pool(t)
 			writer := db.PoolAs(t, migrations.ServiceRole("orders"))
 
-			// The first relay creates the slot, then crashes at the 40th hit
-			// of the point while rows stream in; the second crashes at its
-			// 90th; the third runs until everything has arrived.
-			first := startChild(t, db, broker, point+"=crash@40")
+			// The first relay creates the slot.
+			first := startChild(t, db, broker, fmt.Sprintf("%s=crash@%d", point, pt.first))
 			// Rows committed before the new slot is consistent would not be
 			// streamed (the relay would refuse them as a lost slot): write
 			// only once the relay streams.
@@ -146,7 +157,7 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 				})
 			}
 			first.waitKilled(t)
-			second := startChild(t, db, broker, point+"=crash@90")
+			second := startChild(t, db, broker, fmt.Sprintf("%s=crash@%d", point, pt.second))
 			second.waitKilled(t)
 			wg.Wait()
 			startChild(t, db, broker, "")
@@ -163,5 +174,55 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 			rec.assertExactlyOnce(t, ids)
 			rec.assertPerKeyOrder(t)
 		})
+	}
+}
+
+// TestCrashAmidBatches: a backlog drains in batches, the relay is killed at
+// its fifth receipt, with a lane's first batch on the broker and most of the
+// backlog not, and the next relay streams the backlog again from the
+// position confirmed before. Each lane's producer learns the
+// broker's last id under its name; what it sends again at or below that id
+// goes alone and is dropped, and what lies above goes in new batches. A
+// relay that batched the re-sent messages with new ones would have the
+// whole batch dropped as a duplicate, and lose the new ones.
+func TestCrashAmidBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, broker, rec := ordersToBroker(t)
+	admin := db.Pool(t)
+	writer := db.PoolAs(t, migrations.ServiceRole("orders"))
+
+	// A relay creates the slot and goes; the backlog is written with no
+	// relay running, so that the next one finds it whole.
+	first := startChild(t, db, broker, "")
+	waitFor(t, "the relay to stream", func() bool {
+		var ok bool
+		admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid
+			WHERE s.slot_name = $1 AND r.state = 'streaming')`, db.Name).Scan(&ok)
+		return ok
+	})
+	first.cmd.Process.Kill()
+	<-first.exited
+	const keys, perKey = 8, 60
+	var ids []string
+	for k := range keys {
+		ids = append(ids, insertEvents(ctx, t, writer, broker.topic, fmt.Sprintf("order-%d", k), 0, perKey)...)
+	}
+
+	startChild(t, db, broker, "relay/after-receipt=crash@5").waitKilled(t)
+	startChild(t, db, broker, "")
+	waitFor(t, fmt.Sprintf("%d events", len(ids)), func() bool {
+		distinct, _ := rec.count()
+		return distinct >= len(ids)
+	})
+	waitFor(t, "the slot to confirm everything", func() bool {
+		var caughtUp bool
+		admin.QueryRow(ctx, `SELECT confirmed_flush_lsn >= pg_current_wal_insert_lsn() - 4096 FROM pg_replication_slots WHERE slot_name = $1`, db.Name).Scan(&caughtUp)
+		return caughtUp
+	})
+	rec.assertExactlyOnce(t, ids)
+	rec.assertPerKeyOrder(t)
+	if n := rec.batched(); n < len(ids)/2 {
+		t.Errorf("only %d of %d messages came in batches: the test did not exercise batching", n, len(ids))
 	}
 }

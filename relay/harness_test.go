@@ -38,8 +38,9 @@ const waitTimeout = 60 * time.Second
 // topics its outbox rows and quarantined rows go to.
 type testBroker struct {
 	*brokertest.Broker
-	topic      string // where the test's outbox rows go
-	quarantine string // the relay's quarantine topic in the test
+	topic      string        // where the test's outbox rows go
+	quarantine string        // the relay's quarantine topic in the test
+	counter    pulsar.Client // reads the topic for storedMessages, once startCounting made it
 }
 
 // startBroker returns the test's broker: embedded, or the real Pulsar of the
@@ -229,6 +230,19 @@ func (r *received) count() (distinct, total int) {
 		total += n
 	}
 	return len(r.byID), total
+}
+
+// batched returns how many messages arrived in an entry with others.
+func (r *received) batched() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if m.ID().BatchSize() > 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // assertExactlyOnce checks that every id arrived exactly once and nothing else did.

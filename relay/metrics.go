@@ -30,6 +30,9 @@ var (
 	descDuplicates = prometheus.NewDesc("alpes_relay_duplicates_dropped_total",
 		"Re-sent messages the broker receipted as duplicates.",
 		[]string{"source"}, nil)
+	descEntries = prometheus.NewDesc("alpes_relay_entries_sent_total",
+		"Entries sent to the broker: a batch of one producer's messages, or a message alone.",
+		[]string{"source"}, nil)
 	descQuarantined = prometheus.NewDesc("alpes_relay_quarantined_total",
 		"Outbox rows sent to the quarantine topic.",
 		[]string{"source"}, nil)
@@ -61,7 +64,7 @@ type lagCollector struct{ r *Relay }
 
 func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLagBytes, descLagSeconds, descInFlight, descStreaming, descState,
-		descPublished, descDuplicates, descQuarantined, descSwept, descSweepBatches, descSessionFailures, descSafeWAL, descWALStatus} {
+		descPublished, descDuplicates, descEntries, descQuarantined, descSwept, descSweepBatches, descSessionFailures, descSafeWAL, descWALStatus} {
 		ch <- d
 	}
 }
@@ -83,6 +86,7 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descPublished, l.MessagesPublished, l.Source)
 		counter(descDuplicates, l.DuplicatesDropped, l.Source)
+		counter(descEntries, l.EntriesSent, l.Source)
 		counter(descQuarantined, l.Quarantined, l.Source)
 		counter(descSwept, l.OutboxSwept, l.Source)
 		counter(descSweepBatches, l.OutboxSweepBatches, l.Source)

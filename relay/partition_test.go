@@ -3,7 +3,6 @@ package relay_test
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -180,16 +179,17 @@ func startBrokerBehindProxy(t *testing.T) (broker, viaProxy *testBroker, proxy *
 	return broker, &via, proxy
 }
 
-// countingSub is the subscription whose backlog counts the messages stored
-// on a test's topic. Topic stats' msgInCounter will not do: real Pulsar
-// counts the duplicates it drops in it, the embedded broker does not.
+// countingSub is a subscription that keeps everything stored on a test's
+// topic, for storedMessages to count. (Topic stats will not do: their
+// msgInCounter counts the duplicates real Pulsar drops, and a backlog counts
+// entries, of which a batch is one.)
 const countingSub = "count"
 
 // startCounting creates the test topic with a subscription from its start,
-// so that its backlog is the number of messages stored (one entry each: the
-// relay does not batch).
+// which keeps every message stored.
 func startCounting(t testing.TB, b *testBroker) {
 	t.Helper()
+	b.counter = brokertest.NewClient(t, b.ServiceURL)
 	path := adminPath(b.topic)
 	for _, req := range []struct{ method, path, body string }{
 		{http.MethodPut, path, ""},
@@ -218,7 +218,7 @@ func adminPath(topic string) string {
 }
 
 // brokerMessages returns how many messages the broker has stored on the
-// test topic (see startCounting). It asks the admin API, which does not go
+// test topic (see startCounting), reading the topic from its start, not
 // through the proxy.
 func brokerMessages(t testing.TB, b *testBroker) int64 {
 	t.Helper()
@@ -230,24 +230,21 @@ func brokerMessages(t testing.TB, b *testBroker) int64 {
 }
 
 func storedMessages(b *testBroker) (int64, error) {
-	resp, err := http.Get(b.AdminURL + adminPath(b.topic) + "/stats")
+	reader, err := b.counter.CreateReader(pulsar.ReaderOptions{Topic: b.topic, StartMessageID: pulsar.EarliestMessageID()})
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	var st struct {
-		Subscriptions map[string]struct {
-			MsgBacklog int64 `json:"msgBacklog"`
-		} `json:"subscriptions"`
+	defer reader.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int64
+	for reader.HasNext() {
+		if _, err := reader.Next(ctx); err != nil {
+			return 0, fmt.Errorf("reading the topic after %d messages: %w", n, err)
+		}
+		n++
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("topic stats: status %d, %v", resp.StatusCode, err)
-	}
-	sub, ok := st.Subscriptions[countingSub]
-	if !ok {
-		return 0, fmt.Errorf("topic stats: no subscription %s", countingSub)
-	}
-	return sub.MsgBacklog, nil
+	return n, nil
 }
 
 // confirmationSample is one observation of I1: confirmed was read first,
@@ -316,13 +313,16 @@ func (s *confirmationSampler) check(t *testing.T, rec *received) {
 	rec.mu.Lock()
 	msgs := slices.Clone(rec.msgs)
 	rec.mu.Unlock()
-	// Storage order: by ledger, then entry (real Pulsar may roll ledgers).
-	slices.SortFunc(msgs, func(a, b pulsar.Message) int {
-		return cmp.Or(cmp.Compare(a.ID().LedgerID(), b.ID().LedgerID()), cmp.Compare(a.ID().EntryID(), b.ID().EntryID()))
-	})
+	// Storage order: by ledger, entry and place in the entry's batch (real
+	// Pulsar may roll ledgers).
+	storage := func(a, b pulsar.Message) int {
+		return cmp.Or(cmp.Compare(a.ID().LedgerID(), b.ID().LedgerID()), cmp.Compare(a.ID().EntryID(), b.ID().EntryID()),
+			cmp.Compare(a.ID().BatchIdx(), b.ID().BatchIdx()))
+	}
+	slices.SortFunc(msgs, storage)
 	commits := make([]pglogrepl.LSN, len(msgs)) // commit LSN of the i-th stored message
 	for i, m := range msgs {
-		if i > 0 && m.ID().LedgerID() == msgs[i-1].ID().LedgerID() && m.ID().EntryID() == msgs[i-1].ID().EntryID() {
+		if i > 0 && storage(m, msgs[i-1]) == 0 {
 			t.Fatalf("stored messages %d and %d have the same id %v", i-1, i, m.ID())
 		}
 		lsn, err := pglogrepl.ParseLSN(m.Properties()[eventmeta.CommitLSN])

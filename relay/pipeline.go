@@ -40,10 +40,19 @@ func (p *pipeline) run(ctx context.Context, changes <-chan []pgsource.Change) er
 		var batch []pgsource.Change
 		select {
 		case batch = <-changes:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.pub.failed:
-			return p.pub.failErr
+		default:
+			// Nothing more has arrived: the open batches go now rather
+			// than wait for more, so batching never adds latency.
+			if err := p.pub.flush(); err != nil {
+				return err
+			}
+			select {
+			case batch = <-changes:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-p.pub.failed:
+				return p.pub.failErr
+			}
 		}
 		for _, c := range batch {
 			if err := p.handle(ctx, c); err != nil {
@@ -97,7 +106,6 @@ func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 	tx := p.tx
 	p.tracker.add(tx)
 	fp := p.source.relay.Failpoints
-	fp.Hit("relay/before-send")
 	done := func(err error) {
 		if err != nil {
 			return // the session ends: the row is streamed again
@@ -107,11 +115,10 @@ func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 		fp.Hit("relay/after-receipt")
 	}
 	done, span := p.traceSend(ctx, row, topic, msg, done)
-	err = p.pub.publish(ctx, topic, epoch, msg, done)
+	err = p.pub.publish(ctx, topic, laneOf(row.AggregateID), epoch, msg, done)
 	if err != nil && span != nil {
 		endSend(span, err)
 	}
-	fp.Hit("relay/after-send")
 	return err
 }
 
@@ -181,7 +188,8 @@ func (p *pipeline) encode(row *pgsource.Row) (topic string, epoch uint64, msg *p
 }
 
 // eventMessage is the Pulsar message of an outbox row: its payload byte for
-// byte, keyed by aggregate id, with the properties of docs/adr/0006 (the
+// byte, keyed by aggregate id and routed by the aggregate's lane (its
+// ordering key, see lanes.go), with the properties of docs/adr/0006 (the
 // row's headers, such as trace context, first, so ours win on a clash).
 // commitLSN is empty for a replayed row; commitTimeText is
 // formatTime(commitTime).
@@ -208,10 +216,11 @@ func eventMessage(row *pgsource.Row, commitLSN, commitTimeText string, commitTim
 		payload = []byte{}
 	}
 	return &pulsar.ProducerMessage{
-		Payload:    payload,
-		Key:        row.AggregateID,
-		Properties: props,
-		EventTime:  commitTime,
+		Payload:     payload,
+		Key:         row.AggregateID,
+		OrderingKey: laneKeys[laneOf(row.AggregateID)],
+		Properties:  props,
+		EventTime:   commitTime,
 	}
 }
 

@@ -111,7 +111,7 @@ func BenchmarkPublishPipeline(b *testing.B) {
 	tr := newTracker(start)
 	// A WAL flush position past any id: a benchmark's stream is made up.
 	identity := pgsource.Identity{SystemID: "bench", Timeline: 1, Database: "bench", WALFlush: ^pgsource.LSN(0)}
-	pub := newPublisher(client, src.cfg.Name, identity, src.cfg.MaxInFlight, src.stats)
+	pub := newPublisher(client, src.cfg.Name, identity, src.cfg.MaxInFlight, src.cfg.MaxMessageBytes, src.stats)
 	defer pub.close()
 	p := &pipeline{source: src, pub: pub, tracker: tr}
 
@@ -136,7 +136,7 @@ func BenchmarkPublishPipeline(b *testing.B) {
 	}
 	end := lsn + 0x30
 	// Create the producer before the clock starts: a session does it once.
-	if _, err := pub.producer(context.Background(), row.Topic, 0); err != nil {
+	if _, err := pub.producer(context.Background(), row.Topic, laneOf(row.AggregateID), 0); err != nil {
 		b.Fatal(err)
 	}
 

@@ -9,28 +9,40 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
+	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/relay/pgsource"
 	"github.com/alpes/alpes/relay/pulsarsend"
 )
 
 // publisher publishes one streaming session's messages: one producer per
-// topic and epoch, named so the broker deduplicates across restarts, with a
-// bound on messages awaiting receipts. Publish is called from one goroutine;
-// receipts arrive on the connections' reading goroutines.
+// topic, lane and epoch, named so the broker deduplicates across restarts,
+// with a bound on messages awaiting receipts. Publish and flush are called
+// from one goroutine; receipts arrive on the connections' reading
+// goroutines.
 //
-// Producers are the relay's own (pulsarsend): unbatched, one entry per
-// message, so deduplication is exact per message (ADR 0008); no internal
-// reconnect, so the first failed send ends the session, which streams again
-// from the confirmed position; and each producer's handshake tells the
-// broker's last sequence id under its name, which the relay checks against
+// Producers are the relay's own (pulsarsend), and batch (docs/adr/0008):
+// each gathers the messages published to it into one entry until flush,
+// until the batch is full, or until the in-flight bound needs what the open
+// batches hold. The pipeline flushes whenever the stream has nothing more
+// ready, so a batch holds what arrived together and never waits for more.
+// A message whose sequence id is at or below the broker's last id under the
+// producer's name (its handshake's) may be on the broker already, and goes
+// in an entry of its own: a batch that reached from such an id to new ones
+// would be dropped whole as a duplicate. No producer reconnects, so the
+// first failed send ends the session, which streams again from the
+// confirmed position; and each handshake's last id is also checked against
 // the stream (checkBrokerNotAhead).
 type publisher struct {
 	client    *pulsarsend.Client
 	source    string
 	identity  pgsource.Identity // of the source, when the session began
 	stream    string            // streamToken(identity)
-	producers map[producerKey]*pulsarsend.Producer
-	slots     chan struct{} // in-flight capacity: a token per message awaiting its receipt
+	producers map[producerKey]*laneProducer
+	open      []*laneProducer // producers holding a batch not yet sent
+	slots     chan struct{}   // in-flight capacity: a token per message awaiting its receipt
+
+	maxMessageBytes int            // the broker's largest entry (SourceConfig.MaxMessageBytes)
+	failpoints      *failpoint.Set // relay/before-send and relay/after-send, around each entry
 
 	failOnce sync.Once
 	failed   chan struct{} // closed on the first failed send
@@ -41,19 +53,37 @@ type publisher struct {
 
 type producerKey struct {
 	topic string
+	lane  int
 	epoch uint64
 }
 
-func newPublisher(client *pulsarsend.Client, source string, identity pgsource.Identity, maxInFlight int, stats *sourceStats) *publisher {
+// laneProducer is a producer and the batch it is gathering.
+type laneProducer struct {
+	*pulsarsend.Producer
+	topic    string
+	last     int64 // the broker's last sequence id under the name, at the handshake
+	batch    []pulsarsend.BatchMessage
+	bytes    int // the batch's messages' sizes, as messageSize counts them
+	maxBytes int // what they may add up to: the entry's metadata comes on top
+}
+
+// Batch bounds: pulsar-client-go's defaults (1,000 messages, 128 KiB).
+const (
+	maxBatchMessages = 1000
+	maxBatchBytes    = 128 << 10
+)
+
+func newPublisher(client *pulsarsend.Client, source string, identity pgsource.Identity, maxInFlight, maxMessageBytes int, stats *sourceStats) *publisher {
 	return &publisher{
-		stats:     stats,
-		client:    client,
-		source:    source,
-		identity:  identity,
-		stream:    streamToken(identity),
-		producers: map[producerKey]*pulsarsend.Producer{},
-		slots:     make(chan struct{}, maxInFlight),
-		failed:    make(chan struct{}),
+		stats:           stats,
+		client:          client,
+		source:          source,
+		identity:        identity,
+		stream:          streamToken(identity),
+		producers:       map[producerKey]*laneProducer{},
+		slots:           make(chan struct{}, maxInFlight),
+		maxMessageBytes: maxMessageBytes,
+		failed:          make(chan struct{}),
 	}
 }
 
@@ -62,25 +92,34 @@ func newPublisher(client *pulsarsend.Client, source string, identity pgsource.Id
 // confirmed position.
 var errPublishFailed = errors.New("publishing failed")
 
-// publish sends msg to topic under the producer of epoch, and calls done
-// once msg is queued: with nil on the broker's receipt, or with the error
-// that failed the send before it (the session then ends). When publish
-// returns an error, done is not called. It blocks while maxInFlight
-// messages await receipts.
-func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg *pulsar.ProducerMessage, done func(error)) error {
-	prod, err := p.producer(ctx, topic, epoch)
+// publish queues msg for topic under the producer of lane and epoch, and
+// calls done once msg is receipted (with nil), or with the error that failed
+// its send before (the session then ends). msg is sent with its producer's
+// batch, at the latest by the next flush. When publish returns an error,
+// done is not called. It blocks while maxInFlight messages await receipts.
+func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch uint64, msg *pulsar.ProducerMessage, done func(error)) error {
+	prod, err := p.producer(ctx, topic, lane, epoch)
 	if err != nil {
 		return err
 	}
 	select {
 	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.failed:
-		return p.failErr
+	default:
+		// Every slot is taken, some maybe by messages in open batches,
+		// whose receipts cannot come before they are sent.
+		if err := p.flush(); err != nil {
+			return err
+		}
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.failed:
+			return p.failErr
+		}
 	}
 	p.stats.inFlight.Add(1)
-	err = prod.Send(msg, func(r pulsarsend.Receipt, err error) {
+	receipted := func(r pulsarsend.Receipt, err error) {
 		if err != nil {
 			err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, r.SequenceID, err)
 			p.fail(err)
@@ -95,13 +134,67 @@ func (p *publisher) publish(ctx context.Context, topic string, epoch uint64, msg
 		p.stats.inFlight.Add(-1)
 		<-p.slots
 		done(nil)
-	})
-	if err != nil {
-		err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, *msg.SequenceID, err)
-		p.fail(err)
-		return err
 	}
+	if *msg.SequenceID <= prod.last {
+		// Perhaps on the broker already: alone, to be judged alone. The
+		// producer's batch is empty, since ids grow.
+		p.stats.entries.Add(1)
+		p.failpoints.Hit("relay/before-send")
+		err := prod.Send(msg, receipted)
+		p.failpoints.Hit("relay/after-send")
+		return p.sent(err, topic, *msg.SequenceID)
+	}
+	size := messageSize(msg, 0)
+	if len(prod.batch) > 0 && (len(prod.batch) >= maxBatchMessages || prod.bytes+size > prod.maxBytes) {
+		if err := p.send(prod); err != nil {
+			return err
+		}
+	}
+	if len(prod.batch) == 0 {
+		p.open = append(p.open, prod)
+	}
+	prod.batch = append(prod.batch, pulsarsend.BatchMessage{Msg: msg, Done: receipted})
+	prod.bytes += size
 	return nil
+}
+
+// flush sends every open batch.
+func (p *publisher) flush() error {
+	for _, prod := range p.open {
+		if err := p.send(prod); err != nil {
+			return err
+		}
+	}
+	clear(p.open)
+	p.open = p.open[:0]
+	return nil
+}
+
+// send sends prod's batch, if any, and starts a new one. It does not take
+// prod off the open list: flush does, and a producer left on it with an
+// empty batch sends nothing.
+func (p *publisher) send(prod *laneProducer) error {
+	batch := prod.batch
+	if len(batch) == 0 {
+		return nil
+	}
+	// The batch belongs to the producer until its receipt: the next one
+	// starts on a slice of its own.
+	prod.batch, prod.bytes = nil, 0
+	p.stats.entries.Add(1)
+	p.failpoints.Hit("relay/before-send")
+	err := prod.SendBatch(batch)
+	p.failpoints.Hit("relay/after-send")
+	return p.sent(err, prod.topic, *batch[0].Msg.SequenceID)
+}
+
+// sent fails the session when a send could not be queued.
+func (p *publisher) sent(err error, topic string, seq int64) error {
+	if err != nil {
+		err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, seq, err)
+		p.fail(err)
+	}
+	return err
 }
 
 func (p *publisher) fail(err error) {
@@ -111,33 +204,77 @@ func (p *publisher) fail(err error) {
 	})
 }
 
-// producer returns the producer for topic in epoch, creating it on first use.
-// A new epoch's producer starts only once the previous one has flushed, so
-// the two never interleave on a topic. A new producer is refused, and
-// closed, when the broker is ahead of the stream (checkBrokerNotAhead).
-func (p *publisher) producer(ctx context.Context, topic string, epoch uint64) (*pulsarsend.Producer, error) {
-	key := producerKey{topic, epoch}
-	if prod, ok := p.producers[key]; ok {
+// producer returns the producer for topic in lane and epoch. The first
+// message to a topic in an epoch opens the topic: every lane's producer (see
+// openTopic).
+func (p *publisher) producer(ctx context.Context, topic string, lane int, epoch uint64) (*laneProducer, error) {
+	if prod, ok := p.producers[producerKey{topic, lane, epoch}]; ok {
 		return prod, nil
 	}
+	if err := p.openTopic(ctx, topic, epoch); err != nil {
+		return nil, err
+	}
+	return p.producers[producerKey{topic, lane, epoch}], nil
+}
+
+// openTopic creates the producers of every lane of topic in epoch, and
+// checks each handshake's last id against the stream before any message
+// goes to the topic: the broker may be ahead of the stream in any lane, and
+// the source stops before publishing (checkBrokerNotAhead). A new epoch's
+// producers start only once the previous epoch's have sent their batches
+// and flushed, so the two never interleave on a lane. The first handshake
+// goes alone, so that the others share the connection it made.
+func (p *publisher) openTopic(ctx context.Context, topic string, epoch uint64) error {
 	for k, old := range p.producers {
 		if k.topic == topic && k.epoch < epoch {
+			if err := p.send(old); err != nil {
+				return err
+			}
 			if err := old.Flush(ctx); err != nil {
-				return nil, fmt.Errorf("flushing producer of epoch %d on %s: %w", k.epoch, topic, err)
+				return fmt.Errorf("flushing producer of epoch %d on %s: %w", k.epoch, topic, err)
 			}
 		}
 	}
-	name := producerName(p.source, p.stream, topic, epoch)
-	prod, err := p.client.CreateProducer(ctx, topic, name)
+	var created [laneCount]*pulsarsend.Producer
+	var errs [laneCount]error
+	create := func(lane int) {
+		created[lane], errs[lane] = p.client.CreateProducer(ctx, topic, producerName(p.source, p.stream, topic, lane, epoch))
+	}
+	create(0)
+	if errs[0] == nil {
+		var wg sync.WaitGroup
+		for lane := 1; lane < laneCount; lane++ {
+			wg.Go(func() { create(lane) })
+		}
+		wg.Wait()
+	}
+	var err error
+	for lane, prod := range created {
+		if err == nil {
+			err = errs[lane] // the first lane's error: the others' are alike
+		}
+		if err == nil {
+			err = p.checkBrokerNotAhead(topic, prod.Name(), epoch, prod.LastSequenceID())
+		}
+	}
 	if err != nil {
-		return nil, err
+		for _, prod := range created {
+			if prod != nil {
+				prod.Close()
+			}
+		}
+		return err
 	}
-	if err := p.checkBrokerNotAhead(topic, name, epoch, prod.LastSequenceID()); err != nil {
-		prod.Close()
-		return nil, err
+	for lane, prod := range created {
+		p.producers[producerKey{topic, lane, epoch}] = &laneProducer{
+			Producer: prod, topic: topic, last: prod.LastSequenceID(),
+			// Each message's size counts metadata of its own, more than
+			// its place in a batch takes; the batch's metadata, with the
+			// producer name, comes on top.
+			maxBytes: min(maxBatchBytes, p.maxMessageBytes-metadataSlack-bytesField(len(prod.Name()))),
+		}
 	}
-	p.producers[key] = prod
-	return prod, nil
+	return nil
 }
 
 // ErrStreamBehindBroker is wrapped by the error that stops a source when the

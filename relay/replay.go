@@ -110,15 +110,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		row.Headers = pgsource.HeaderStrings(headers)
 		msg := eventMessage(&row, "", formatTime(row.CreatedAt), row.CreatedAt)
 		msg.Properties[eventmeta.ReplayedAt] = started.Format(time.RFC3339Nano)
-		if reason := replayable(&row, msg, cfg.MaxMessageBytes, len(producerName(cfg.Source, stream, row.Topic, 0))); reason != "" {
+		if reason := replayable(&row, msg, cfg.MaxMessageBytes, len(producerName(cfg.Source, stream, row.Topic, noLane, 0))); reason != "" {
 			cfg.Logger.Warn("not replaying an outbox row", "event_id", row.EventID, "topic", row.Topic, "reason", reason)
 			report.Skipped = append(report.Skipped, ReplaySkip{EventID: row.EventID, Topic: row.Topic, Reason: reason})
 			continue
 		}
 		prod, ok := producers[row.Topic]
 		if !ok {
-			name := producerName(cfg.Source, stream, row.Topic, 0)
-			if prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: row.Topic, Name: name}); err != nil {
+			name := producerName(cfg.Source, stream, row.Topic, noLane, 0)
+			// Unbatched: pulsar-client-go would place a batch by its first
+			// message's key, not by the messages' lane (lanes.go).
+			if prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: row.Topic, Name: name, DisableBatching: true}); err != nil {
 				return report, fmt.Errorf("creating producer %s: %w", name, err)
 			}
 			producers[row.Topic] = prod

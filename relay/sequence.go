@@ -62,10 +62,12 @@ func (p position) sequenceID() (seq int64, epoch uint64, err error) {
 }
 
 // producerName is the name of the producer that publishes one stream of a
-// source's messages to one topic in one epoch:
-// relay.<source>.<stream>.<namespace>.<topic>, with .e<epoch> appended after
-// the first 8 TiB of WAL. The stream is streamToken(identity) for the
-// relay's own producers (see below), or a replay's own token.
+// source's messages to one topic, in one lane and one epoch:
+// relay.<source>.<stream>.<namespace>.<topic>.l<lane>, with .e<epoch>
+// appended after the first 8 TiB of WAL. The stream is
+// streamToken(identity) for the relay's own producers (see below), or a
+// replay's own token; a replay publishes every lane through one producer
+// (lane noLane, no .l part), one message per entry.
 //
 // The broker keeps deduplication state per producer name, and sequence ids
 // order events only within one stream of WAL: a cluster restored from a
@@ -76,13 +78,19 @@ func (p position) sequenceID() (seq int64, epoch uint64, err error) {
 // name, each stream starts its own deduplication state; what is lost is
 // only deduplication across the change (re-sent events arrive twice, which
 // the inboxes absorb).
-func producerName(source, stream, topic string, epoch uint64) string {
+func producerName(source, stream, topic string, lane int, epoch uint64) string {
 	name := "relay." + source + "." + stream + "." + topicTail(topic)
+	if lane != noLane {
+		name += fmt.Sprintf(".l%02d", lane)
+	}
 	if epoch > 0 {
 		name += fmt.Sprintf(".e%d", epoch)
 	}
 	return name
 }
+
+// noLane is the lane of a producer that sends every lane's messages.
+const noLane = -1
 
 // streamTokenLen is the length of a streamToken.
 const streamTokenLen = 16

@@ -54,7 +54,7 @@ func TestEpochsSplitTheLSNSpace(t *testing.T) {
 	if s0 < 0 || s1 < 0 {
 		t.Errorf("negative sequence ids %d, %d", s0, s1)
 	}
-	if producerName("orders", "s", "persistent://alpes/orders/events.v1", e0) == producerName("orders", "s", "persistent://alpes/orders/events.v1", e1) {
+	if producerName("orders", "s", "persistent://alpes/orders/events.v1", 3, e0) == producerName("orders", "s", "persistent://alpes/orders/events.v1", 3, e1) {
 		t.Error("two epochs share a producer name, and so its deduplication state")
 	}
 }
@@ -66,14 +66,20 @@ func TestTooManyRowsInOneTransactionIsRefused(t *testing.T) {
 }
 
 func TestProducerName(t *testing.T) {
-	cases := map[string]string{
-		"persistent://alpes/orders/events.v1":   "relay.orders.0123456789abcdef.orders.events.v1",
-		"persistent://alpes/payments/events.v1": "relay.orders.0123456789abcdef.payments.events.v1",
-		"events":                                "relay.orders.0123456789abcdef.events",
+	cases := []struct {
+		topic string
+		lane  int
+		epoch uint64
+		want  string
+	}{
+		{"persistent://alpes/orders/events.v1", 0, 0, "relay.orders.0123456789abcdef.orders.events.v1.l00"},
+		{"persistent://alpes/payments/events.v1", 31, 0, "relay.orders.0123456789abcdef.payments.events.v1.l31"},
+		{"persistent://alpes/payments/events.v1", 7, 2, "relay.orders.0123456789abcdef.payments.events.v1.l07.e2"},
+		{"events", noLane, 0, "relay.orders.0123456789abcdef.events"},
 	}
-	for topic, want := range cases {
-		if got := producerName("orders", "0123456789abcdef", topic, 0); got != want {
-			t.Errorf("producerName(%q) = %q, want %q", topic, got, want)
+	for _, c := range cases {
+		if got := producerName("orders", "0123456789abcdef", c.topic, c.lane, c.epoch); got != c.want {
+			t.Errorf("producerName(%q, lane %d, epoch %d) = %q, want %q", c.topic, c.lane, c.epoch, got, c.want)
 		}
 	}
 }

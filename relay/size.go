@@ -25,6 +25,9 @@ const metadataSlack = 128
 // payload plus an upper bound of its serialized metadata.
 func messageSize(msg *pulsar.ProducerMessage, producerNameLen int) int {
 	n := len(msg.Payload) + metadataSlack + bytesField(producerNameLen) + bytesField(len(msg.Key))
+	if msg.OrderingKey != "" {
+		n += 1 + bytesField(len(msg.OrderingKey)) // field 18: a two-byte tag
+	}
 	for k, v := range msg.Properties {
 		n += bytesField(bytesField(len(k)) + bytesField(len(v))) // a KeyValue message
 	}
@@ -37,8 +40,8 @@ func messageSize(msg *pulsar.ProducerMessage, producerNameLen int) int {
 func bytesField(n int) int { return 1 + protowire.SizeBytes(n) }
 
 // producerNameLen bounds the length of the relay's producer names for source
-// and topic, in any epoch: "relay." + source + "." + stream token + "." +
-// at most the topic + ".e" + digits.
+// and topic, in any lane and epoch: "relay." + source + "." + stream token +
+// "." + at most the topic + ".l" + two digits + ".e" + digits.
 func producerNameLen(source, topic string) int {
-	return len("relay.") + len(source) + 1 + streamTokenLen + 1 + len(topic) + len(".e") + 20
+	return len("relay.") + len(source) + 1 + streamTokenLen + 1 + len(topic) + len(".l00") + len(".e") + 20
 }

@@ -23,7 +23,7 @@ func TestMessageSizeBoundsWhatTheClientCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := producerName("bench", strings.Repeat("f", streamTokenLen), row.Topic, epoch+1<<19) // the longest epoch suffix
+	name := producerName("bench", strings.Repeat("f", streamTokenLen), row.Topic, laneCount-1, epoch+1<<19) // the longest lane and epoch suffixes
 	md := &wirev1.MessageMetadata{
 		ProducerName:     proto.String(name),
 		SequenceId:       proto.Uint64(1<<63 - 1),
@@ -31,6 +31,7 @@ func TestMessageSizeBoundsWhatTheClientCounts(t *testing.T) {
 		UncompressedSize: proto.Uint32(uint32(len(msg.Payload))),
 		EventTime:        proto.Uint64(uint64(time.Now().UnixMilli())),
 		PartitionKey:     proto.String(msg.Key),
+		OrderingKey:      []byte(msg.OrderingKey),
 	}
 	for k, v := range msg.Properties {
 		md.Properties = append(md.Properties, &wirev1.KeyValue{Key: proto.String(k), Value: proto.String(v)})

@@ -217,7 +217,8 @@ func (s *sourceRunner) stream(ctx context.Context, conn *pgx.Conn) error {
 	}
 
 	tr := newTracker(slot.ConfirmedFlushLSN)
-	pub := newPublisher(client, s.cfg.Name, identity, s.cfg.MaxInFlight, s.stats)
+	pub := newPublisher(client, s.cfg.Name, identity, s.cfg.MaxInFlight, s.cfg.MaxMessageBytes, s.stats)
+	pub.failpoints = s.relay.Failpoints
 	defer pub.close()
 	// The tracker stays after the session until the next one's replaces it:
 	// what it had not confirmed is still unconfirmed, and /v1/lag keeps

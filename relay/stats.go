@@ -24,6 +24,7 @@ type sourceStats struct {
 	published    atomic.Int64            // receipted as new by the broker
 	duplicates   atomic.Int64            // receipted as duplicates (ledger and entry -1)
 	quarantined  atomic.Int64
+	entries      atomic.Int64 // entries sent to the broker: a batch, or a message alone
 	inFlight     atomic.Int64 // messages sent and awaiting receipts
 	failures     atomic.Int64 // sessions that ended in an error and were retried
 	swept        atomic.Int64 // outbox rows deleted by the retention sweep
@@ -91,8 +92,12 @@ type SourceLag struct {
 	LastPublishTime   *time.Time `json:"last_publish_time"`
 	MessagesPublished int64      `json:"messages_published"`
 	DuplicatesDropped int64      `json:"duplicates_dropped"`
-	Quarantined       int64      `json:"quarantined"`
-	OutboxSwept       int64      `json:"outbox_swept"`
+	// EntriesSent counts the entries the relay sent to the broker: a batch
+	// of messages of one producer, or a message alone. Messages sent ÷
+	// entries is how much the relay batches.
+	EntriesSent int64 `json:"entries_sent"`
+	Quarantined int64 `json:"quarantined"`
+	OutboxSwept int64 `json:"outbox_swept"`
 	// OutboxSweepBatches counts the sweep's DELETE transactions, each of at
 	// most SweepBatch rows; every sweep ends with one that deletes fewer.
 	OutboxSweepBatches int64 `json:"outbox_sweep_batches"`
@@ -141,6 +146,7 @@ func (s *sourceStats) lag(cfg SourceConfig, now time.Time) SourceLag {
 	}
 	l.MessagesPublished = s.published.Load()
 	l.DuplicatesDropped = s.duplicates.Load()
+	l.EntriesSent = s.entries.Load()
 	l.Quarantined = s.quarantined.Load()
 	l.InFlight = s.inFlight.Load()
 	l.SessionFailures = s.failures.Load()
