@@ -81,7 +81,10 @@ func pollOutbox(ctx context.Context, dsn, brokerURL string, batch int) (int64, e
 		if p, ok := producers[topic]; ok {
 			return p, nil
 		}
-		// Unbatched, as the relay's producers are.
+		// Unbatched: pulsar-client-go places a batch on a Key_Shared
+		// subscription by its first message's key, so a poller that keeps
+		// per-order order cannot batch with it. (The relay batches by
+		// lane, with a producer of its own: ADR 0008.)
 		p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true, MaxPendingMessages: batch})
 		if err != nil {
 			return nil, fmt.Errorf("creating a producer on %s: %w", topic, err)
