@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/alpes/alpes/internal/failpoint"
 	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/internal/testlog"
@@ -138,12 +140,7 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 			// Rows committed before the new slot is consistent would not be
 			// streamed (the relay would refuse them as a lost slot): write
 			// only once the relay streams.
-			waitFor(t, "the relay to stream", func() bool {
-				var ok bool
-				admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid
-					WHERE s.slot_name = $1 AND r.state = 'streaming')`, db.Name).Scan(&ok)
-				return ok
-			})
+			waitStreaming(t, admin, db.Name)
 			const keys, perKey = 6, 50
 			var mu sync.Mutex
 			var ids []string
@@ -162,17 +159,7 @@ func TestCrashAtEveryPointOfThePublishConfirmCycle(t *testing.T) {
 			wg.Wait()
 			startChild(t, db, broker, "")
 
-			waitFor(t, fmt.Sprintf("%d events", keys*perKey), func() bool {
-				distinct, _ := rec.count()
-				return distinct >= keys*perKey
-			})
-			waitFor(t, "the slot to confirm everything", func() bool {
-				var caughtUp bool
-				admin.QueryRow(ctx, `SELECT confirmed_flush_lsn >= pg_current_wal_insert_lsn() - 4096 FROM pg_replication_slots WHERE slot_name = $1`, db.Name).Scan(&caughtUp)
-				return caughtUp
-			})
-			rec.assertExactlyOnce(t, ids)
-			rec.assertPerKeyOrder(t)
+			assertEverythingOnceAndConfirmed(t, rec, admin, db.Name, ids)
 		})
 	}
 }
@@ -195,12 +182,7 @@ func TestCrashAmidBatches(t *testing.T) {
 	// A relay creates the slot and goes; the backlog is written with no
 	// relay running, so that the next one finds it whole.
 	first := startChild(t, db, broker, "")
-	waitFor(t, "the relay to stream", func() bool {
-		var ok bool
-		admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid
-			WHERE s.slot_name = $1 AND r.state = 'streaming')`, db.Name).Scan(&ok)
-		return ok
-	})
+	waitStreaming(t, admin, db.Name)
 	first.cmd.Process.Kill()
 	<-first.exited
 	const keys, perKey = 8, 60
@@ -211,18 +193,37 @@ func TestCrashAmidBatches(t *testing.T) {
 
 	startChild(t, db, broker, "relay/after-receipt=crash@5").waitKilled(t)
 	startChild(t, db, broker, "")
+	assertEverythingOnceAndConfirmed(t, rec, admin, db.Name, ids)
+	if n := rec.batched(); n < len(ids)/2 {
+		t.Errorf("only %d of %d messages came in batches: the test did not exercise batching", n, len(ids))
+	}
+}
+
+// assertEverythingOnceAndConfirmed waits until every event of ids has
+// arrived and the slot has confirmed the WAL's end, then checks that each
+// arrived once and every key's in order.
+func assertEverythingOnceAndConfirmed(t *testing.T, rec *received, admin *pgxpool.Pool, slot string, ids []string) {
+	t.Helper()
 	waitFor(t, fmt.Sprintf("%d events", len(ids)), func() bool {
 		distinct, _ := rec.count()
 		return distinct >= len(ids)
 	})
 	waitFor(t, "the slot to confirm everything", func() bool {
 		var caughtUp bool
-		admin.QueryRow(ctx, `SELECT confirmed_flush_lsn >= pg_current_wal_insert_lsn() - 4096 FROM pg_replication_slots WHERE slot_name = $1`, db.Name).Scan(&caughtUp)
+		admin.QueryRow(context.Background(), `SELECT confirmed_flush_lsn >= pg_current_wal_insert_lsn() - 4096 FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&caughtUp)
 		return caughtUp
 	})
 	rec.assertExactlyOnce(t, ids)
 	rec.assertPerKeyOrder(t)
-	if n := rec.batched(); n < len(ids)/2 {
-		t.Errorf("only %d of %d messages came in batches: the test did not exercise batching", n, len(ids))
-	}
+}
+
+// waitStreaming waits until a relay streams from slot.
+func waitStreaming(t *testing.T, admin *pgxpool.Pool, slot string) {
+	t.Helper()
+	waitFor(t, "the relay to stream", func() bool {
+		var ok bool
+		admin.QueryRow(context.Background(), `SELECT EXISTS (SELECT FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid
+			WHERE s.slot_name = $1 AND r.state = 'streaming')`, slot).Scan(&ok)
+		return ok
+	})
 }

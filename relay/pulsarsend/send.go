@@ -81,22 +81,7 @@ func appendSend(dst []byte, producerID uint64, producerName string, seq, publish
 	dst = appendString(dst, mdProducerName, producerName)
 	dst = appendVarint(dst, mdSequenceID, seq)
 	dst = appendVarint(dst, mdPublishTime, publishTime)
-	for k, v := range msg.Properties {
-		dst = protowire.AppendTag(dst, mdProperties, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(2+protowire.SizeBytes(len(k))+protowire.SizeBytes(len(v))))
-		dst = appendString(dst, kvKey, k)
-		dst = appendString(dst, kvValue, v)
-	}
-	if msg.Key != "" {
-		dst = appendString(dst, mdPartitionKey, msg.Key)
-	}
-	dst = appendVarint(dst, mdUncompressedSize, uint64(uint32(len(msg.Payload))))
-	if !msg.EventTime.IsZero() {
-		dst = appendVarint(dst, mdEventTime, uint64(msg.EventTime.UnixNano())/1e6)
-	}
-	if msg.OrderingKey != "" {
-		dst = appendString(dst, mdOrderingKey, msg.OrderingKey)
-	}
+	dst = appendMessageFields(dst, aloneFields, msg)
 	mdSize := len(dst) - mdStart
 
 	binary.BigEndian.PutUint32(dst[crcAt+4:], uint32(mdSize))
@@ -108,6 +93,17 @@ func appendSend(dst []byte, producerID uint64, producerName string, seq, publish
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4+len(msg.Payload)))
 	binary.BigEndian.PutUint32(dst[start+4:], uint32(cmdSize))
 	return dst, mdSize + len(msg.Payload)
+}
+
+// appendProperties appends props as repeated KeyValue messages in field.
+func appendProperties(dst []byte, field protowire.Number, props map[string]string) []byte {
+	for k, v := range props {
+		dst = protowire.AppendTag(dst, field, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(2+protowire.SizeBytes(len(k))+protowire.SizeBytes(len(v))))
+		dst = appendString(dst, kvKey, k)
+		dst = appendString(dst, kvValue, v)
+	}
+	return dst
 }
 
 func appendString(dst []byte, field protowire.Number, s string) []byte {
@@ -189,23 +185,36 @@ func appendBatchSend(dst []byte, producerID uint64, producerName string, seqs []
 // appendSingleMetadata appends msg's SingleMessageMetadata within a batch:
 // what pulsar-client-go v0.19 writes for it (genSingleMessageMetadataInBatch).
 func appendSingleMetadata(dst []byte, msg *pulsar.ProducerMessage, seq uint64) []byte {
-	for k, v := range msg.Properties {
-		dst = protowire.AppendTag(dst, smdProperties, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(2+protowire.SizeBytes(len(k))+protowire.SizeBytes(len(v))))
-		dst = appendString(dst, kvKey, k)
-		dst = appendString(dst, kvValue, v)
-	}
+	return appendVarint(appendMessageFields(dst, inBatchFields, msg), smdSequenceID, seq)
+}
+
+// messageFields number a message's own fields: in MessageMetadata for a
+// message sent alone, in its SingleMessageMetadata within a batch. The
+// fields come in the same order in both, ascending.
+type messageFields struct {
+	properties, key, size, eventTime, orderingKey protowire.Number
+}
+
+var (
+	aloneFields   = messageFields{mdProperties, mdPartitionKey, mdUncompressedSize, mdEventTime, mdOrderingKey}
+	inBatchFields = messageFields{smdProperties, smdPartitionKey, smdPayloadSize, smdEventTime, smdOrderingKey}
+)
+
+// appendMessageFields appends msg's properties, key (when set), payload
+// size, event time and ordering key (when set) under f's numbers.
+func appendMessageFields(dst []byte, f messageFields, msg *pulsar.ProducerMessage) []byte {
+	dst = appendProperties(dst, f.properties, msg.Properties)
 	if msg.Key != "" {
-		dst = appendString(dst, smdPartitionKey, msg.Key)
+		dst = appendString(dst, f.key, msg.Key)
 	}
-	dst = appendVarint(dst, smdPayloadSize, uint64(uint32(len(msg.Payload))))
+	dst = appendVarint(dst, f.size, uint64(uint32(len(msg.Payload))))
 	if !msg.EventTime.IsZero() {
-		dst = appendVarint(dst, smdEventTime, uint64(msg.EventTime.UnixNano())/1e6)
+		dst = appendVarint(dst, f.eventTime, uint64(msg.EventTime.UnixNano())/1e6)
 	}
 	if msg.OrderingKey != "" {
-		dst = appendString(dst, smdOrderingKey, msg.OrderingKey)
+		dst = appendString(dst, f.orderingKey, msg.OrderingKey)
 	}
-	return appendVarint(dst, smdSequenceID, seq)
+	return dst
 }
 
 // singleMetadataSize is the length appendSingleMetadata appends.
