@@ -84,6 +84,12 @@ func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 			t.Errorf("event %s delivered %d times, want twice (stream and replay)", id, rec.byID[id])
 		}
 	}
+	streamedLane := map[string]string{} // event id → the streamed message's ordering key
+	for _, m := range rec.msgs {
+		if m.Properties()[eventmeta.ReplayedAt] == "" {
+			streamedLane[m.Properties()[eventmeta.EventID]] = m.OrderingKey()
+		}
+	}
 	var replayedOrder []string
 	for _, m := range rec.msgs {
 		props := m.Properties()
@@ -92,6 +98,12 @@ func TestReplayRepublishesAWindowWithTheSameEventIDs(t *testing.T) {
 		}
 		if !inWindow[props[eventmeta.EventID]] || props[eventmeta.CommitLSN] != "" || props[eventmeta.CommitTime] == "" {
 			t.Errorf("replayed message outside the window or with wrong properties: %v", props)
+		}
+		// Placed on a Key_Shared subscription as the streamed one was: by
+		// the same lane, in an entry of its own (a batch of several
+		// orders would go where its first message's order goes).
+		if lane := streamedLane[props[eventmeta.EventID]]; m.OrderingKey() != lane || lane == "" || m.ID().BatchSize() > 1 {
+			t.Errorf("replayed %s: ordering key %q in an entry of %d, streamed with ordering key %q", m.Key(), m.OrderingKey(), m.ID().BatchSize(), lane)
 		}
 		if m.Key() == "order-1" {
 			replayedOrder = append(replayedOrder, string(m.Payload()))

@@ -130,12 +130,25 @@ func TestQuickBenchSmoke(t *testing.T) {
 
 	checkDebezium(t, rep.Drain)
 
-	// C runs first at half of what A′ held, then at the sizes' rate.
-	if len(rep.Latency) != 2 || rep.Latency[0].Rate != math.Round(rep.Throughput.Rate.Median/2) || rep.Latency[0].RateBasis != "half of A′ in this run" {
-		t.Fatalf("C: %d rates measured, want half of A′ (%.0f/s) and the sizes' rate: %+v", len(rep.Latency), rep.Throughput.Rate.Median, rep.Latency)
-	}
-	if rep.Constancy.Rate != rep.Latency[0].Rate || rep.Constancy.RateBasis != rep.Latency[0].RateBasis {
-		t.Errorf("D ran at %.0f/s (%s), want half of A′", rep.Constancy.Rate, rep.Constancy.RateBasis)
+	// C runs first at half of what A′ held, then at the sizes' rate; D at
+	// half of A′. When no step held (a tiny first step on a busy machine
+	// can miss the accept bound: this test looks at no speed), both run at
+	// the sizes' rates, and say so.
+	if a := rep.Throughput.Rate.Median; a > 0 {
+		if len(rep.Latency) != 2 || rep.Latency[0].Rate != math.Round(a/2) || rep.Latency[0].RateBasis != "half of A′ in this run" {
+			t.Fatalf("C: %d rates measured, want half of A′ (%.0f/s) and the sizes' rate: %+v", len(rep.Latency), a, rep.Latency)
+		}
+		if rep.Constancy.Rate != rep.Latency[0].Rate || rep.Constancy.RateBasis != rep.Latency[0].RateBasis {
+			t.Errorf("D ran at %.0f/s (%s), want half of A′", rep.Constancy.Rate, rep.Constancy.RateBasis)
+		}
+	} else {
+		t.Logf("no step of A held: C and D run at the sizes' rates")
+		if want := tinySizes().LatencyRates; len(rep.Latency) != len(want) || rep.Latency[0].Rate != want[0] || !strings.HasPrefix(rep.Latency[0].RateBasis, "the run's sizes") {
+			t.Fatalf("C ran at %+v, want the sizes' rates %v", rep.Latency, want)
+		}
+		if want := tinySizes().ConstRate; rep.Constancy.Rate != want || !strings.HasPrefix(rep.Constancy.RateBasis, "the run's sizes") {
+			t.Errorf("D ran at %.0f/s (%s), want the sizes' %.0f/s", rep.Constancy.Rate, rep.Constancy.RateBasis, want)
+		}
 	}
 	for i, run := range rep.Latency[0].Runs {
 		if run.Client.Accepted == 0 || run.Client.Unresolved != 0 {
