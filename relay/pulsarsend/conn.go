@@ -26,7 +26,8 @@ type conn struct {
 	opts           Options
 	key            connKey
 	nc             net.Conn
-	maxMessageSize int // the broker's, from CONNECTED
+	maxMessageSize int    // the broker's, from CONNECTED
+	batchBody      []byte // the writer goroutine's scratch for a batch's messages
 
 	mu       sync.Mutex
 	queue    []outgoing // waiting for the writer
@@ -47,7 +48,6 @@ type outgoing struct {
 	msg   *pulsar.ProducerMessage
 	seq   uint64
 	batch []BatchMessage
-	seqs  []uint64
 	cmd   *wirev1.BaseCommand
 }
 

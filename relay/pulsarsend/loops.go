@@ -68,9 +68,12 @@ func (c *conn) write(w *bufio.Writer, scratch []byte, o *outgoing, publishTime u
 		return frame, nil
 	}
 	if o.batch != nil {
-		frame, size := appendBatchSend(scratch, o.p.id, o.p.name, o.seqs, publishTime, o.batch)
+		var frame []byte
+		var size int
+		frame, c.batchBody, size = appendBatchSend(scratch, c.batchBody, o.p.id, o.p.name, publishTime, o.batch)
 		if size > c.maxMessageSize {
-			o.p.fail(fmt.Errorf("%w: sequence ids %d to %d: batch of %d bytes exceeds the broker's limit of %d", ErrSendRefused, o.seqs[0], o.seqs[len(o.seqs)-1], size, c.maxMessageSize))
+			o.p.fail(fmt.Errorf("%w: sequence ids %d to %d: batch of %d bytes exceeds the broker's limit of %d",
+				ErrSendRefused, *o.batch[0].Msg.SequenceID, *o.batch[len(o.batch)-1].Msg.SequenceID, size, c.maxMessageSize))
 			return frame, nil
 		}
 		if _, err := w.Write(frame); err != nil {

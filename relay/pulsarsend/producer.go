@@ -121,17 +121,22 @@ func (p *Producer) Send(msg *pulsar.ProducerMessage, done func(Receipt, error)) 
 		return err
 	}
 	seq := uint64(*msg.SequenceID)
+	return p.queue(outgoing{p: p, msg: msg, seq: seq}, pendingSend{seq: seq, done: done})
+}
+
+// queue hands o to the writer and records s as pending, unless the
+// producer has failed. Both happen under p.mu: the reader, which takes p.mu
+// for the receipt, finds the send pending.
+func (p *Producer) queue(o outgoing, s pendingSend) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
 		return p.err
 	}
-	// Queued for the writer under p.mu, and pending before p.mu is
-	// released: the reader, which takes p.mu for the receipt, finds it.
-	if err := p.conn.enqueue(outgoing{p: p, msg: msg, seq: seq}); err != nil {
+	if err := p.conn.enqueue(o); err != nil {
 		return err
 	}
-	p.pending.push(pendingSend{seq: seq, done: done})
+	p.pending.push(s)
 	return nil
 }
 
@@ -168,31 +173,20 @@ func (p *Producer) SendBatch(batch []BatchMessage) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	seqs := make([]uint64, len(batch))
 	for i, m := range batch {
 		if err := supported(m.Msg); err != nil {
 			return err
 		}
-		seqs[i] = uint64(*m.Msg.SequenceID)
 		switch first := batch[0].Msg; {
-		case i > 0 && seqs[i] <= seqs[i-1]:
-			return fmt.Errorf("%w: sequence id %d after %d", ErrMixedBatch, seqs[i], seqs[i-1])
+		case i > 0 && *m.Msg.SequenceID <= *batch[i-1].Msg.SequenceID:
+			return fmt.Errorf("%w: sequence id %d after %d", ErrMixedBatch, *m.Msg.SequenceID, *batch[i-1].Msg.SequenceID)
 		case m.Msg.OrderingKey != first.OrderingKey:
 			return fmt.Errorf("%w: ordering keys %q and %q", ErrMixedBatch, first.OrderingKey, m.Msg.OrderingKey)
 		case first.OrderingKey == "" && m.Msg.Key != first.Key:
 			return fmt.Errorf("%w: keys %q and %q without ordering keys", ErrMixedBatch, first.Key, m.Msg.Key)
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err != nil {
-		return p.err
-	}
-	if err := p.conn.enqueue(outgoing{p: p, batch: batch, seqs: seqs}); err != nil {
-		return err
-	}
-	p.pending.push(pendingSend{seq: seqs[0], batch: batch, seqs: seqs})
-	return nil
+	return p.queue(outgoing{p: p, batch: batch}, pendingSend{seq: uint64(*batch[0].Msg.SequenceID), batch: batch})
 }
 
 // supported refuses what this producer does not send as pulsar-client-go
@@ -333,7 +327,6 @@ type pendingSend struct {
 	seq   uint64
 	done  func(Receipt, error)
 	batch []BatchMessage
-	seqs  []uint64 // the batch's sequence ids
 }
 
 // complete calls the send's callbacks: with the entry's position, or with
@@ -348,7 +341,7 @@ func (s pendingSend) complete(ledgerID, entryID int64, err error) {
 		return
 	}
 	for i, m := range s.batch {
-		r := Receipt{SequenceID: s.seqs[i], BatchIndex: int32(i)}
+		r := Receipt{SequenceID: uint64(*m.Msg.SequenceID), BatchIndex: int32(i)}
 		if err == nil {
 			r.LedgerID, r.EntryID = ledgerID, entryID
 		}

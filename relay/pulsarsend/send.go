@@ -117,17 +117,29 @@ func appendVarint(dst []byte, field protowire.Number, v uint64) []byte {
 }
 
 // appendBatchSend appends to dst the whole SEND frame of a batch: one entry
-// holding msgs, whose sequence ids seqs grow strictly. The command and the
+// holding msgs, whose sequence ids grow strictly. The command and the
 // metadata carry the lowest id as the batch's sequence id and the highest
 // as its highest_sequence_id, which is what Pulsar's deduplication judges
 // and remembers (see Producer.SendBatch). The batch's routing key is the
 // messages' shared ordering key, or their shared key when they have none,
 // so that a Key_Shared subscription places the entry where it would place
 // each message. Each message is a SingleMessageMetadata and its payload,
-// as pulsar-client-go lays out a batch. size is what the broker holds
-// against its maxMessageSize.
-func appendBatchSend(dst []byte, producerID uint64, producerName string, seqs []uint64, publishTime uint64, msgs []BatchMessage) (frame []byte, size int) {
-	lo, hi, n := seqs[0], seqs[len(seqs)-1], uint64(len(msgs))
+// as pulsar-client-go lays out a batch; they are laid out first in body (a
+// scratch buffer, returned for reuse), since the metadata ahead of them
+// carries their total size. size is what the broker holds against its
+// maxMessageSize.
+func appendBatchSend(dst, body []byte, producerID uint64, producerName string, publishTime uint64, msgs []BatchMessage) (frame, bodyOut []byte, size int) {
+	first := msgs[0].Msg
+	lo, hi, n := uint64(*first.SequenceID), uint64(*msgs[len(msgs)-1].Msg.SequenceID), uint64(len(msgs))
+	body = body[:0]
+	for _, m := range msgs {
+		at := len(body)
+		body = append(body, 0, 0, 0, 0) // the metadata's size, once it is written
+		body = appendSingleMetadata(body, m.Msg, uint64(*m.Msg.SequenceID))
+		binary.BigEndian.PutUint32(body[at:], uint32(len(body)-at-4))
+		body = append(body, m.Msg.Payload...)
+	}
+
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // total size, command size
 
@@ -146,40 +158,26 @@ func appendBatchSend(dst []byte, producerID uint64, producerName string, seqs []
 	crcAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // checksum, metadata size
 	mdStart := len(dst)
-
-	// The payload's size goes into the metadata, ahead of the payload:
-	// add it up first.
-	payloadSize := 0
-	for i, m := range msgs {
-		smd := singleMetadataSize(m.Msg, seqs[i])
-		payloadSize += 4 + smd + len(m.Msg.Payload)
-	}
-	first := msgs[0].Msg
 	dst = appendString(dst, mdProducerName, producerName)
 	dst = appendVarint(dst, mdSequenceID, lo)
 	dst = appendVarint(dst, mdPublishTime, publishTime)
 	if first.OrderingKey == "" && first.Key != "" {
 		dst = appendString(dst, mdPartitionKey, first.Key)
 	}
-	dst = appendVarint(dst, mdUncompressedSize, uint64(uint32(payloadSize)))
+	dst = appendVarint(dst, mdUncompressedSize, uint64(uint32(len(body))))
 	dst = appendVarint(dst, mdNumMessagesInBatch, n)
 	if first.OrderingKey != "" {
 		dst = appendString(dst, mdOrderingKey, first.OrderingKey)
 	}
 	dst = appendVarint(dst, mdHighestSequenceID, hi)
 	mdSize := len(dst) - mdStart
-
-	for i, m := range msgs {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(singleMetadataSize(m.Msg, seqs[i])))
-		dst = appendSingleMetadata(dst, m.Msg, seqs[i])
-		dst = append(dst, m.Msg.Payload...)
-	}
+	dst = append(dst, body...)
 
 	binary.BigEndian.PutUint32(dst[crcAt+4:], uint32(mdSize))
 	binary.BigEndian.PutUint32(dst[crcAt:], crc32.Checksum(dst[crcAt+4:], castagnoli))
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	binary.BigEndian.PutUint32(dst[start+4:], uint32(cmdSize))
-	return dst, mdSize + payloadSize
+	return dst, body, mdSize + len(body)
 }
 
 // appendSingleMetadata appends msg's SingleMessageMetadata within a batch:
@@ -215,24 +213,4 @@ func appendMessageFields(dst []byte, f messageFields, msg *pulsar.ProducerMessag
 		dst = appendString(dst, f.orderingKey, msg.OrderingKey)
 	}
 	return dst
-}
-
-// singleMetadataSize is the length appendSingleMetadata appends.
-func singleMetadataSize(msg *pulsar.ProducerMessage, seq uint64) int {
-	n := 0
-	for k, v := range msg.Properties {
-		kv := 2 + protowire.SizeBytes(len(k)) + protowire.SizeBytes(len(v))
-		n += 1 + protowire.SizeBytes(kv)
-	}
-	if msg.Key != "" {
-		n += 1 + protowire.SizeBytes(len(msg.Key))
-	}
-	n += 1 + protowire.SizeVarint(uint64(uint32(len(msg.Payload))))
-	if !msg.EventTime.IsZero() {
-		n += 1 + protowire.SizeVarint(uint64(msg.EventTime.UnixNano())/1e6)
-	}
-	if msg.OrderingKey != "" {
-		n += 1 + protowire.SizeBytes(len(msg.OrderingKey))
-	}
-	return n + 1 + protowire.SizeVarint(seq)
 }
