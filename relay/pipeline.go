@@ -96,7 +96,7 @@ func (p *pipeline) openTx(c *pgsource.Begin) {
 // row publishes one outbox row, or quarantines it when it cannot be
 // published as it is: the stream must never stall on one bad row.
 func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
-	topic, epoch, msg, err := p.encode(row)
+	topic, epoch, msg, size, err := p.encode(row)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func (p *pipeline) row(ctx context.Context, row *pgsource.Row) error {
 		fp.Hit("relay/after-receipt")
 	}
 	done, span := p.traceSend(ctx, row, topic, msg, done)
-	err = p.pub.publish(ctx, topic, laneOf(row.AggregateID), epoch, msg, done)
+	err = p.pub.publish(ctx, topic, laneOf(row.AggregateID), epoch, msg, size, done)
 	if err != nil && span != nil {
 		endSend(span, err)
 	}
@@ -163,28 +163,30 @@ func endSend(span trace.Span, err error) {
 
 // encode builds the Pulsar message of one row of the open transaction: its
 // topic (the quarantine topic when the row cannot be published as it is),
-// the epoch of the producer that must send it, and the message with its
-// sequence id. The id comes from the row's place among all the
+// the epoch of the producer that must send it, the message with its
+// sequence id, and the message's size as messageSize counts it. The id comes from the row's place among all the
 // transaction's rows, before and whatever the quarantine decision: a relay
 // that decides otherwise after a restart (a new validation, another size
 // limit) still sends every row under the id it had (see sequence.go).
-func (p *pipeline) encode(row *pgsource.Row) (topic string, epoch uint64, msg *pulsar.ProducerMessage, err error) {
+func (p *pipeline) encode(row *pgsource.Row) (topic string, epoch uint64, msg *pulsar.ProducerMessage, size int, err error) {
 	index := p.index
 	p.index++
 	seq, epoch, err := position{commitLSN: p.begin.CommitLSN, index: index}.sequenceID()
 	if err != nil {
-		return "", 0, nil, err
+		return "", 0, nil, 0, err
 	}
 	msg = eventMessage(row, p.commitLSN, p.commitTime, p.begin.CommitTime)
 	msg.SequenceID = &seq
 	topic = row.Topic
-	if reason := p.check(row, msg); reason != "" {
+	reason, size := p.check(row, msg)
+	if reason != "" {
 		topic = p.source.cfg.QuarantineTopic
 		p.source.stats.quarantined.Add(1)
 		p.source.log.Warn("quarantining outbox row", "event_id", row.EventID, "topic", row.Topic, "type", row.Type, "reason", reason)
 		p.quarantine(row, msg, reason)
+		size = messageSize(msg, producerNameLen(p.source.cfg.Name, topic))
 	}
-	return topic, epoch, msg, nil
+	return topic, epoch, msg, size, nil
 }
 
 // eventMessage is the Pulsar message of an outbox row: its payload byte for

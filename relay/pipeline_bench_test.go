@@ -79,7 +79,7 @@ func BenchmarkEncode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				p.openTx(begin)
-				topic, _, msg, err := p.encode(row)
+				topic, _, msg, _, err := p.encode(row)
 				if err != nil || topic != row.Topic || len(msg.Properties) != 7 {
 					b.Fatalf("encoded %s %+v: %v", topic, msg, err)
 				}

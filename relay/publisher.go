@@ -95,9 +95,11 @@ var errPublishFailed = errors.New("publishing failed")
 // publish queues msg for topic under the producer of lane and epoch, and
 // calls done once msg is receipted (with nil), or with the error that failed
 // its send before (the session then ends). msg is sent with its producer's
-// batch, at the latest by the next flush. When publish returns an error,
-// done is not called. It blocks while maxInFlight messages await receipts.
-func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch uint64, msg *pulsar.ProducerMessage, done func(error)) error {
+// batch, at the latest by the next flush; size is msg's size as
+// messageSize counts it (pipeline.encode's), which bounds the batch. When
+// publish returns an error, done is not called. It blocks while
+// maxInFlight messages await receipts.
+func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch uint64, msg *pulsar.ProducerMessage, size int, done func(error)) error {
 	prod, err := p.producer(ctx, topic, lane, epoch)
 	if err != nil {
 		return err
@@ -144,7 +146,6 @@ func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch u
 		p.failpoints.Hit("relay/after-send")
 		return p.sent(err, topic, *msg.SequenceID)
 	}
-	size := messageSize(msg, 0)
 	if len(prod.batch) > 0 && (len(prod.batch) >= maxBatchMessages || prod.bytes+size > prod.maxBytes) {
 		if err := p.send(prod); err != nil {
 			return err

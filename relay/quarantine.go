@@ -22,27 +22,29 @@ import (
 const maxQuarantineValue = 1 << 10
 
 // check returns why row, whose message for its topic is msg, cannot be
-// published as it is, or "".
-func (p *pipeline) check(row *pgsource.Row, msg *pulsar.ProducerMessage) string {
+// published as it is, or ""; and, when it got that far, msg's size as
+// messageSize counts it.
+func (p *pipeline) check(row *pgsource.Row, msg *pulsar.ProducerMessage) (reason string, size int) {
 	cfg := &p.source.cfg
 	switch {
 	case row.Err != nil:
-		return row.Err.Error()
+		return row.Err.Error(), 0
 	case !p.topics.valid(row.Topic):
-		return fmt.Sprintf("topic %q is not a fully qualified Pulsar topic", row.Topic)
+		return fmt.Sprintf("topic %q is not a fully qualified Pulsar topic", row.Topic), 0
 	case len(row.Payload) > cfg.MaxPayloadBytes:
-		return fmt.Sprintf("payload of %d bytes exceeds the limit of %d", len(row.Payload), cfg.MaxPayloadBytes)
+		return fmt.Sprintf("payload of %d bytes exceeds the limit of %d", len(row.Payload), cfg.MaxPayloadBytes), 0
 	}
-	if n := messageSize(msg, producerNameLen(cfg.Name, row.Topic)); n > cfg.MaxMessageBytes {
+	size = messageSize(msg, producerNameLen(cfg.Name, row.Topic))
+	if size > cfg.MaxMessageBytes {
 		return fmt.Sprintf("message of up to %d bytes (payload %d, the rest key, properties and metadata) exceeds the broker's limit of %d",
-			n, len(row.Payload), cfg.MaxMessageBytes)
+			size, len(row.Payload), cfg.MaxMessageBytes), size
 	}
 	if v := cfg.ValidatePayload; v != nil {
 		if err := v(row.Type, row.Payload); err != nil {
-			return fmt.Sprintf("payload is not a valid %s: %v", row.Type, err)
+			return fmt.Sprintf("payload is not a valid %s: %v", row.Type, err), size
 		}
 	}
-	return ""
+	return "", size
 }
 
 // quarantine turns msg, row's message, into its message for the quarantine

@@ -19,7 +19,7 @@ func TestMessageSizeBoundsWhatTheClientCounts(t *testing.T) {
 	row := benchRow(t)
 	row.Headers["x-padding"] = strings.Repeat("h", 300)
 	p.openTx(&pgsource.Begin{CommitLSN: 1 << 42, CommitTime: time.Now()})
-	_, epoch, msg, err := p.encode(row)
+	_, epoch, msg, _, err := p.encode(row)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestQuarantinedMessageFitsWhateverTheRowHolds(t *testing.T) {
 	row.AggregateID = huge
 	row.Headers = map[string]string{"x-a": huge, "x-b": huge}
 	p.openTx(&pgsource.Begin{CommitLSN: 0x1000, CommitTime: time.Now()})
-	topic, _, msg, err := p.encode(row)
+	topic, _, msg, _, err := p.encode(row)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestSequenceIDsIgnoreTheQuarantineDecision(t *testing.T) {
 		for _, size := range []int{1, 100, 1, 100, 1} {
 			row := benchRow(t)
 			row.Payload = make([]byte, size)
-			_, _, msg, err := p.encode(row)
+			_, _, msg, _, err := p.encode(row)
 			if err != nil {
 				t.Fatal(err)
 			}

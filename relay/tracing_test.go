@@ -47,13 +47,13 @@ func TestTracingOffCostsNothingPerMessage(t *testing.T) {
 			done := func(error) {}
 			encodeOnly := testing.AllocsPerRun(200, func() {
 				p.openTx(begin)
-				if _, _, _, err := p.encode(row); err != nil {
+				if _, _, _, _, err := p.encode(row); err != nil {
 					t.Fatal(err)
 				}
 			})
 			hooked := testing.AllocsPerRun(200, func() {
 				p.openTx(begin)
-				topic, _, msg, err := p.encode(row)
+				topic, _, msg, _, err := p.encode(row)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -65,7 +65,7 @@ func TestTracingOffCostsNothingPerMessage(t *testing.T) {
 				t.Errorf("encode and the tracing hook allocate %v times per message, encode alone %v", hooked, encodeOnly)
 			}
 			p.openTx(begin)
-			topic, _, msg, _ := p.encode(row)
+			topic, _, msg, _, _ := p.encode(row)
 			p.traceSend(ctx, row, topic, msg, done)
 			if msg.Properties["traceparent"] != row.Headers["traceparent"] {
 				t.Errorf("traceparent %q, want the row's %q", msg.Properties["traceparent"], row.Headers["traceparent"])
@@ -84,7 +84,7 @@ func TestPublishSpanContinuesTheRowsTrace(t *testing.T) {
 	p := &pipeline{source: src}
 	row := benchRow(t)
 	p.openTx(&pgsource.Begin{CommitLSN: 0x16B3748, CommitTime: time.Now()})
-	topic, _, msg, err := p.encode(row)
+	topic, _, msg, _, err := p.encode(row)
 	if err != nil {
 		t.Fatal(err)
 	}
