@@ -71,28 +71,42 @@ func appendSend(dst []byte, producerID uint64, producerName string, seq, publish
 	dst = protowire.AppendVarint(dst, producerID)
 	dst = protowire.AppendTag(dst, sendSequenceID, protowire.VarintType)
 	dst = protowire.AppendVarint(dst, seq)
-	cmdSize := len(dst) - start - 8
+	cmdEnd := len(dst)
 
+	dst = appendMetadataHead(dst, producerName, seq, publishTime)
+	dst = appendMessageFields(dst, aloneFields, msg)
+	mdSize := finishFrame(dst, start, cmdEnd, len(dst), msg.Payload, corrupt)
+	return dst, mdSize + len(msg.Payload)
+}
+
+// appendMetadataHead appends, after a SEND command, the checksum's magic,
+// room for the checksum and the metadata's size, and the metadata's first
+// fields: producer name, sequence id, publish time.
+func appendMetadataHead(dst []byte, producerName string, seq, publishTime uint64) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, magicChecksum)
-	crcAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // checksum, metadata size
-	mdStart := len(dst)
-
 	dst = appendString(dst, mdProducerName, producerName)
 	dst = appendVarint(dst, mdSequenceID, seq)
-	dst = appendVarint(dst, mdPublishTime, publishTime)
-	dst = appendMessageFields(dst, aloneFields, msg)
-	mdSize := len(dst) - mdStart
+	return appendVarint(dst, mdPublishTime, publishTime)
+}
 
+// finishFrame fills in the sizes and the checksum of the frame that begins
+// at start in dst: its command ends at cmdEnd (where appendMetadataHead
+// began), its metadata at mdEnd, and tail (a payload written after dst, or
+// nil when dst holds the whole frame) ends it. It returns the metadata's
+// size.
+func finishFrame(dst []byte, start, cmdEnd, mdEnd int, tail []byte, corrupt bool) (mdSize int) {
+	crcAt := cmdEnd + 2 // after the magic
+	mdSize = mdEnd - (crcAt + 8)
 	binary.BigEndian.PutUint32(dst[crcAt+4:], uint32(mdSize))
-	crc := crc32.Update(crc32.Checksum(dst[crcAt+4:], castagnoli), castagnoli, msg.Payload)
+	crc := crc32.Update(crc32.Checksum(dst[crcAt+4:], castagnoli), castagnoli, tail)
 	if corrupt {
 		crc ^= 1
 	}
 	binary.BigEndian.PutUint32(dst[crcAt:], crc)
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4+len(msg.Payload)))
-	binary.BigEndian.PutUint32(dst[start+4:], uint32(cmdSize))
-	return dst, mdSize + len(msg.Payload)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4+len(tail)))
+	binary.BigEndian.PutUint32(dst[start+4:], uint32(cmdEnd-start-8))
+	return mdSize
 }
 
 // appendProperties appends props as repeated KeyValue messages in field.
@@ -152,15 +166,9 @@ func appendBatchSend(dst, body []byte, producerID uint64, producerName string, p
 	dst = appendVarint(dst, sendSequenceID, lo)
 	dst = appendVarint(dst, sendNumMessages, n)
 	dst = appendVarint(dst, sendHighestSequenceID, hi)
-	cmdSize := len(dst) - start - 8
+	cmdEnd := len(dst)
 
-	dst = binary.BigEndian.AppendUint16(dst, magicChecksum)
-	crcAt := len(dst)
-	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // checksum, metadata size
-	mdStart := len(dst)
-	dst = appendString(dst, mdProducerName, producerName)
-	dst = appendVarint(dst, mdSequenceID, lo)
-	dst = appendVarint(dst, mdPublishTime, publishTime)
+	dst = appendMetadataHead(dst, producerName, lo, publishTime)
 	if first.OrderingKey == "" && first.Key != "" {
 		dst = appendString(dst, mdPartitionKey, first.Key)
 	}
@@ -170,13 +178,9 @@ func appendBatchSend(dst, body []byte, producerID uint64, producerName string, p
 		dst = appendString(dst, mdOrderingKey, first.OrderingKey)
 	}
 	dst = appendVarint(dst, mdHighestSequenceID, hi)
-	mdSize := len(dst) - mdStart
+	mdEnd := len(dst)
 	dst = append(dst, body...)
-
-	binary.BigEndian.PutUint32(dst[crcAt+4:], uint32(mdSize))
-	binary.BigEndian.PutUint32(dst[crcAt:], crc32.Checksum(dst[crcAt+4:], castagnoli))
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
-	binary.BigEndian.PutUint32(dst[start+4:], uint32(cmdSize))
+	mdSize := finishFrame(dst, start, cmdEnd, mdEnd, nil, false)
 	return dst, body, mdSize + len(body)
 }
 
