@@ -86,7 +86,7 @@ func (c *conn) handleAck(req *wirev1.CommandAck) {
 		s.dispatch()
 		s.topic.trim()
 	})
-	if req.RequestId == nil {
+	if req == nil || req.RequestId == nil { // a malformed ACK without its body, or one that asks no answer
 		return
 	}
 	resp := &wirev1.CommandAckResponse{ConsumerId: proto.Uint64(req.GetConsumerId()), RequestId: req.RequestId}
