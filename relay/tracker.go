@@ -71,14 +71,23 @@ func (t *tracker) seal(tx *txState, endLSN pgsource.LSN) {
 	t.mu.Unlock()
 }
 
-// idle moves the confirmed position to a keepalive's server position when no
-// transaction is open or waiting for receipts.
+// idle records a keepalive's server position, which may be confirmed once
+// every transaction streamed before it is: at once when none awaits its
+// receipts, else as soon as they have them. It must not be dropped while
+// they wait: the stream asks for the next keepalive only when the confirmed
+// position has reached the last one it received, so an idle source's slot
+// would stay behind until a heartbeat. A keepalive inside a transaction
+// says nothing of it and is ignored (the stream passes on none).
 func (t *tracker) idle(serverWALEnd pgsource.LSN) {
 	t.mu.Lock()
-	if t.head == len(t.txs) && serverWALEnd > t.Confirmed() {
-		t.confirmed.Store(uint64(serverWALEnd))
+	defer t.mu.Unlock()
+	if n := len(t.txs); n > t.head && !t.txs[n-1].sealed {
+		return
 	}
-	t.mu.Unlock()
+	// An empty, sealed transaction ending at the server's position: it
+	// follows the others through advance.
+	t.txs = append(t.txs, &txState{endLSN: serverWALEnd, sealed: true})
+	t.advance()
 }
 
 // oldestUnconfirmed returns the commit time of the oldest transaction not yet

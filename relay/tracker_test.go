@@ -85,3 +85,38 @@ func TestTrackerCompacts(t *testing.T) {
 		t.Errorf("tracker keeps %d finished transactions", len(tr.txs))
 	}
 }
+
+// A keepalive that arrives while transactions before it await receipts
+// still counts once they have them: nothing else may move an idle source's
+// slot. The stream asks for the next keepalive only once the confirmed
+// position has reached the last one it saw, so a keepalive dropped here
+// would leave the slot behind until the next heartbeat.
+func TestTrackerKeepsAKeepaliveThatArrivesWhileReceiptsAreDue(t *testing.T) {
+	tr := newTracker(100)
+	now := time.Now()
+	a := tr.begin(200, now)
+	tr.add(a)
+	tr.seal(a, 210)
+	tr.idle(500) // a's message is still on its way to the broker
+	if got := tr.Confirmed(); got != 100 {
+		t.Fatalf("a keepalive confirmed %s past a transaction without its receipt", got)
+	}
+	b := tr.begin(600, now)
+	tr.add(b)
+	tr.seal(b, 610)
+	tr.idle(700)
+	tr.receipted(a)
+	if got := tr.Confirmed(); got != 500 {
+		t.Fatalf("a's receipt: confirmed %s, want 500 (the keepalive after a)", got)
+	}
+	if _, ok := tr.oldestUnconfirmed(); !ok {
+		t.Fatal("b awaits its receipt: want it reported as unconfirmed")
+	}
+	tr.receipted(b)
+	if got := tr.Confirmed(); got != 700 {
+		t.Fatalf("b's receipt: confirmed %s, want 700 (the keepalive after b)", got)
+	}
+	if _, ok := tr.oldestUnconfirmed(); ok {
+		t.Error("nothing should be unconfirmed")
+	}
+}
