@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alpes/alpes/internal/pgtest"
 	"github.com/alpes/alpes/lab/loadgen"
 )
 
@@ -27,18 +28,27 @@ func TestGrafanaDashboardNamesOnlyMetricsThatExist(t *testing.T) {
 	}
 	// A report through the bff, so that reporting's HTTP histogram has a
 	// series (a labelled family appears with its first observation).
-	if resp, err := http.Get(bff + "/v1/reports/orders?format=json"); err != nil {
+	resp, err := http.Get(bff + "/v1/reports/orders?format=json")
+	if err != nil {
 		t.Fatal(err)
-	} else {
-		resp.Body.Close()
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/reports/orders through the bff: %s", resp.Status)
 	}
 	base := func(label, path string) string { return strings.TrimSuffix(urlAfter(t, out, label), path) }
+	// Reporting observes a request when its handler has returned, which can
+	// be after the bff has passed the whole answer on: wait for it.
+	reporting := base("Reports:", "/v1/reports/orders?format=html")
+	pgtest.WaitFor(t, 10*time.Second, "reporting's HTTP histogram", func() bool {
+		return scrapeFamilies(t, "reporting", reporting+"/metrics")["alpes_reporting_http_request_duration_seconds"] == "histogram"
+	})
 	endpoints := map[string]string{
 		"bff":       bff,
 		"relay":     base("Relay lag:", "/v1/lag"),
 		"orders":    base("Orders:", "/v1/progress"),
 		"payments":  base("Payments:", "/v1/progress"),
-		"reporting": base("Reports:", "/v1/reports/orders?format=html"),
+		"reporting": reporting,
 		"broker":    urlAfter(t, out, "admin:"),
 	}
 	families := map[string]string{} // name → type
