@@ -364,7 +364,7 @@ func firstDifference(a, b []byte) int {
 
 // checkSlots checks that every relay slot caught up with the WAL.
 func checkSlots(v *Verdict, slots []slotState) {
-	c := CheckResult{Name: "slots", Rule: "every relay slot's confirmed position reached the WAL's end while the system was quiet"}
+	c := CheckResult{Name: "slots", Rule: "every relay slot's confirmed position reached the WAL's end as it was when the system went still"}
 	for _, s := range slots {
 		c.Checked++
 		if !s.caughtUp {

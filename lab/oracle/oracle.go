@@ -32,7 +32,8 @@
 //     missing, none twice) with the row's key, type and payload byte for
 //     byte: the relay never confirmed past what the broker receipted,
 //     re-sends were deduplicated, and nothing was altered on the way;
-//   - slots: every relay slot's confirmed position reached the WAL's end.
+//   - slots: every relay slot's confirmed position reached the WAL's end as
+//     it was when the system went still.
 package oracle
 
 import (

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/alpes/alpes/migrations"
@@ -21,14 +22,15 @@ var errNotQuiet = errors.New("not quiet")
 type slotState struct {
 	name, database string
 	confirmed      string // confirmed_flush_lsn
-	target         string // the WAL's end one poll earlier
+	target         string // the position it had to reach
 	caughtUp       bool
 }
 
-// awaitQuiet polls the databases until the system is quiet: every relay slot
-// has confirmed the WAL position that was current one poll earlier, every
-// consumer's inbox holds as many events of its topics as the outboxes, no
-// order is in flight, and none of those counts moved since the last poll.
+// awaitQuiet polls the databases until the system is quiet: every consumer's
+// inbox holds as many events of its topics as the outboxes, no order is in
+// flight, none of those counts moved since the last poll, and every relay
+// slot has confirmed the WAL's end as it was when the counts took their
+// values.
 // It returns the slots as last seen; errNotQuiet (wrapped, with what was
 // still moving) when the deadline, cfg.QuietTimeout, passed first.
 func awaitQuiet(ctx context.Context, cfg Config) ([]slotState, error) {
@@ -40,16 +42,15 @@ func awaitQuiet(ctx context.Context, cfg Config) ([]slotState, error) {
 			c.Close(context.Background())
 		}
 	}()
+	w := stillness{consumed: consumedTopics(cfg.Topics)}
 	var (
-		prevCounts map[string]int64
-		target     string
-		slots      []slotState
-		why        = "nothing read yet"
+		slots []slotState
+		why   = "nothing read yet"
 	)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		counts, wal, s, err := poll(ctx, cfg, conns, target)
+		counts, wal, s, err := poll(ctx, cfg, conns)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			// The deadline cut the poll short: what still moved before is the news.
@@ -57,11 +58,10 @@ func awaitQuiet(ctx context.Context, cfg Config) ([]slotState, error) {
 			why = err.Error()
 		default:
 			slots = s
-			why = quietness(consumedTopics(cfg.Topics), counts, prevCounts, slots, target)
+			why = w.observe(counts, wal, slots)
 			if why == "" {
 				return slots, nil
 			}
-			prevCounts, target = counts, wal
 		}
 		select {
 		case <-ctx.Done():
@@ -72,6 +72,41 @@ func awaitQuiet(ctx context.Context, cfg Config) ([]slotState, error) {
 		case <-tick.C:
 		}
 	}
+}
+
+// stillness is what awaitQuiet remembers from one poll to the next.
+type stillness struct {
+	consumed map[string][]string // the topics each consumer reads
+	prev     map[string]int64    // the previous poll's counts
+	target   string              // the WAL's end when the counts took their values
+}
+
+// observe takes one poll's counts, WAL end and slots, judges each slot
+// against the target (setting its target and caughtUp), and says what still
+// moves: "" when the system is quiet.
+func (w *stillness) observe(counts map[string]int64, wal string, slots []slotState) string {
+	for i := range slots {
+		slots[i].judge(w.target)
+	}
+	why := quietness(w.consumed, counts, w.prev, slots, w.target)
+	if w.target == "" || !maps.Equal(counts, w.prev) {
+		// The counts took these values since the last poll: the slots must
+		// reach the WAL as it is now. Later WAL, written while they stay
+		// still (sweeps that delete nothing, heartbeats, checkpoints),
+		// reaches a slot only with its relay's next keepalive, a poll or
+		// two later: chasing it would wait on luck.
+		w.target = wal
+	}
+	w.prev = counts
+	return why
+}
+
+// judge sets whether s has confirmed target, the position it must reach.
+func (s *slotState) judge(target string) {
+	s.target = target
+	c, errC := pglogrepl.ParseLSN(s.confirmed)
+	t, errT := pglogrepl.ParseLSN(target)
+	s.caughtUp = errC == nil && errT == nil && c >= t
 }
 
 // quietness says what still moves, given the topics each consumer reads;
@@ -109,9 +144,9 @@ func quietness(consumed map[string][]string, counts, prev map[string]int64, slot
 	return strings.Join(why, "; ")
 }
 
-// poll reads the counts awaitQuiet watches and the WAL's end, and the slots
-// measured against target (the WAL's end of the previous poll).
-func poll(ctx context.Context, cfg Config, conns map[string]*pgx.Conn, target string) (map[string]int64, string, []slotState, error) {
+// poll reads the counts awaitQuiet watches, the WAL's end and the relay
+// slots' confirmed positions.
+func poll(ctx context.Context, cfg Config, conns map[string]*pgx.Conn) (map[string]int64, string, []slotState, error) {
 	counts := map[string]int64{}
 	var wal string
 	var slots []slotState
@@ -127,7 +162,7 @@ func poll(ctx context.Context, cfg Config, conns map[string]*pgx.Conn, target st
 		err := pollService(ctx, c, service, counts)
 		if err == nil && service == "bff" {
 			// pg_replication_slots and the WAL are the cluster's, whichever database asks.
-			wal, slots, err = pollSlots(ctx, c, target)
+			wal, slots, err = pollSlots(ctx, c)
 		}
 		if err != nil {
 			c.Close(context.Background())
@@ -179,25 +214,20 @@ func pollService(ctx context.Context, c *pgx.Conn, service string, counts map[st
 	return nil
 }
 
-func pollSlots(ctx context.Context, c *pgx.Conn, target string) (string, []slotState, error) {
+func pollSlots(ctx context.Context, c *pgx.Conn) (string, []slotState, error) {
 	var wal string
 	if err := c.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&wal); err != nil {
 		return "", nil, err
 	}
-	t := target
-	if t == "" {
-		t = wal
-	}
 	rows, err := c.Query(ctx, `
-		SELECT slot_name, coalesce(database, ''), coalesce(confirmed_flush_lsn::text, ''),
-		       coalesce(confirmed_flush_lsn >= $1::pg_lsn, false)
-		FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name`, t)
+		SELECT slot_name, coalesce(database, ''), coalesce(confirmed_flush_lsn::text, '')
+		FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name`)
 	if err != nil {
 		return "", nil, err
 	}
 	slots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slotState, error) {
-		s := slotState{target: t}
-		err := r.Scan(&s.name, &s.database, &s.confirmed, &s.caughtUp)
+		var s slotState
+		err := r.Scan(&s.name, &s.database, &s.confirmed)
 		return s, err
 	})
 	return wal, slots, err
