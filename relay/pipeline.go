@@ -41,13 +41,15 @@ func (p *pipeline) run(ctx context.Context, changes <-chan []pgsource.Change) er
 		select {
 		case batch = <-changes:
 		default:
-			// Nothing more has arrived: the open batches go now rather
-			// than wait for more, so batching never adds latency.
-			if err := p.pub.flush(); err != nil {
+			// Nothing more has arrived: the open batches go now, unless
+			// their producer's previous entry still awaits its receipt.
+			if err := p.pub.flushIdle(); err != nil {
 				return err
 			}
 			select {
 			case batch = <-changes:
+			case <-p.pub.ready:
+				continue // a held batch may go now
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-p.pub.failed:

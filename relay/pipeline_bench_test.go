@@ -94,9 +94,10 @@ var benchLSN atomic.Uint64
 
 // BenchmarkPublishPipeline runs one session's publishing side as the relay
 // does, without Postgres: b.N single-row transactions (Begin, Row, Commit)
-// handed to the pipeline in batches of up to pgsource.MaxBatchChanges, each
-// row sent unbatched with its sequence id to the embedded broker, until the
-// tracker confirms the last transaction's end. One op is one transaction;
+// handed to the pipeline in batches of up to pgsource.MaxBatchChanges, the
+// rows (all of one aggregate, so of one lane) sent in the producer's batches
+// to the embedded broker, until the tracker confirms the last transaction's
+// end. One op is one transaction;
 // the CPU includes the broker's, which runs in this process.
 func BenchmarkPublishPipeline(b *testing.B) {
 	broker := brokertest.Start(b)

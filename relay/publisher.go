@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 
@@ -21,10 +22,14 @@ import (
 // goroutines.
 //
 // Producers are the relay's own (pulsarsend), and batch (docs/adr/0008):
-// each gathers the messages published to it into one entry until flush,
-// until the batch is full, or until the in-flight bound needs what the open
-// batches hold. The pipeline flushes whenever the stream has nothing more
-// ready, so a batch holds what arrived together and never waits for more.
+// each gathers the messages published to it into one entry. The pipeline
+// flushes (flushIdle) whenever the stream has nothing more ready: a producer
+// with nothing awaiting a receipt sends its batch then, so a message that
+// arrives alone goes at once; a producer whose previous entry still awaits
+// its receipt keeps gathering until the receipt comes (ready), so under load
+// batches grow to what arrives in a round trip to the broker. A batch also
+// goes when it is full, and every open batch when the in-flight bound needs
+// the slots they hold (flush).
 // A message whose sequence id is at or below the broker's last id under the
 // producer's name (its handshake's) may be on the broker already, and goes
 // in an entry of its own: a batch that reached from such an id to new ones
@@ -40,6 +45,9 @@ type publisher struct {
 	producers map[producerKey]*laneProducer
 	open      []*laneProducer // producers holding a batch not yet sent
 	slots     chan struct{}   // in-flight capacity: a token per message awaiting its receipt
+	ready     chan struct{}   // a held batch's producer has had its receipts (flushIdle)
+
+	unreceipted atomic.Int64 // messages sent in entries and awaiting receipts
 
 	maxMessageBytes int            // the broker's largest entry (SourceConfig.MaxMessageBytes)
 	failpoints      *failpoint.Set // relay/before-send and relay/after-send, around each entry
@@ -63,8 +71,12 @@ type laneProducer struct {
 	topic    string
 	last     int64 // the broker's last sequence id under the name, at the handshake
 	batch    []pulsarsend.BatchMessage
-	bytes    int // the batch's messages' sizes, as messageSize counts them
-	maxBytes int // what they may add up to: the entry's metadata comes on top
+	bytes    int  // the batch's messages' sizes, as messageSize counts them
+	maxBytes int  // what they may add up to: the entry's metadata comes on top
+	listed   bool // on the publisher's open list
+
+	unreceipted atomic.Int64 // messages sent in entries and awaiting receipts
+	held        atomic.Bool  // the batch waits for them: the last receipt signals ready
 }
 
 // Batch bounds: pulsar-client-go's defaults (1,000 messages, 128 KiB).
@@ -82,6 +94,7 @@ func newPublisher(client *pulsarsend.Client, source string, identity pgsource.Id
 		stream:          streamToken(identity),
 		producers:       map[producerKey]*laneProducer{},
 		slots:           make(chan struct{}, maxInFlight),
+		ready:           make(chan struct{}, 1),
 		maxMessageBytes: maxMessageBytes,
 		failed:          make(chan struct{}),
 	}
@@ -95,7 +108,7 @@ var errPublishFailed = errors.New("publishing failed")
 // publish queues msg for topic under the producer of lane and epoch, and
 // calls done once msg is receipted (with nil), or with the error that failed
 // its send before (the session then ends). msg is sent with its producer's
-// batch, at the latest by the next flush; size is msg's size as
+// batch, by a flush; size is msg's size as
 // messageSize counts it (pipeline.encode's), which bounds the batch. When
 // publish returns an error, done is not called. It blocks while
 // maxInFlight messages await receipts.
@@ -107,10 +120,15 @@ func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch u
 	select {
 	case p.slots <- struct{}{}:
 	default:
-		// Every slot is taken, some maybe by messages in open batches,
-		// whose receipts cannot come before they are sent.
-		if err := p.flush(); err != nil {
-			return err
+		// Every slot is taken. While sent messages await receipts, one of
+		// those frees a slot. When none does, the slots are all held by
+		// messages in open batches, whose receipts cannot come before they
+		// are sent: send them. (Sending them whenever the slots are full
+		// would, under a slow broker, send every later message alone.)
+		if p.unreceipted.Load() == 0 {
+			if err := p.flush(); err != nil {
+				return err
+			}
 		}
 		select {
 		case p.slots <- struct{}{}:
@@ -135,12 +153,21 @@ func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch u
 		}
 		p.stats.inFlight.Add(-1)
 		<-p.slots
+		p.unreceipted.Add(-1)
+		if prod.unreceipted.Add(-1) == 0 && prod.held.CompareAndSwap(true, false) {
+			select {
+			case p.ready <- struct{}{}:
+			default: // a signal is pending already
+			}
+		}
 		done(nil)
 	}
 	if *msg.SequenceID <= prod.last {
 		// Perhaps on the broker already: alone, to be judged alone. The
 		// producer's batch is empty, since ids grow.
 		p.stats.entries.Add(1)
+		prod.unreceipted.Add(1)
+		p.unreceipted.Add(1)
 		p.failpoints.Hit("relay/before-send")
 		err := prod.Send(msg, receipted)
 		p.failpoints.Hit("relay/after-send")
@@ -151,8 +178,8 @@ func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch u
 			return err
 		}
 	}
-	if len(prod.batch) == 0 {
-		p.open = append(p.open, prod)
+	if !prod.listed {
+		p.open, prod.listed = append(p.open, prod), true
 	}
 	prod.batch = append(prod.batch, pulsarsend.BatchMessage{Msg: msg, Done: receipted})
 	prod.bytes += size
@@ -162,6 +189,8 @@ func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch u
 // flush sends every open batch.
 func (p *publisher) flush() error {
 	for _, prod := range p.open {
+		prod.listed = false
+		prod.held.Store(false)
 		if err := p.send(prod); err != nil {
 			return err
 		}
@@ -171,9 +200,37 @@ func (p *publisher) flush() error {
 	return nil
 }
 
+// flushIdle sends the open batches of the producers with nothing awaiting a
+// receipt, and holds the others' until their receipts have come: the last
+// of them signals ready, and the pipeline calls flushIdle again.
+func (p *publisher) flushIdle() error {
+	keep := p.open[:0]
+	for _, prod := range p.open {
+		if len(prod.batch) == 0 {
+			prod.listed = false
+			continue
+		}
+		// Set before the count is read: a receipt that brings it to zero
+		// after the read finds the flag and signals.
+		prod.held.Store(true)
+		if prod.unreceipted.Load() > 0 {
+			keep = append(keep, prod)
+			continue
+		}
+		prod.held.Store(false)
+		prod.listed = false
+		if err := p.send(prod); err != nil {
+			return err
+		}
+	}
+	clear(p.open[len(keep):])
+	p.open = keep
+	return nil
+}
+
 // send sends prod's batch, if any, and starts a new one. It does not take
-// prod off the open list: flush does, and a producer left on it with an
-// empty batch sends nothing.
+// prod off the open list: flush and flushIdle do, and a producer left on it
+// with an empty batch sends nothing.
 func (p *publisher) send(prod *laneProducer) error {
 	batch := prod.batch
 	if len(batch) == 0 {
@@ -183,6 +240,8 @@ func (p *publisher) send(prod *laneProducer) error {
 	// starts on a slice of its own.
 	prod.batch, prod.bytes = nil, 0
 	p.stats.entries.Add(1)
+	prod.unreceipted.Add(int64(len(batch)))
+	p.unreceipted.Add(int64(len(batch)))
 	p.failpoints.Hit("relay/before-send")
 	err := prod.SendBatch(batch)
 	p.failpoints.Hit("relay/after-send")
