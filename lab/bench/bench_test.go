@@ -120,6 +120,11 @@ func TestQuickBenchSmoke(t *testing.T) {
 			if run.Published != int64(rep.Drain.Backlog) || run.Left != 0 {
 				t.Errorf("B run %d on the %s broker: the poller published %d of %d and left %d", i, f.Broker, run.Published, rep.Drain.Backlog, run.Left)
 			}
+			// At least one message per entry; at most the whole backlog in
+			// one, and then only if the relay counted its entries at all.
+			if run.RelayPerEntry < 1 || run.RelayPerEntry > float64(rep.Drain.Backlog) {
+				t.Errorf("B run %d on the %s broker: the relay sent %.2f messages per entry", i, f.Broker, run.RelayPerEntry)
+			}
 			for name, d := range map[string]bench.DrainTiming{"relay": run.Relay, "text": run.RecvText, "binary": run.RecvBinary, "poll": run.Poll} {
 				if d.Seconds <= 0 || d.TxPerSec <= 0 {
 					t.Errorf("B run %d on the %s broker: the %s drain has no timing: %+v", i, f.Broker, name, d)

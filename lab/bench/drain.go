@@ -47,6 +47,8 @@ type DrainFigures struct {
 	RatioBinary Spread `json:"relay_over_recvlogical_binary"`
 	RatioText   Spread `json:"relay_over_recvlogical_text"`
 	PollRatio   Spread `json:"poll_over_relay"`
+	// RelayPerEntry is the relay's messages per broker entry.
+	RelayPerEntry Spread `json:"relay_messages_per_entry"`
 	// CPU per transaction during the relay's drain, µs.
 	RelayCPU    Spread `json:"relay_cpu_us_per_tx"`
 	BrokerCPU   Spread `json:"broker_cpu_us_per_tx"`
@@ -81,6 +83,9 @@ type DrainRun struct {
 	// then, an upper bound on its rate once started.
 	RelayStartupMillis float64 `json:"relay_startup_ms"`
 	RelayFromReady     float64 `json:"relay_from_ready_tx_per_s"`
+	// RelayPerEntry is the relay's messages per broker entry over its
+	// drain: how much it batched (GET /v1/lag, messages over entries_sent).
+	RelayPerEntry float64 `json:"relay_messages_per_entry"`
 	// Published and Left count the polling relay's messages and the rows
 	// left in its table at the end (0 when it drained everything).
 	Published int64 `json:"poll_published"`
@@ -212,6 +217,7 @@ func summarizeDrain(broker string, runs []DrainRun, u usage) DrainFigures {
 	d.RatioBinary = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.TxPerSec / dr.RecvBinary.TxPerSec })
 	d.RatioText = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.TxPerSec / dr.RecvText.TxPerSec })
 	d.PollRatio = spreadBy(runs, func(dr DrainRun) float64 { return dr.Poll.TxPerSec / dr.Relay.TxPerSec })
+	d.RelayPerEntry = spreadBy(runs, func(dr DrainRun) float64 { return dr.RelayPerEntry })
 	d.RelayCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["relay"] })
 	d.BrokerCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros["broker"] })
 	d.PostgresCPU = spreadBy(runs, func(dr DrainRun) float64 { return dr.Relay.CPUMicros[componentPostgres] })

@@ -66,7 +66,10 @@ func (r *runner) drainRun(ctx context.Context, sys *system, run int) (DrainRun, 
 	dr.EndLSN = end.String()
 
 	drains := map[string]func() error{
-		"relay": func() (err error) { dr.Relay, dr.RelayStartupMillis, err = r.drainRelay(ctx, sys, end, n); return },
+		"relay": func() (err error) {
+			dr.Relay, dr.RelayStartupMillis, dr.RelayPerEntry, err = r.drainRelay(ctx, sys, end, n)
+			return
+		},
 		"recvlogical-text": func() (err error) {
 			dr.RecvText, err = r.drainRecvlogical(ctx, sys, textSlot, end, n, false)
 			return
@@ -143,37 +146,46 @@ func timing(before, after usage, wall time.Duration, n int) DrainTiming {
 
 // drainRelay starts the relay and waits until it has confirmed end: its own
 // confirmed position in GET /v1/lag, which moves with every receipt, not
-// once per status interval.
-func (r *runner) drainRelay(ctx context.Context, sys *system, end pglogrepl.LSN, n int) (DrainTiming, float64, error) {
+// once per status interval. It returns the drain's timing, the relay's
+// startup in ms and its messages per broker entry.
+func (r *runner) drainRelay(ctx context.Context, sys *system, end pglogrepl.LSN, n int) (DrainTiming, float64, float64, error) {
 	before := sys.usage(ctx)
 	start := time.Now()
 	if err := sys.Relay.Start(ctx); err != nil {
-		return DrainTiming{}, 0, err
+		return DrainTiming{}, 0, 0, err
 	}
 	startup := millis(time.Since(start))
 	deadline := start.Add(10 * time.Minute)
+	var last relay.SourceLag
 	for {
-		if done, err := relayConfirmed(ctx, sys, end); err != nil {
-			return DrainTiming{}, 0, err
+		if done, err := relayConfirmed(ctx, sys, end, &last); err != nil {
+			return DrainTiming{}, 0, 0, err
 		} else if done {
 			break
 		}
 		if time.Now().After(deadline) {
-			return DrainTiming{}, 0, errors.New("the relay did not drain the backlog within 10 minutes")
+			return DrainTiming{}, 0, 0, errors.New("the relay did not drain the backlog within 10 minutes")
 		}
 		select {
 		case <-ctx.Done():
-			return DrainTiming{}, 0, ctx.Err()
+			return DrainTiming{}, 0, 0, ctx.Err()
 		case <-sys.Relay.Exited():
-			return DrainTiming{}, 0, fmt.Errorf("the relay exited while draining: %v\n%s", sys.Relay.ExitErr(), sys.Relay.LogTail(20))
+			return DrainTiming{}, 0, 0, fmt.Errorf("the relay exited while draining: %v\n%s", sys.Relay.ExitErr(), sys.Relay.LogTail(20))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	wall := time.Since(start)
-	return timing(before, sys.usage(ctx), wall, n), startup, nil
+	var perEntry float64
+	if last.EntriesSent > 0 {
+		// The relay was started for this drain: its counters are the drain's.
+		perEntry = float64(last.MessagesPublished+last.DuplicatesDropped) / float64(last.EntriesSent)
+	}
+	return timing(before, sys.usage(ctx), wall, n), startup, perEntry, nil
 }
 
-func relayConfirmed(ctx context.Context, sys *system, end pglogrepl.LSN) (bool, error) {
+// relayConfirmed reports whether the relay's drain source has confirmed end,
+// and leaves the source's lag as read in last.
+func relayConfirmed(ctx context.Context, sys *system, end pglogrepl.LSN, last *relay.SourceLag) (bool, error) {
 	sources, err := sys.relayLag(ctx)
 	if err != nil {
 		return false, nil // not serving yet
@@ -182,6 +194,7 @@ func relayConfirmed(ctx context.Context, sys *system, end pglogrepl.LSN) (bool, 
 		if l.Source != drainSource {
 			continue
 		}
+		*last = l
 		lsn, err := pglogrepl.ParseLSN(l.ConfirmedFlushLSN)
 		return err == nil && l.State == relay.StateStreaming && lsn >= end, nil
 	}

@@ -10,22 +10,22 @@ import (
 func (rep *Report) mdDrainBrokers(w *mdWriter) {
 	d := rep.Drain
 	w.line("")
-	w.line("Figure B on each broker, measured in the same run (each ratio against the pg_recvlogical drains of its own stack, on the same backlog); CPU per transaction over the relay's drain, peak RSS over the scenario:")
+	w.line("Figure B on each broker, measured in the same run (each ratio against the pg_recvlogical drains of its own stack, on the same backlog); the relay's messages per broker entry over its drain (its own counts in GET /v1/lag: how much it batched); CPU per transaction over the relay's drain, peak RSS over the scenario:")
 	w.line("")
 	w.table("broker", "relay tx/s", "pg_recvlogical binary tx/s", "**B**: relay ÷ binary", "relay ÷ text", "polling ÷ relay",
-		"Debezium Server tx/s", "**B‴**: relay ÷ Debezium",
+		"Debezium Server tx/s", "**B‴**: relay ÷ Debezium", "relay messages per entry",
 		"broker CPU µs/tx", "relay CPU µs/tx", "Postgres CPU µs/tx", "broker peak RSS", "relay peak RSS")
 	row := func(f *DrainFigures) {
 		dbz, dbzRatio := debeziumCells(f)
 		w.row(brokerLabel(f.Broker, rep.Machine.Pulsar), spread(f.Relay, 0, ""), spread(f.RecvBinary, 0, ""),
 			"**"+spread(f.RatioBinary, 2, "")+"**", spread(f.RatioText, 2, ""), spread(f.PollRatio, 2, ""),
-			dbz, dbzRatio,
+			dbz, dbzRatio, spread(f.RelayPerEntry, 1, ""),
 			spread(f.BrokerCPU, 1, ""), spread(f.RelayCPU, 1, ""), spread(f.PostgresCPU, 1, ""),
 			num(f.BrokerRSS, 0)+" MiB", num(f.RelayRSS, 0)+" MiB")
 	}
 	row(&d.DrainFigures)
 	if d.Pulsar == nil {
-		w.row(brokerLabel(brokerPulsar, rep.Machine.Pulsar), "not measured (see the failures above)", "", "", "", "", "", "", "", "", "", "", "")
+		w.row(brokerLabel(brokerPulsar, rep.Machine.Pulsar), "not measured (see the failures above)", "", "", "", "", "", "", "", "", "", "", "", "")
 		return
 	}
 	row(d.Pulsar)
@@ -50,7 +50,7 @@ func (rep *Report) mdBroker(w *mdWriter) {
 	w.line("")
 	w.line("## The brokers on their own: embedded and Apache Pulsar")
 	w.line("")
-	w.linef("**Method.** From the bench process: one producer of pulsar-client-go v0.19 sending %s messages of %s bytes asynchronously (at most 10,000 pending) and waiting for every receipt, then one consumer, subscribed before the first send, receiving and acknowledging them all. Messages per second of each phase. The relay's producers are unbatched. Two brokers, with the same client settings, their measurements interleaved (the order alternates): the embedded broker (`broker`) started in the bench process for each measurement, durable (a data directory), deduplication on; and %s started once for the scenario by the launcher (`internal/pulsarstandalone`: alpes's standalone.conf, deduplication on, `PULSAR_MEM=%s`), durable by nature (BookKeeper's journal), a fresh topic per measurement in a namespace with deduplication on, after a first load of %s unbatched messages that is not measured (the JVM compiles its hot paths as it runs). Apache Pulsar's JVM is its own process, so its CPU per message (produced and consumed) and its peak RSS are read from `/proc`; the embedded broker shares the bench process with the client, and its own are not separable.",
+	w.linef("**Method.** From the bench process: one producer of pulsar-client-go v0.19 sending %s messages of %s bytes asynchronously (at most 10,000 pending) and waiting for every receipt, then one consumer, subscribed before the first send, receiving and acknowledging them all. Messages per second of each phase. (The relay sends with producers of its own, in batches of one lane each: B above.) Two brokers, with the same client settings, their measurements interleaved (the order alternates): the embedded broker (`broker`) started in the bench process for each measurement, durable (a data directory), deduplication on; and %s started once for the scenario by the launcher (`internal/pulsarstandalone`: alpes's standalone.conf, deduplication on, `PULSAR_MEM=%s`), durable by nature (BookKeeper's journal), a fresh topic per measurement in a namespace with deduplication on, after a first load of %s unbatched messages that is not measured (the JVM compiles its hot paths as it runs). Apache Pulsar's JVM is its own process, so its CPU per message (produced and consumed) and its peak RSS are read from `/proc`; the embedded broker shares the bench process with the client, and its own are not separable.",
 		num(float64(b.Messages), 0), num(float64(b.PayloadBytes), 0), brokerLabel(brokerPulsar, version), pulsarstandalone.DefaultMemory, num(float64(min(b.Messages, brokerWarmUp)), 0))
 	w.line("")
 	w.table("broker", "producer", "produce msg/s", "consume msg/s", "broker CPU µs/msg")
