@@ -164,14 +164,10 @@ func (p *publisher) publish(ctx context.Context, topic string, lane int, epoch u
 	}
 	if *msg.SequenceID <= prod.last {
 		// Perhaps on the broker already: alone, to be judged alone. The
-		// producer's batch is empty, since ids grow.
-		p.stats.entries.Add(1)
-		prod.unreceipted.Add(1)
-		p.unreceipted.Add(1)
-		p.failpoints.Hit("relay/before-send")
-		err := prod.Send(msg, receipted)
-		p.failpoints.Hit("relay/after-send")
-		return p.sent(err, topic, *msg.SequenceID)
+		// producer's batch is empty, since ids grow, and a batch of one is
+		// sent as a single message.
+		prod.batch = append(prod.batch, pulsarsend.BatchMessage{Msg: msg, Done: receipted})
+		return p.send(prod)
 	}
 	if len(prod.batch) > 0 && (len(prod.batch) >= maxBatchMessages || prod.bytes+size > prod.maxBytes) {
 		if err := p.send(prod); err != nil {
@@ -245,13 +241,9 @@ func (p *publisher) send(prod *laneProducer) error {
 	p.failpoints.Hit("relay/before-send")
 	err := prod.SendBatch(batch)
 	p.failpoints.Hit("relay/after-send")
-	return p.sent(err, prod.topic, *batch[0].Msg.SequenceID)
-}
-
-// sent fails the session when a send could not be queued.
-func (p *publisher) sent(err error, topic string, seq int64) error {
 	if err != nil {
-		err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, topic, seq, err)
+		// It could not be queued: the session ends.
+		err = fmt.Errorf("%w: topic %s, sequence id %d: %w", errPublishFailed, prod.topic, *batch[0].Msg.SequenceID, err)
 		p.fail(err)
 	}
 	return err
